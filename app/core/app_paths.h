@@ -1,0 +1,18 @@
+// Where Kinora keeps its files (XDG locations via QStandardPaths), and the Hugging Face cache it
+// shares with Python users (HF_HUB_CACHE > HF_HOME/hub > ~/.cache/huggingface/hub).
+#pragma once
+
+#include <QString>
+
+namespace appcore {
+
+/// ~/.local/share/Kinora: gallery, results.
+QString dataDir();
+/// Folder of generated results (images, videos, thumbnails).
+QString galleryDir();
+/// The huggingface_hub cache directory (same environment variables as huggingface_hub).
+QString hubCacheDir();
+/// ~/.config/Kinora/kinora.log etc.
+QString logFilePath();
+
+}  // namespace appcore

@@ -1,0 +1,13 @@
+# CUDA for our kernels (KINORA_ENABLE_CUDA=ON only).
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 80 86 89 90)
+endif()
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+if(KINORA_TORCH_CUDA_VERSION)
+    string(REGEX MATCH "^[0-9]+" _torch_cuda_major "${KINORA_TORCH_CUDA_VERSION}")
+    if(NOT _torch_cuda_major STREQUAL CUDAToolkit_VERSION_MAJOR)
+        message(WARNING "nvcc is CUDA ${CUDAToolkit_VERSION} but LibTorch was built for CUDA ${KINORA_TORCH_CUDA_VERSION}")
+    endif()
+endif()
+message(STATUS "CUDA ${CUDAToolkit_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}")

@@ -1,0 +1,23 @@
+# KINORA_SANITIZE_* → per-target flags via kinora_target_sanitizers(<target>).
+function(kinora_target_sanitizers target)
+    set(_flags "")
+    if(KINORA_SANITIZE_ADDRESS)
+        list(APPEND _flags -fsanitize=address -fno-omit-frame-pointer)
+    endif()
+    if(KINORA_SANITIZE_UNDEFINED)
+        list(APPEND _flags -fsanitize=undefined)
+    endif()
+    if(KINORA_SANITIZE_THREAD)
+        list(APPEND _flags -fsanitize=thread)
+    endif()
+    if(_flags)
+        target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${_flags}>)
+        target_link_options(${target} PRIVATE ${_flags})
+    endif()
+endfunction()
+
+# kinora_target_defaults(<target>): warnings + sanitizers, the set every target of ours gets.
+function(kinora_target_defaults target)
+    app_target_warnings(${target})
+    kinora_target_sanitizers(${target})
+endfunction()

@@ -1,0 +1,36 @@
+# Finds LibTorch, checks the version window and ABI, and picks the C++ standard.
+# CPU build: Debian's libtorch-dev 1.13 (found by default).
+# GPU build: pip torch >= 2.7, -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)').
+find_package(Torch REQUIRED)
+
+if(Torch_VERSION VERSION_LESS 1.13)
+    message(FATAL_ERROR "LibTorch ${Torch_VERSION} is too old; Kinora needs 1.13 or newer")
+endif()
+message(STATUS "LibTorch ${Torch_VERSION} at ${TORCH_INSTALL_PREFIX}")
+
+if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
+    message(FATAL_ERROR "This LibTorch uses the pre-C++11 ABI (pip wheels before 2.7 do); Qt and Catch2 use the "
+                        "C++11 ABI and std types cross the engine API. Use torch >= 2.7 or Debian's libtorch-dev.")
+endif()
+
+if(Torch_VERSION VERSION_GREATER_EQUAL 2.13)
+    set(KINORA_CXX_STANDARD 20)
+else()
+    set(KINORA_CXX_STANDARD 17)
+endif()
+set(CMAKE_CXX_STANDARD ${KINORA_CXX_STANDARD})
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_CUDA_STANDARD ${KINORA_CXX_STANDARD})
+
+if(TORCH_CUDA_LIBRARIES)
+    set(KINORA_TORCH_HAS_CUDA ON)
+else()
+    set(KINORA_TORCH_HAS_CUDA OFF)
+endif()
+if(KINORA_ENABLE_CUDA AND NOT KINORA_TORCH_HAS_CUDA)
+    message(FATAL_ERROR "KINORA_ENABLE_CUDA is ON but this libtorch is CPU-only (Debian's libtorch-dev is); "
+                        "use the gpu-pip preset")
+endif()
+
+# torch's own target carries its include dirs and ABI define; we link ${TORCH_LIBRARIES} everywhere.

@@ -1,0 +1,17 @@
+// Catch2 runner for the engine and kernel tests: single-threaded LibTorch (reproducible reductions;
+// ctest runs tests in parallel instead). KINORA_TEST_THREADS overrides.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+
+int main(int argc, char** argv) {
+    int threads = 1;
+    if (const char* t = std::getenv("KINORA_TEST_THREADS")) {
+        threads = std::max(1, std::atoi(t));
+    }
+    at::set_num_threads(threads);
+    return Catch::Session().run(argc, argv);
+}
