@@ -1,0 +1,37 @@
+// The one place that knows LibTorch versions apart (Debian 1.13 on CPU machines, pip 2.x on GPU
+// machines). Everything else calls these shims.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <optional>
+
+namespace engine::core {
+
+/// softmax(q kᵀ · scale + mask) v over the last two dims: q [.., Lq, D], k [.., Lk, D], v [.., Lk, Dv].
+/// mask: bool (true = attend) or additive float, broadcastable to [.., Lq, Lk]. scale defaults to
+/// 1/sqrt(D). Torch 2.x uses the fused kernels (flash / memory-efficient on CUDA); 1.13 computes it
+/// explicitly (with float32 softmax for half inputs).
+inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                               const std::optional<at::Tensor>& mask = std::nullopt,
+                                               std::optional<double> scale = std::nullopt) {
+#if TORCH_VERSION_MAJOR >= 2
+    return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+#else
+    const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * s;  // [.., Lq, Lk]
+    if (mask) {
+        if (mask->scalar_type() == at::kBool) {
+            scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<float>::infinity());
+        } else {
+            scores = scores + *mask;
+        }
+    }
+    at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
+    return at::matmul(probs, v);
+#endif
+}
+
+}  // namespace engine::core
