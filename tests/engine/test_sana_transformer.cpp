@@ -4,11 +4,10 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 #include "core/engine_error.h"
 #include "models/transformers/sana_transformer_2d.h"
@@ -47,7 +46,9 @@ at::Tensor run_golden(const test_support::GoldenCase& gc, SanaTransformer2D& mod
 struct TempDir {
     fs::path path;
     explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("kinora_test_sana_" + name + "_" + std::to_string(::getpid()));
+        path =
+            fs::temp_directory_path() / ("kinora_test_sana_" + name + "_" +
+                                         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
         fs::remove_all(path);
         fs::create_directories(path);
     }
@@ -123,7 +124,8 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos pos
 
 TEST_CASE("SanaTransformer2D: the same module runs in bfloat16 with diffusers' float32 upcasts", "[models]") {
     // bfloat16 keeps 8 bits of mantissa: the comparison with the float32 reference is a sanity bound on the
-    // bf16 path (dtype plumbing, float32 statistics), not a precision claim.
+    // bf16 path (dtype plumbing, float32 statistics), not a precision claim. Measured on CPU: 0.010-0.013 of
+    // max|ref|.
     for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny", "sana_4k_transformer_tiny"}) {
         CAPTURE(name);
         auto gc = test_support::GoldenCase::load(name);
@@ -131,7 +133,7 @@ TEST_CASE("SanaTransformer2D: the same module runs in bfloat16 with diffusers' f
         CHECK(model->dtype() == at::kBFloat16);
         at::Tensor out = run_golden(gc, model);
         CHECK(out.scalar_type() == at::kBFloat16);
-        CHECK_MAXDIFF_REL(out.to(at::kFloat), gc.io("sample"), 5e-2);
+        CHECK_MAXDIFF_REL(out.to(at::kFloat), gc.io("sample"), 3e-2);
     }
 }
 

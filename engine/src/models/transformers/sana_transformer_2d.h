@@ -8,7 +8,8 @@
 //     at::Tensor v = model->forward(latents, prompt_embeds, t * model->config.timestep_scale, cond);
 //
 // The caller (pipeline) owns timestep scaling: Sana passes t · config.timestep_scale (t = σ·1000), Sprint passes
-// the TrigFlow value sin t / (sin t + cos t) unscaled and guidance = guidance_scale · config.guidance_embeds_scale.
+// the TrigFlow value sin t / (sin t + cos t) unscaled and guidance = guidance_scale · config.guidance_embeds_scale
+// (diffusers casts guidance_scale to the prompt-embeddings dtype before that multiply).
 // Thread safety: a module is used by one thread at a time (the engine worker).
 #pragma once
 
