@@ -1,0 +1,104 @@
+// Ref: huggingface/diffusers src/diffusers/models/attention_processor.py@58eb52c0803e (see attention.h)
+#include "models/common/attention.h"
+
+#include <ATen/ATen.h>
+
+#include "core/torch_compat.h"
+#include "kernels/ops.h"
+
+namespace engine::models {
+
+const char* to_string(QKNorm norm) noexcept {
+    switch (norm) {
+        case QKNorm::RMSNormAcrossHeads:
+            return "rms_norm_across_heads";
+        case QKNorm::None:
+            break;
+    }
+    return "none";
+}
+
+std::optional<QKNorm> qk_norm_from_string(const std::string& name) {
+    if (name.empty() || name == "none") {
+        return QKNorm::None;
+    }
+    if (name == "rms_norm_across_heads") {
+        return QKNorm::RMSNormAcrossHeads;
+    }
+    return std::nullopt;
+}
+
+AttentionImpl::AttentionImpl(const AttentionOptions& opts) : options(opts) {
+    const int64_t inner = options.heads * options.dim_head;
+    const int64_t kv_heads = options.kv_heads.value_or(options.heads);
+    const int64_t inner_kv = options.dim_head * kv_heads;
+    const int64_t kv_in = options.cross_attention_dim.value_or(options.query_dim);
+    to_q = register_module("to_q",
+                           torch::nn::Linear(torch::nn::LinearOptions(options.query_dim, inner).bias(options.bias)));
+    to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner_kv).bias(options.bias)));
+    to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner_kv).bias(options.bias)));
+    to_out_0 = torch::nn::Linear(torch::nn::LinearOptions(inner, options.query_dim).bias(options.out_bias));
+    to_out = register_module("to_out", torch::nn::ModuleList(to_out_0));
+    if (options.qk_norm == QKNorm::RMSNormAcrossHeads) {
+        norm_q = register_module("norm_q", RMSNorm(RMSNormOptions{inner, options.eps, true, false}));
+        norm_k = register_module("norm_k", RMSNorm(RMSNormOptions{inner_kv, options.eps, true, false}));
+    }
+}
+
+at::Tensor attention_mask_to_bias(const at::Tensor& mask, at::ScalarType dtype) {
+    TORCH_CHECK(mask.dim() == 2, "attention mask must be [B, L], got ", mask.sizes());
+    return ((1 - mask.to(dtype)) * -10000.0).unsqueeze(1);  // [B, 1, L]
+}
+
+at::Tensor sana_linear_attention(AttentionImpl& attn, const at::Tensor& hidden_states) {
+    const auto original_dtype = hidden_states.scalar_type();
+    const int64_t batch = hidden_states.size(0);
+    const int64_t tokens = hidden_states.size(1);
+    const int64_t heads = attn.options.heads;
+    at::Tensor q = attn.to_q->forward(hidden_states);  // [B, N, H·d]
+    at::Tensor k = attn.to_k->forward(hidden_states);
+    at::Tensor v = attn.to_v->forward(hidden_states);
+    if (!attn.norm_q.is_empty()) {
+        q = attn.norm_q->forward(q);
+        k = attn.norm_k->forward(k);
+    }
+    // Head h owns channels [h·d, (h+1)·d) (diffusers: transpose(1, 2).unflatten(1, (heads, -1))).
+    q = q.view({batch, tokens, heads, -1}).transpose(1, 2);  // [B, H, N, d]
+    k = k.view({batch, tokens, heads, -1}).transpose(1, 2);
+    v = v.view({batch, tokens, heads, -1}).transpose(1, 2);
+    // The one seam to the ReLU linear-attention kernel (CPU reference, or CUDA when built and on a CUDA device).
+    at::Tensor out = kernels::relu_linear_attention(q, k, v, 1e-15);            // [B, H, N, d], v's dtype
+    out = out.transpose(1, 2).reshape({batch, tokens, -1}).to(original_dtype);  // [B, N, H·d]
+    out = attn.to_out_0->forward(out);
+    if (original_dtype == at::kHalf) {
+        out = out.clamp(-65504, 65504);
+    }
+    return out;
+}
+
+at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& context,
+                          const std::optional<at::Tensor>& bias) {
+    const int64_t batch = context.size(0);
+    const int64_t heads = attn.options.heads;
+    at::Tensor q = attn.to_q->forward(hidden_states);  // [B, N, H·d]
+    at::Tensor k = attn.to_k->forward(context);        // [B, L, H·d]
+    at::Tensor v = attn.to_v->forward(context);
+    if (!attn.norm_q.is_empty()) {
+        q = attn.norm_q->forward(q);
+        k = attn.norm_k->forward(k);
+    }
+    const int64_t head_dim = k.size(-1) / heads;
+    q = q.view({batch, -1, heads, head_dim}).transpose(1, 2);  // [B, H, N, d]
+    k = k.view({batch, -1, heads, head_dim}).transpose(1, 2);  // [B, H, L, d]
+    v = v.view({batch, -1, heads, head_dim}).transpose(1, 2);
+    std::optional<at::Tensor> mask;
+    if (bias) {
+        // diffusers repeats the [B, 1, L] bias per head and views it as [B, H, 1, L]; broadcasting is the same.
+        mask = bias->dim() == 3 ? bias->unsqueeze(1) : *bias;  // [B, 1, 1, L]
+    }
+    at::Tensor out = core::scaled_dot_product_attention(q, k, v, mask);  // [B, H, N, d]
+    out = out.transpose(1, 2).reshape({batch, -1, heads * head_dim}).to(q.scalar_type());
+    return attn.to_out_0->forward(out);
+}
+
+}  // namespace engine::models

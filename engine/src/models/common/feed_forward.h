@@ -1,0 +1,41 @@
+// Ref: huggingface/diffusers src/diffusers/models/transformers/sana_transformer.py@58eb52c0803e GLUMBConv
+// Feed-forward blocks shared by the models.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+
+#include <cstdint>
+
+#include "models/common/normalization.h"
+
+namespace engine::models {
+
+struct GLUMBConvOptions {
+    int64_t in_channels = 0;
+    int64_t out_channels = 0;
+    double expand_ratio = 4.0;  // hidden = int(expand_ratio · in_channels)
+    bool rms_norm = false;      // norm_type "rms_norm": RMSNorm(out, eps 1e-5, weight + bias) over channels
+    bool residual_connection = true;
+};
+
+/// diffusers GLUMBConv (Sana's feed-forward, DC-AE's EfficientViT block MLP), on [B, C, H, W]:
+///   h = SiLU(conv_inverted(x))                 1×1, C → 2·hidden, bias
+///   h = conv_depth(h)                          3×3 depthwise, padding 1, bias
+///   h = conv_point(h[:hidden] · SiLU(h[hidden:]))   1×1, hidden → out, no bias
+///   [h = RMSNorm over channels], [h = h + x]
+/// Keys: conv_inverted.*, conv_depth.*, conv_point.weight, norm.{weight,bias}.
+class GLUMBConvImpl : public torch::nn::Module {
+public:
+    explicit GLUMBConvImpl(const GLUMBConvOptions& options);
+    at::Tensor forward(const at::Tensor& x);
+
+    GLUMBConvOptions options;
+    torch::nn::Conv2d conv_inverted{nullptr};
+    torch::nn::Conv2d conv_depth{nullptr};
+    torch::nn::Conv2d conv_point{nullptr};
+    RMSNorm norm{nullptr};
+};
+TORCH_MODULE(GLUMBConv);
+
+}  // namespace engine::models

@@ -1,0 +1,481 @@
+// Ref: huggingface/diffusers src/diffusers/models/transformers/sana_transformer.py@58eb52c0803e
+//      SanaTransformer2DModel, SanaTransformerBlock, SanaModulatedNorm, SanaCombinedTimestepGuidanceEmbeddings
+#include "models/transformers/sana_transformer_2d.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/engine_error.h"
+#include "core/json.h"
+#include "io/safetensors.h"
+#include "io/state_dict.h"
+
+namespace engine::models {
+namespace {
+
+const char* const kWhat = "SanaTransformer2D config";
+
+Unexpected config_error(ErrorCode code, const std::string& message) {
+    return make_error(code, std::string(kWhat) + ": " + message);
+}
+
+std::string shape_of(const at::Tensor& t) {
+    std::ostringstream os;
+    os << t.sizes();
+    return os.str();
+}
+
+// Throws InvalidRequest with the message unless cond holds.
+void require_input(bool cond, const std::string& message) {
+    core::require(cond, ErrorCode::InvalidRequest, "SanaTransformer2D: " + message);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Config
+
+Expected<SanaTransformer2DConfig> SanaTransformer2DConfig::from_json(const nlohmann::json& json) {
+    if (!json.is_object()) {
+        return config_error(ErrorCode::ModelLoadFailed, "expected a JSON object");
+    }
+    SanaTransformer2DConfig c;
+    std::optional<Unexpected> error;
+    auto fail = [&](ErrorCode code, const std::string& message) {
+        if (!error) {
+            error = config_error(code, message);
+        }
+    };
+    auto read_int = [&](const std::string& key, const nlohmann::json& v, int64_t& out) {
+        if (!v.is_number_integer()) {
+            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be an integer, got " + v.dump());
+            return;
+        }
+        out = v.get<int64_t>();
+    };
+    auto read_number = [&](const std::string& key, const nlohmann::json& v, double& out) {
+        if (!v.is_number()) {
+            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be a number, got " + v.dump());
+            return;
+        }
+        out = v.get<double>();
+    };
+    auto read_bool = [&](const std::string& key, const nlohmann::json& v, bool& out) {
+        if (!v.is_boolean()) {
+            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be true or false, got " + v.dump());
+            return;
+        }
+        out = v.get<bool>();
+    };
+    // Keys diffusers accepts as null but whose null breaks SanaTransformer2DModel (no cross-attention → no norm2).
+    auto read_required_int = [&](const std::string& key, const nlohmann::json& v, int64_t& out) {
+        if (v.is_null()) {
+            fail(ErrorCode::UnsupportedModel, "'" + key +
+                                                  "' = null (a Sana transformer without cross-attention) "
+                                                  "is not supported");
+            return;
+        }
+        read_int(key, v, out);
+    };
+
+    for (const auto& [key, v] : json.items()) {
+        if (key == "_class_name") {
+            if (!v.is_string() || v.get<std::string>() != "SanaTransformer2DModel") {
+                fail(ErrorCode::UnsupportedModel,
+                     "'_class_name' is " + v.dump() +
+                         ", not \"SanaTransformer2DModel\": this is not a Sana transformer");
+            }
+        } else if (!key.empty() && key[0] == '_') {
+            // metadata: _diffusers_version, _name_or_path, _use_default_values, ...
+        } else if (key == "in_channels") {
+            read_int(key, v, c.in_channels);
+        } else if (key == "out_channels") {
+            if (v.is_null()) {
+                c.out_channels = 0;  // → in_channels below
+            } else {
+                read_int(key, v, c.out_channels);
+            }
+        } else if (key == "num_attention_heads") {
+            read_int(key, v, c.num_attention_heads);
+        } else if (key == "attention_head_dim") {
+            read_int(key, v, c.attention_head_dim);
+        } else if (key == "num_layers") {
+            read_int(key, v, c.num_layers);
+        } else if (key == "num_cross_attention_heads") {
+            read_required_int(key, v, c.num_cross_attention_heads);
+        } else if (key == "cross_attention_head_dim") {
+            read_required_int(key, v, c.cross_attention_head_dim);
+        } else if (key == "cross_attention_dim") {
+            read_required_int(key, v, c.cross_attention_dim);
+        } else if (key == "caption_channels") {
+            read_int(key, v, c.caption_channels);
+        } else if (key == "mlp_ratio") {
+            read_number(key, v, c.mlp_ratio);
+        } else if (key == "dropout") {
+            read_number(key, v, c.dropout);  // inference: no effect
+        } else if (key == "attention_bias") {
+            read_bool(key, v, c.attention_bias);
+        } else if (key == "sample_size") {
+            read_int(key, v, c.sample_size);
+        } else if (key == "patch_size") {
+            read_int(key, v, c.patch_size);
+        } else if (key == "norm_elementwise_affine") {
+            read_bool(key, v, c.norm_elementwise_affine);
+        } else if (key == "norm_eps") {
+            read_number(key, v, c.norm_eps);
+        } else if (key == "interpolation_scale") {
+            if (v.is_null()) {
+                c.interpolation_scale.reset();
+            } else {
+                double s = 0.0;
+                read_number(key, v, s);
+                c.interpolation_scale = s;
+            }
+        } else if (key == "guidance_embeds") {
+            read_bool(key, v, c.guidance_embeds);
+        } else if (key == "guidance_embeds_scale") {
+            read_number(key, v, c.guidance_embeds_scale);
+        } else if (key == "qk_norm") {
+            if (v.is_null()) {
+                c.qk_norm = QKNorm::None;
+            } else if (!v.is_string()) {
+                fail(ErrorCode::ModelLoadFailed, "'qk_norm' must be a string or null, got " + v.dump());
+            } else if (auto norm = qk_norm_from_string(v.get<std::string>()); norm && *norm != QKNorm::None) {
+                c.qk_norm = *norm;
+            } else {
+                fail(ErrorCode::UnsupportedModel, "'qk_norm' = " + v.dump() +
+                                                      " is not supported (Kinora implements null and "
+                                                      "\"rms_norm_across_heads\")");
+            }
+        } else if (key == "timestep_scale") {
+            read_number(key, v, c.timestep_scale);
+        } else {
+            fail(ErrorCode::UnsupportedModel,
+                 "unknown key '" + key + "' (= " + v.dump() +
+                     "): it may change the computation, so this model is refused. The transformer may come from a "
+                     "newer diffusers version than Kinora knows");
+        }
+    }
+    if (error) {
+        return *error;
+    }
+    if (c.out_channels == 0) {
+        c.out_channels = c.in_channels;  // diffusers: out_channels or in_channels
+    }
+
+    // Values that cannot describe a working model.
+    auto positive = [&](const char* key, int64_t value) {
+        if (value <= 0) {
+            fail(ErrorCode::ModelLoadFailed,
+                 std::string("'") + key + "' must be positive, got " + std::to_string(value));
+        }
+    };
+    positive("in_channels", c.in_channels);
+    positive("out_channels", c.out_channels);
+    positive("num_attention_heads", c.num_attention_heads);
+    positive("attention_head_dim", c.attention_head_dim);
+    positive("num_cross_attention_heads", c.num_cross_attention_heads);
+    positive("cross_attention_head_dim", c.cross_attention_head_dim);
+    positive("cross_attention_dim", c.cross_attention_dim);
+    positive("caption_channels", c.caption_channels);
+    positive("sample_size", c.sample_size);
+    positive("patch_size", c.patch_size);
+    if (c.num_layers < 0) {
+        fail(ErrorCode::ModelLoadFailed, "'num_layers' must not be negative, got " + std::to_string(c.num_layers));
+    }
+    if (!(c.mlp_ratio > 0.0) || static_cast<int64_t>(c.mlp_ratio * static_cast<double>(c.inner_dim())) <= 0) {
+        fail(ErrorCode::ModelLoadFailed, "'mlp_ratio' must be positive, got " + std::to_string(c.mlp_ratio));
+    }
+    if (!(c.norm_eps > 0.0)) {
+        fail(ErrorCode::ModelLoadFailed, "'norm_eps' must be positive, got " + std::to_string(c.norm_eps));
+    }
+    if (error) {
+        return *error;
+    }
+    if (c.sample_size < c.patch_size) {
+        return config_error(ErrorCode::ModelLoadFailed, "'sample_size' (" + std::to_string(c.sample_size) +
+                                                            ") is smaller than 'patch_size' (" +
+                                                            std::to_string(c.patch_size) + ")");
+    }
+    if (c.cross_attention_dim != c.inner_dim()) {
+        // The caption projection outputs inner_dim channels, which attn2's to_k / to_v read.
+        return config_error(ErrorCode::UnsupportedModel,
+                            "'cross_attention_dim' (" + std::to_string(c.cross_attention_dim) +
+                                ") must equal num_attention_heads × attention_head_dim (" +
+                                std::to_string(c.inner_dim()) + "): the projected captions feed the cross-attention");
+    }
+    if (c.interpolation_scale) {
+        if (!(*c.interpolation_scale > 0.0)) {
+            return config_error(ErrorCode::ModelLoadFailed, "'interpolation_scale' must be positive or null, got " +
+                                                                std::to_string(*c.interpolation_scale));
+        }
+        if (c.inner_dim() % 4 != 0) {
+            return config_error(ErrorCode::UnsupportedModel,
+                                "the 2D sin-cos positional embedding needs num_attention_heads × attention_head_dim "
+                                "divisible by 4, got " +
+                                    std::to_string(c.inner_dim()));
+        }
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Time embedding with guidance (SANA-Sprint)
+
+SanaCombinedTimestepGuidanceEmbeddingsImpl::SanaCombinedTimestepGuidanceEmbeddingsImpl(int64_t embedding_dim) {
+    timestep_embedder = register_module("timestep_embedder", TimestepEmbedding(256, embedding_dim));
+    guidance_embedder = register_module("guidance_embedder", TimestepEmbedding(256, embedding_dim));
+    linear = register_module("linear", torch::nn::Linear(torch::nn::LinearOptions(embedding_dim, 6 * embedding_dim)));
+}
+
+TimestepModulation SanaCombinedTimestepGuidanceEmbeddingsImpl::forward(const at::Tensor& timestep,
+                                                                       const at::Tensor& guidance,
+                                                                       at::ScalarType hidden_dtype) {
+    // Both sinusoids: 256 channels, cos first, no frequency shift (diffusers Timesteps(256, True, 0)).
+    at::Tensor t_proj = timestep_embedding(timestep, 256, /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0.0);
+    at::Tensor g_proj = timestep_embedding(guidance, 256, /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0.0);
+    at::Tensor conditioning = timestep_embedder->forward(t_proj.to(hidden_dtype)) +
+                              guidance_embedder->forward(g_proj.to(hidden_dtype));  // [B, D]
+    return {linear->forward(at::silu(conditioning)), conditioning};                 // [B, 6D], [B, D]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Block
+
+SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig& config) : norm_eps(config.norm_eps) {
+    const int64_t dim = config.inner_dim();
+    const bool has_qk_norm = config.qk_norm != QKNorm::None;
+
+    AttentionOptions self_attn;
+    self_attn.query_dim = dim;
+    self_attn.heads = config.num_attention_heads;
+    self_attn.dim_head = config.attention_head_dim;
+    if (has_qk_norm) {
+        self_attn.kv_heads = config.num_attention_heads;
+    }
+    self_attn.bias = config.attention_bias;
+    self_attn.out_bias = true;
+    self_attn.qk_norm = config.qk_norm;
+    attn1 = register_module("attn1", Attention(self_attn));
+
+    AttentionOptions cross_attn;
+    cross_attn.query_dim = dim;
+    cross_attn.cross_attention_dim = config.cross_attention_dim;
+    cross_attn.heads = config.num_cross_attention_heads;
+    cross_attn.dim_head = config.cross_attention_head_dim;
+    if (has_qk_norm) {
+        cross_attn.kv_heads = config.num_cross_attention_heads;
+    }
+    cross_attn.bias = true;
+    cross_attn.out_bias = true;
+    cross_attn.qk_norm = config.qk_norm;
+    attn2 = register_module("attn2", Attention(cross_attn));
+
+    if (config.norm_elementwise_affine) {
+        norm2 = register_module(
+            "norm2",
+            torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(config.norm_eps).elementwise_affine(true)));
+    }
+
+    GLUMBConvOptions ff_options;
+    ff_options.in_channels = dim;
+    ff_options.out_channels = dim;
+    ff_options.expand_ratio = config.mlp_ratio;
+    ff_options.rms_norm = false;
+    ff_options.residual_connection = false;
+    ff = register_module("ff", GLUMBConv(ff_options));
+
+    scale_shift_table =
+        register_parameter("scale_shift_table", at::randn({6, dim}) / std::sqrt(static_cast<double>(dim)));
+}
+
+at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, const at::Tensor& context,
+                                             const std::optional<at::Tensor>& context_bias,
+                                             const at::Tensor& modulation, int64_t height, int64_t width) {
+    const int64_t batch = hidden_states.size(0);
+    // 1. Modulation: (shift, scale, gate) for the self-attention, then for the feed-forward; each [B, 1, D].
+    auto mod = (scale_shift_table.unsqueeze(0) + modulation.reshape({batch, 6, -1})).chunk(6, 1);
+    const at::Tensor& shift_msa = mod[0];
+    const at::Tensor& scale_msa = mod[1];
+    const at::Tensor& gate_msa = mod[2];
+    const at::Tensor& shift_mlp = mod[3];
+    const at::Tensor& scale_mlp = mod[4];
+    const at::Tensor& gate_mlp = mod[5];
+
+    // 2. Linear self-attention on the modulated LayerNorm (norm1: no affine).
+    at::Tensor norm_hidden = layer_norm_no_affine(hidden_states, norm_eps) * (1 + scale_msa) + shift_msa;
+    norm_hidden = norm_hidden.to(hidden_states.scalar_type());
+    at::Tensor x = hidden_states + gate_msa * sana_linear_attention(*attn1, norm_hidden);  // [B, N, D]
+
+    // 3. Cross-attention: no norm before it, no gate.
+    x = sdpa_attention(*attn2, x, context, context_bias) + x;
+
+    // 4. GLUMBConv feed-forward on the token grid.
+    norm_hidden = norm2.is_empty() ? layer_norm_no_affine(x, norm_eps) : norm2->forward(x);
+    norm_hidden = norm_hidden * (1 + scale_mlp) + shift_mlp;
+    norm_hidden = norm_hidden.reshape({batch, height, width, -1}).permute({0, 3, 1, 2});  // [B, D, h, w]
+    at::Tensor ff_out = ff->forward(norm_hidden).flatten(2, 3).permute({0, 2, 1});        // [B, N, D]
+    return x + gate_mlp * ff_out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Model
+
+SanaTransformer2DImpl::SanaTransformer2DImpl(const SanaTransformer2DConfig& cfg) : config(cfg) {
+    const int64_t dim = config.inner_dim();
+
+    PatchEmbedOptions patch;
+    patch.height = config.sample_size;
+    patch.width = config.sample_size;
+    patch.patch_size = config.patch_size;
+    patch.in_channels = config.in_channels;
+    patch.embed_dim = dim;
+    patch.bias = true;
+    patch.interpolation_scale = config.interpolation_scale;
+    patch_embed = register_module("patch_embed", PatchEmbed(patch));
+
+    if (config.guidance_embeds) {
+        time_embed_guidance = register_module("time_embed", SanaCombinedTimestepGuidanceEmbeddings(dim));
+    } else {
+        time_embed = register_module("time_embed", AdaLayerNormSingle(dim));
+    }
+
+    caption_projection = register_module("caption_projection", PixArtAlphaTextProjection(config.caption_channels, dim));
+    caption_norm = register_module("caption_norm", RMSNorm(RMSNormOptions{dim, 1e-5, true, false}));
+
+    transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
+    for (int64_t i = 0; i < config.num_layers; ++i) {
+        transformer_blocks->push_back(SanaTransformerBlock(config));
+    }
+
+    scale_shift_table =
+        register_parameter("scale_shift_table", at::randn({2, dim}) / std::sqrt(static_cast<double>(dim)));
+    proj_out = register_module("proj_out", torch::nn::Linear(torch::nn::LinearOptions(
+                                               dim, config.patch_size * config.patch_size * config.out_channels)));
+}
+
+at::ScalarType SanaTransformer2DImpl::dtype() const {
+    return patch_embed->proj->weight.scalar_type();
+}
+
+at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
+                                          const at::Tensor& timestep, const SanaConditioning& conditioning) {
+    // Inputs: every user-reachable shape problem is an InvalidRequest naming the tensor.
+    require_input(hidden_states.defined() && hidden_states.dim() == 4,
+                  "hidden_states must be [B, C, H, W], got " +
+                      (hidden_states.defined() ? shape_of(hidden_states) : std::string("an undefined tensor")));
+    const int64_t batch = hidden_states.size(0);
+    const int64_t height = hidden_states.size(2);
+    const int64_t width = hidden_states.size(3);
+    const int64_t p = config.patch_size;
+    require_input(hidden_states.size(1) == config.in_channels,
+                  "hidden_states has " + std::to_string(hidden_states.size(1)) + " channels, the model expects " +
+                      std::to_string(config.in_channels));
+    require_input(height % p == 0 && width % p == 0 && height > 0 && width > 0,
+                  "the latent size " + std::to_string(height) + "x" + std::to_string(width) +
+                      " is not a positive multiple of the patch size " + std::to_string(p) +
+                      "; choose an image size whose latent is divisible by it");
+    require_input(encoder_hidden_states.defined() && encoder_hidden_states.dim() == 3 &&
+                      encoder_hidden_states.size(0) == batch &&
+                      encoder_hidden_states.size(2) == config.caption_channels,
+                  "encoder_hidden_states must be [B=" + std::to_string(batch) + ", L, " +
+                      std::to_string(config.caption_channels) + "], got " +
+                      (encoder_hidden_states.defined() ? shape_of(encoder_hidden_states) : std::string("undefined")));
+    require_input(timestep.defined() && timestep.dim() == 1 && timestep.size(0) == batch,
+                  "timestep must be [B=" + std::to_string(batch) + "], got " +
+                      (timestep.defined() ? shape_of(timestep) : std::string("undefined")));
+    const int64_t caption_len = encoder_hidden_states.size(1);
+    if (conditioning.encoder_attention_mask) {
+        const at::Tensor& m = *conditioning.encoder_attention_mask;
+        require_input(m.defined() && m.dim() == 2 && m.size(0) == batch && m.size(1) == caption_len,
+                      "encoder_attention_mask must be [B=" + std::to_string(batch) +
+                          ", L=" + std::to_string(caption_len) + "], got " + (m.defined() ? shape_of(m) : "undefined"));
+    }
+    if (config.guidance_embeds) {
+        require_input(conditioning.guidance.has_value() && conditioning.guidance->defined(),
+                      "this model has a guidance embedder (guidance_embeds = true, e.g. SANA-Sprint) and needs "
+                      "guidance [B] (guidance_scale × guidance_embeds_scale)");
+        const at::Tensor& g = *conditioning.guidance;
+        require_input(g.dim() == 1 && g.size(0) == batch,
+                      "guidance must be [B=" + std::to_string(batch) + "], got " + shape_of(g));
+    } else {
+        require_input(!conditioning.guidance.has_value(),
+                      "guidance was given, but this model has no guidance embedder (guidance_embeds = false): "
+                      "use classifier-free guidance instead");
+    }
+
+    const auto dtype = this->dtype();
+    const auto device = patch_embed->proj->weight.device();
+    const int64_t grid_h = height / p;
+    const int64_t grid_w = width / p;
+
+    // Cross-attention bias from the caption mask: (1 - mask) · -10000 in the model dtype, [B, 1, L].
+    std::optional<at::Tensor> context_bias;
+    if (conditioning.encoder_attention_mask) {
+        context_bias = attention_mask_to_bias(conditioning.encoder_attention_mask->to(device), dtype);
+    }
+
+    // 1. Patch embedding (+ sin-cos positions for 2K/4K) and time embedding.
+    at::Tensor x = patch_embed->forward(hidden_states.to(device, dtype));  // [B, N, D]
+    TimestepModulation temb =
+        config.guidance_embeds
+            ? time_embed_guidance->forward(timestep.to(device), conditioning.guidance->to(device), dtype)
+            : time_embed->forward(timestep.to(device), dtype);
+
+    // 2. Caption projection and RMSNorm.
+    at::Tensor context = caption_projection->forward(encoder_hidden_states.to(device, dtype));
+    context = caption_norm->forward(context.view({batch, -1, x.size(-1)}));  // [B, L, D]
+
+    // 3. Blocks.
+    for (const auto& module : *transformer_blocks) {
+        x = module->as<SanaTransformerBlockImpl>()->forward(x, context, context_bias, temb.modulation, grid_h, grid_w);
+    }
+
+    // 4. Final layer: modulated LayerNorm from the D-dim embedded timestep and the [shift; scale] table.
+    auto shift_scale = (scale_shift_table.unsqueeze(0) + temb.embedded_timestep.unsqueeze(1)).chunk(2, 1);
+    x = layer_norm_no_affine(x, 1e-6) * (1 + shift_scale[1]) + shift_scale[0];
+    x = proj_out->forward(x);  // [B, N, p·p·C_out]
+
+    // 5. Unpatchify: [B, h, w, p, p, C] → [B, C, h, p, w, p] → [B, C, H, W].
+    x = x.reshape({batch, grid_h, grid_w, p, p, -1}).permute({0, 5, 1, 3, 2, 4});
+    return x.reshape({batch, -1, grid_h * p, grid_w * p});
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loading
+
+Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
+                                                     const SanaTransformer2DLoadOptions& options) {
+    namespace fs = std::filesystem;
+    const std::string config_path = (fs::path(folder) / "config.json").string();
+    auto json = core::read_json_file(config_path);
+    if (!json) {
+        return make_error(json.error().code, json.error().message);
+    }
+    auto config = SanaTransformer2DConfig::from_json(*json);
+    if (!config) {
+        return make_error(config.error().code, config_path + ": " + config.error().message);
+    }
+    auto weights = io::load_safetensors_folder(folder, {"diffusion_pytorch_model"});
+    if (!weights) {
+        return make_error(weights.error().code, weights.error().message);
+    }
+    try {
+        SanaTransformer2D model(*config);
+        model->to(options.device, options.dtype);
+        auto report = io::load_state_dict(*model, *weights, {}, "SanaTransformer2D (" + folder + ")");
+        if (!report) {
+            return make_error(report.error().code, report.error().message);
+        }
+        model->eval();
+        return model;
+    } catch (const c10::Error& e) {
+        return make_error(ErrorCode::ModelLoadFailed,
+                          "Could not build the SanaTransformer2D of " + folder + ": " + e.what_without_backtrace());
+    }
+}
+
+}  // namespace engine::models
