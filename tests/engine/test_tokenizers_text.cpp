@@ -24,10 +24,18 @@ std::u32string u32(const std::string& utf8) {
     return out;
 }
 
+// The fixture lives in the source tree: $KINORA_SOURCE_DIR, else found from this file's own path
+// (ctest passes only the first entry of KINORA_TEST_ENV through catch_discover_tests).
+std::filesystem::path fixtures_dir() {
+    if (const char* src = std::getenv("KINORA_SOURCE_DIR"); src != nullptr && *src != '\0') {
+        return std::filesystem::path(src) / "tests" / "fixtures";
+    }
+    return std::filesystem::path(__FILE__).parent_path().parent_path() / "fixtures";
+}
+
 nlohmann::json text_cases() {
-    const char* src = std::getenv("KINORA_SOURCE_DIR");
-    REQUIRE(src != nullptr);
-    const auto path = std::filesystem::path(src) / "tests" / "fixtures" / "tokenizers" / "text_cases.json";
+    const auto path = fixtures_dir() / "tokenizers" / "text_cases.json";
+    INFO("fixture: " << path.string());
     auto json = engine::core::read_json_file(path.string());
     REQUIRE(json.has_value());
     return json.value();
