@@ -1,6 +1,6 @@
-// Ref: mlfoundations/open_clip src/open_clip/tokenizer.py@v2.22.0 basic_clean, whitespace_clean
-// Ref: rspeer/python-ftfy ftfy/__init__.py, ftfy/fixes.py, ftfy/chardata.py (fix_text and its fixers)
-// Ref: python/cpython Lib/html/__init__.py unescape
+// Ref: mlfoundations/open_clip src/open_clip/tokenizer.py@v2.22.0 (1f0b5bb6) basic_clean, whitespace_clean
+// Ref: rspeer/python-ftfy ftfy/__init__.py, ftfy/fixes.py, ftfy/chardata.py@74dd0452 fix_text and its fixers
+// Ref: python/cpython Lib/html/__init__.py@v3.11.7 unescape
 //
 // The text cleaning open_clip's SimpleTokenizer applies before BPE (as VideoCrafter / DynamiCrafter
 // run it, open_clip_torch 2.x):

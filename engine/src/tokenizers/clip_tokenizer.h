@@ -1,4 +1,4 @@
-// Ref: mlfoundations/open_clip src/open_clip/tokenizer.py@v2.22.0 SimpleTokenizer, tokenize
+// Ref: mlfoundations/open_clip src/open_clip/tokenizer.py@v2.22.0 (1f0b5bb6) SimpleTokenizer, tokenize
 // Ref: huggingface/transformers src/transformers/models/clip/tokenization_clip.py CLIPTokenizer (vocab files)
 //
 // open_clip's tokenizer as VideoCrafter / DynamiCrafter use it (FrozenOpenCLIPEmbedder calls

@@ -1,5 +1,5 @@
-// Ref: huggingface/transformers src/transformers/models/gemma/tokenization_gemma(_fast).py GemmaTokenizer(Fast)
-// Ref: google/sentencepiece src/sentencepiece_processor.h SentencePieceProcessor
+// Ref: huggingface/transformers src/transformers/models/gemma/tokenization_gemma_fast.py@15ea02a2 GemmaTokenizerFast
+// Ref: google/sentencepiece src/sentencepiece_processor.h@27344904 SentencePieceProcessor
 //
 // The Gemma tokenizer as Sana's pipelines call it:
 //     tokenizer(prompt, padding="max_length", max_length=N, truncation=True, add_special_tokens=True)
