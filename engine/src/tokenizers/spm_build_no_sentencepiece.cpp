@@ -1,0 +1,10 @@
+// Built when KINORA_WITH_SENTENCEPIECE=OFF (file-name variant rule, engine/CMakeLists.txt).
+#include "tokenizers/spm_library.h"
+
+namespace engine::tokenizers {
+
+bool built_with_sentencepiece() noexcept {
+    return false;
+}
+
+}  // namespace engine::tokenizers
