@@ -213,7 +213,11 @@ TEST_CASE("AutoencoderDC: tiled decoding approximates untiled decoding on the ti
         // (stride 4; the last tile ends at the border), 8 tiles.
         const int64_t tile = 8, overlap = 4, f = 8;
         const std::vector<int64_t> ys{0, 4}, xs{0, 4, 8, 12};
-        at::Tensor tiled = ae->decode_tiled(z, tile, overlap);
+        std::vector<std::pair<int64_t, int64_t>> progress;
+        at::Tensor tiled = ae->decode_tiled(z, tile, overlap,
+                                            [&](int64_t done, int64_t total) { progress.emplace_back(done, total); });
+        REQUIRE(progress.size() == 8);
+        CHECK(progress.back() == std::make_pair(int64_t{8}, int64_t{8}));
         REQUIRE(tiled.sizes() == full.sizes());
         at::Tensor err = (tiled - full).abs();
 

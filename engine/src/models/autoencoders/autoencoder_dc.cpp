@@ -823,7 +823,8 @@ at::Tensor axis_weights(int64_t size, int64_t ramp, bool ramp_low, bool ramp_hig
 
 }  // namespace
 
-at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn) {
+at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn,
+                       const std::function<void(int64_t, int64_t)>& on_tile) {
     TORCH_CHECK(latent.dim() == 4, "tiled_apply: expected [B, C, H, W], got ", latent.sizes());
     TORCH_CHECK(tile >= 1 && overlap >= 0 && overlap < tile && scale >= 1, "tiled_apply: bad tile ", tile,
                 " / overlap ", overlap, " / scale ", scale);
@@ -851,6 +852,9 @@ at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, 
             const int64_t y0 = ys[iy] * scale, x0 = xs[ix] * scale;
             out.slice(2, y0, y0 + th * scale).slice(3, x0, x0 + tw * scale).add_(piece.to(at::kFloat) * w);
             weight_sum.slice(2, y0, y0 + th * scale).slice(3, x0, x0 + tw * scale).add_(w);
+            if (on_tile) {
+                on_tile(static_cast<int64_t>(iy * xs.size() + ix + 1), static_cast<int64_t>(ys.size() * xs.size()));
+            }
         }
     }
     out.div_(weight_sum);
@@ -922,16 +926,21 @@ at::Tensor AutoencoderDCImpl::decode(const at::Tensor& latent) {
     return decoder_->forward(latent.to(device(), dtype()));
 }
 
-at::Tensor AutoencoderDCImpl::decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap) {
+at::Tensor AutoencoderDCImpl::decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap,
+                                           const std::function<void(int64_t, int64_t)>& on_tile) {
     require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
     core::require(tile_latent_size >= 1 && overlap >= 0 && overlap < tile_latent_size, ErrorCode::InvalidRequest,
                   "AutoencoderDC: tiled decoding needs tile size >= 1 and 0 <= overlap < tile size, got tile " +
                       std::to_string(tile_latent_size) + ", overlap " + std::to_string(overlap));
-    if (latent.size(2) <= tile_latent_size && latent.size(3) <= tile_latent_size) return decode(latent);
+    if (latent.size(2) <= tile_latent_size && latent.size(3) <= tile_latent_size) {
+        at::Tensor out = decode(latent);
+        if (on_tile) on_tile(1, 1);
+        return out;
+    }
     torch::NoGradGuard no_grad;
-    return detail::tiled_apply(latent.to(device(), dtype()), tile_latent_size, overlap,
-                               config.decoder_upsample_factor(),
-                               [this](const at::Tensor& tile) { return decoder_->forward(tile); });
+    return detail::tiled_apply(
+        latent.to(device(), dtype()), tile_latent_size, overlap, config.decoder_upsample_factor(),
+        [this](const at::Tensor& tile) { return decoder_->forward(tile); }, on_tile);
 }
 
 // ---------------------------------------------------------------------------------------------------

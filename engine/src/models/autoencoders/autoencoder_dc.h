@@ -105,7 +105,8 @@ using TileFn = std::function<at::Tensor(const at::Tensor&)>;
 /// last row/column is moved back to end at the border, so every tile has full size), and are blended
 /// with linear ramps over their overlaps: out = Σ w_t·fn(tile_t) / Σ w_t. Only one tile's activations
 /// plus the output and a [1, 1, H, W] weight map are alive at a time.
-at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn);
+at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn,
+                       const std::function<void(int64_t, int64_t)>& on_tile = {});
 }  // namespace detail
 
 class AutoencoderDCImpl : public torch::nn::Module {
@@ -121,10 +122,15 @@ public:
     /// → image [B, in_channels, h*f, w*f], roughly in [-1, 1] (not clamped).
     at::Tensor decode(const at::Tensor& latent);
     /// decode() by overlapping tiles of tile_latent_size x tile_latent_size latent pixels that overlap by
-    /// `overlap` latent pixels (0 <= overlap < tile_latent_size), blended with linear ramps. Peak memory is
-    /// that of decoding one tile plus the output; a latent that fits in one tile is decoded exactly.
-    /// The LiteMLA attention is global over the feature map, so tiled and untiled results differ slightly.
-    at::Tensor decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap);
+    /// `overlap` latent pixels (0 <= overlap < tile_latent_size), blended with linear ramps (see
+    /// detail::tiled_apply). Peak memory is that of decoding one tile plus the float32 output and weight
+    /// maps, whatever the image size; a latent that fits in one tile is decoded exactly (plain decode()).
+    /// Tiles cannot be exact: the LiteMLA attention sums over the whole feature map and the convolutions
+    /// see zero padding at tile borders, so each tile lacks context. How much that shows depends on the
+    /// weights; use the largest tiles memory allows. `on_tile(done, total)` runs after each tile (progress;
+    /// it may throw to cancel).
+    at::Tensor decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap,
+                            const std::function<void(int64_t, int64_t)>& on_tile = {});
 
     /// The dtype of the weights (what encode/decode compute in).
     at::ScalarType dtype() const;
