@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/log.h"
 #include "runtime/cancel_token.h"
 #include "runtime/job_context.h"
 #include "schedulers/parameterization.h"
@@ -380,6 +381,22 @@ TEST_CASE("scheduler configs: keys that change the maths are rejected, harmless 
         CHECK_THAT(c.error().message, Catch::Contains(b.key) && Catch::Contains("scheduler_config.json"));
     }
 
+    // The real configs parse without a single warning; an unknown non-default key is logged.
+    std::vector<std::string> warnings;
+    engine::set_log_sink(
+        [&](LogLevel level, const std::string& line) {
+            if (level >= LogLevel::Warn) {
+                warnings.push_back(line);
+            }
+        },
+        LogLevel::Warn);
+    for (const char* name : {"sched_flow_dpmpp_20", "sched_flow_dpmpp_7_shift6", "sched_flow_euler_20"}) {
+        REQUIRE(read_scheduler_config(GoldenCase::load(name).dir().string()));
+    }
+    REQUIRE(read_scheduler_config(GoldenCase::load("sana_pipeline_tiny").dir().string()));
+    REQUIRE(read_scheduler_config(GoldenCase::load("sana_sprint_pipeline_tiny").dir().string()));
+    CHECK(warnings.empty());
+
     nlohmann::json harmless = base;
     harmless["timestep_spacing"] = "trailing";
     harmless["beta_schedule"] = "scaled_linear";
@@ -388,8 +405,11 @@ TEST_CASE("scheduler configs: keys that change the maths are rejected, harmless 
     harmless["solver_type"] = "bh2";      // diffusers maps it to midpoint
     harmless["algorithm_type"] = "deis";  // diffusers maps it to dpmsolver++
     auto ok = SchedulerConfig::from_json(harmless, "scheduler_config.json");
+    engine::set_log_sink(nullptr);
     REQUIRE(ok);
     CHECK(ok->dpm.solver_type == DPMSolverType::Midpoint);
+    REQUIRE(warnings.size() == 1);
+    CHECK_THAT(warnings[0], Catch::Contains("some_future_key"));
 
     nlohmann::json typo = base;
     typo["solver_order"] = "two";

@@ -30,6 +30,8 @@ double round_to_f32(double value) noexcept;
 // ---------------------------------------------------------------------------------------------------------------------
 // Linspace flavours. The references use three, and they differ in the last ulp: numpy's (start + i·step, last = stop),
 // torch's (two-sided: start + i·step for the first half, stop − (n−1−i)·step for the second) in float64 or float32.
+// The torch ones follow torch's scalar CPU loop; for 16+ values torch fills part of the tensor with SIMD code whose
+// rounding depends on the CPU's vector width (≤ 1 ulp apart; invisible after the float32 buffers round ᾱ).
 
 std::vector<double> numpy_linspace(double start, double stop, int num);
 std::vector<double> torch_linspace_f64(double start, double stop, int num);
@@ -115,8 +117,11 @@ std::vector<double> alphas_cumprod_from_betas(const std::vector<double>& betas);
 std::vector<double> lvdm_scale_arr(double scale_a, double scale_b, int mid_step, int num_timesteps, bool fix_scale_bug);
 
 /// make_ddim_timesteps: ascending DDPM steps. Uniform: range(0, T, T // S) + 1 (note: T // S may give MORE than S
-/// steps, e.g. S = 6 → 7; the reference runs them all). UniformTrailing: flip(round(arange(T, 0, −T/S))) − 1.
-/// Quad: int(linspace(0, √(0.8·T), S)²) + 1. InvalidRequest unless 1 ≤ S ≤ T.
+/// steps, e.g. S = 6 → 7; the reference runs them all; and where T // S divides T − 1 — S = 3, 9, 27, 37, …, every
+/// S > T/2 — the last step would be T, where the reference fails: InvalidRequest naming the nearest counts that work).
+/// UniformTrailing: flip(round(arange(T, 0, −T/S))) − 1 (numpy adds a spurious ≈0 entry for some S, e.g. 61, that
+/// LVDM would run as timestep −1; it is dropped). Quad: int(linspace(0, √(0.8·T), S)²) + 1.
+/// InvalidRequest unless 1 ≤ S ≤ T.
 Expected<std::vector<std::int64_t>> ddim_timesteps(DDIMSpacing spacing, int num_ddim_steps,
                                                    int num_train_timesteps = 1000);
 
