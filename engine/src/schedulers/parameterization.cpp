@@ -73,8 +73,9 @@ at::Tensor classifier_free_guidance(const at::Tensor& uncond, const at::Tensor& 
         for (int64_t d = 1; d < cond.dim(); ++d) {
             dims.push_back(d);
         }
-        const at::Tensor std_cond = cond.std(dims, /*unbiased=*/true, /*keepdim=*/true);
-        const at::Tensor std_out = out.std(dims, /*unbiased=*/true, /*keepdim=*/true);
+        const at::IntArrayRef reduce_dims(dims);
+        const at::Tensor std_cond = cond.std(reduce_dims, /*unbiased=*/true, /*keepdim=*/true);
+        const at::Tensor std_out = out.std(reduce_dims, /*unbiased=*/true, /*keepdim=*/true);
         const at::Tensor rescaled = out * (std_cond / std_out);
         out = guidance_rescale * rescaled + (1.0 - guidance_rescale) * out;
     }
