@@ -32,9 +32,13 @@ constexpr int kExitInterrupted = 130;
 
 std::atomic<bool> g_interrupted{false};
 
-void onSigint(int) { g_interrupted = true; }
+void onSigint(int) {
+    g_interrupted = true;
+}
 
-std::string str(const QString& s) { return s.toStdString(); }
+std::string str(const QString& s) {
+    return s.toStdString();
+}
 
 std::string formatEta(double seconds) {
     if (seconds < 0) {
@@ -61,8 +65,8 @@ public:
         constexpr int kWidth = 30;
         const double fraction = static_cast<double>(p.bytesDone) / static_cast<double>(p.bytesTotal);
         const int filled = static_cast<int>(kWidth * fraction);
-        const std::string bar = std::string(static_cast<size_t>(filled), '#') +
-                                std::string(static_cast<size_t>(kWidth - filled), '.');
+        const std::string bar =
+            std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.');
         std::fprintf(stderr, "\r[%s] %3d%%  %s / %s  %s/s  ETA %s  (%d/%d files)   ", bar.c_str(),
                      static_cast<int>(100 * fraction), str(appcore::formatBytes(p.bytesDone)).c_str(),
                      str(appcore::formatBytes(p.bytesTotal)).c_str(),
@@ -85,9 +89,12 @@ private:
 
 std::string stateText(const appcore::ModelStatus& s) {
     switch (s.state) {
-        case appcore::InstallState::Installed: return "installed";
-        case appcore::InstallState::Partial: return "incomplete";
-        case appcore::InstallState::NotInstalled: return "-";
+        case appcore::InstallState::Installed:
+            return "installed";
+        case appcore::InstallState::Partial:
+            return "incomplete";
+        case appcore::InstallState::NotInstalled:
+            return "-";
     }
     return "?";
 }
@@ -111,15 +118,15 @@ int commandList(int argc, char** argv, int begin) {
     const appcore::HubCache cache(config.cacheDir);
     const appcore::ModelRegistry registry = appcore::ModelRegistry::builtIn();
     printCacheHeader(config);
-    std::printf("\n%-30s %-10s %-10s %-11s %s\n", "MODEL", "TASK", "SIZE", "STATUS", "REPO / LICENCE");
+    std::printf("\n%-30s %-12s %-10s %-11s %s\n", "MODEL", "TASK", "SIZE", "STATUS", "REPO / LICENCE");
     for (const appcore::ModelEntry& e : registry.models()) {
         const appcore::ModelStatus s = appcore::ModelRegistry::status(e, cache);
         const qint64 size = s.state == appcore::InstallState::Installed ? s.bytesOnDisk : e.approxSizeBytes;
-        const std::string sizeText = (s.state == appcore::InstallState::Installed ? "" : "~") +
-                                     str(appcore::formatBytes(size));
-        std::printf("%-30s %-10s %-10s %-11s %s%s\n", str(e.id).c_str(), str(e.tasks.join(QLatin1Char(','))).c_str(),
+        const std::string sizeText =
+            (s.state == appcore::InstallState::Installed ? "" : "~") + str(appcore::formatBytes(size));
+        std::printf("%-30s %-12s %-10s %-11s %s%s\n", str(e.id).c_str(), str(e.tasks.join(QLatin1Char(','))).c_str(),
                     sizeText.c_str(), stateText(s).c_str(), str(e.repoId).c_str(), e.gated ? "  [gated]" : "");
-        std::printf("%-30s %-10s %-10s %-11s %s\n", "", "", "", "", str(e.licenceName).c_str());
+        std::printf("%-30s %-12s %-10s %-11s %s\n", "", "", "", "", str(e.licenceName).c_str());
         if (s.state == appcore::InstallState::Partial && !s.note.isEmpty()) {
             std::printf("%-30s %s\n", "", str(s.note).c_str());
         }
@@ -195,11 +202,13 @@ int runOnePull(appcore::HubClient& client, const QString& repoId, const appcore:
 }
 
 int commandPull(int argc, char** argv, int begin) {
-    Parser p("models pull", "Download a model (a Kinora model id or a Hugging Face repo) into the Hugging Face "
-                            "cache; resumes where an earlier pull stopped.");
+    Parser p("models pull",
+             "Download a model (a Kinora model id or a Hugging Face repo) into the Hugging Face "
+             "cache; resumes where an earlier pull stopped.");
     p.option("revision", "REV", "branch, tag or commit (default: the model's, else main)")
-        .option("token", "TOKEN", "Hugging Face access token for gated or private repos (default: HF_TOKEN or the "
-                                  "token file of `hf auth login`)")
+        .option("token", "TOKEN",
+                "Hugging Face access token for gated or private repos (default: HF_TOKEN or the "
+                "token file of `hf auth login`)")
         .flag("quiet", "no progress bar")
         .flag("help", "show this help");
     const ParsedArgs a = p.parse(argc, argv, begin);
@@ -230,12 +239,16 @@ int commandPull(int argc, char** argv, int begin) {
         if (a.has("revision")) {
             o.revision = QString::fromStdString(a.get("revision"));
         }
-        std::fprintf(stderr, "note: %s is not one of Kinora's models (see `kinora-cli models list`); downloading "
-                             "all of its files.\n", str(target).c_str());
+        std::fprintf(stderr,
+                     "note: %s is not one of Kinora's models (see `kinora-cli models list`); downloading "
+                     "all of its files.\n",
+                     str(target).c_str());
         pulls.append({target, o});
     } else {
-        std::fprintf(stderr, "error: '%s' is neither a Kinora model id nor a Hugging Face repo (organisation/name). "
-                             "See `kinora-cli models list`.\n", str(target).c_str());
+        std::fprintf(stderr,
+                     "error: '%s' is neither a Kinora model id nor a Hugging Face repo (organisation/name). "
+                     "See `kinora-cli models list`.\n",
+                     str(target).c_str());
         return kExitUsage;
     }
     printCacheHeader(config);
@@ -256,8 +269,9 @@ int commandPull(int argc, char** argv, int begin) {
 }
 
 int commandRemove(int argc, char** argv, int begin) {
-    Parser p("models rm", "Delete a model's repo from the Hugging Face cache (all its snapshots and partial "
-                          "downloads). Python programs sharing the cache lose it too.");
+    Parser p("models rm",
+             "Delete a model's repo from the Hugging Face cache (all its snapshots and partial "
+             "downloads). Python programs sharing the cache lose it too.");
     p.flag("help", "show this help");
     const ParsedArgs a = p.parse(argc, argv, begin);
     if (a.has("help") || a.positional().size() != 1) {
@@ -270,14 +284,16 @@ int commandRemove(int argc, char** argv, int begin) {
     const appcore::ModelEntry* entry = registry.find(target);
     const QString repoId = entry ? entry->repoId : target;
     if (!appcore::HubCache::isValidRepoId(repoId)) {
-        std::fprintf(stderr, "error: '%s' is neither a Kinora model id nor a Hugging Face repo.\n", str(target).c_str());
+        std::fprintf(stderr, "error: '%s' is neither a Kinora model id nor a Hugging Face repo.\n",
+                     str(target).c_str());
         return kExitUsage;
     }
     const appcore::HubConfig config = appcore::HubConfig::fromEnvironment();
     const appcore::HubCache cache(config.cacheDir);
     const appcore::CachedRepo repo = cache.scanRepo(repoId);
     if (repo.dir.isEmpty()) {
-        std::fprintf(stderr, "error: %s is not in the cache (%s).\n", str(repoId).c_str(), str(config.cacheDir).c_str());
+        std::fprintf(stderr, "error: %s is not in the cache (%s).\n", str(repoId).c_str(),
+                     str(config.cacheDir).c_str());
         return kExitFailed;
     }
     QString error;

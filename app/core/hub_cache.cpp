@@ -61,8 +61,7 @@ bool HubCache::isValidRepoId(const QString& repoId) {
 }
 
 bool HubCache::isSafeRelativePath(const QString& path) {
-    if (path.isEmpty() || path.size() > 4096 || path.startsWith(QLatin1Char('/')) ||
-        path.contains(QLatin1Char('\\'))) {
+    if (path.isEmpty() || path.size() > 4096 || path.startsWith(QLatin1Char('/')) || path.contains(QLatin1Char('\\'))) {
         return false;
     }
     for (const QChar c : path) {
@@ -102,7 +101,9 @@ QString HubCache::gitBlobSha1(const QByteArray& content) {
     return QString::fromLatin1(h.result().toHex());
 }
 
-QString HubCache::repoDir(const QString& repoId) const { return root_ + QLatin1Char('/') + repoFolderName(repoId); }
+QString HubCache::repoDir(const QString& repoId) const {
+    return root_ + QLatin1Char('/') + repoFolderName(repoId);
+}
 
 QString HubCache::blobPath(const QString& repoId, const QString& etag) const {
     return repoDir(repoId) + QStringLiteral("/blobs/") + etag;
@@ -137,8 +138,7 @@ QString HubCache::readRef(const QString& repoId, const QString& revision) const 
     return isCommitHash(commit) ? commit : QString();
 }
 
-bool HubCache::writeRef(const QString& repoId, const QString& revision, const QString& commit,
-                        QString* error) const {
+bool HubCache::writeRef(const QString& repoId, const QString& revision, const QString& commit, QString* error) const {
     if (revision == commit || readRef(repoId, revision) == commit) {
         return true;
     }
@@ -168,15 +168,14 @@ bool HubCache::hasBlob(const QString& repoId, const QString& etag, qint64 size) 
     return info.isFile() && !info.isSymLink() && info.size() == size;
 }
 
-bool HubCache::hasSnapshotFile(const QString& repoId, const QString& commit, const QString& path,
-                               qint64 size) const {
+bool HubCache::hasSnapshotFile(const QString& repoId, const QString& commit, const QString& path, qint64 size) const {
     const QFileInfo info(snapshotFile(repoId, commit, path));
     // QFileInfo follows symlinks for isFile()/size(): a dangling link is not a file.
     return info.exists() && info.isFile() && info.size() == size;
 }
 
-bool HubCache::linkSnapshotFile(const QString& repoId, const QString& commit, const QString& path,
-                                const QString& etag, QString* error) const {
+bool HubCache::linkSnapshotFile(const QString& repoId, const QString& commit, const QString& path, const QString& etag,
+                                QString* error) const {
     const QString link = snapshotFile(repoId, commit, path);
     const QString blob = blobPath(repoId, etag);
     const QString linkDir = QFileInfo(link).absolutePath();
@@ -195,7 +194,8 @@ bool HubCache::linkSnapshotFile(const QString& repoId, const QString& commit, co
     const int err = errno;
     if (err != EPERM && err != EOPNOTSUPP) {
         if (error) {
-            *error = QStringLiteral("cannot create the link %1: %2").arg(link, QString::fromLocal8Bit(std::strerror(err)));
+            *error =
+                QStringLiteral("cannot create the link %1: %2").arg(link, QString::fromLocal8Bit(std::strerror(err)));
         }
         return false;
     }
@@ -245,8 +245,8 @@ CachedRepo HubCache::scanRepo(const QString& repoId) const {
 QList<CachedRepo> HubCache::scan() const {
     QList<CachedRepo> repos;
     const QDir root(root_);
-    for (const QString& name : root.entryList({QStringLiteral("models--*")}, QDir::Dirs | QDir::NoDotAndDotDot,
-                                              QDir::Name)) {
+    for (const QString& name :
+         root.entryList({QStringLiteral("models--*")}, QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
         const QString repoId = name.mid(8).replace(QStringLiteral("--"), QStringLiteral("/"));
         if (isValidRepoId(repoId)) {
             repos.append(scanRepo(repoId));
@@ -304,7 +304,9 @@ void HubCache::pruneEmptyDirs(const QString& repoId) const {
     QDir().rmdir(root_ + QStringLiteral("/.locks"));
 }
 
-BlobLock::~BlobLock() { unlock(); }
+BlobLock::~BlobLock() {
+    unlock();
+}
 
 bool BlobLock::tryLock(const QString& path, QString* error) {
     unlock();

@@ -36,7 +36,7 @@ struct CachedRepo {
     QStringList snapshots;        // commits with a snapshot folder
     qint64 blobBytes = 0;         // complete blobs
     int numBlobs = 0;
-    qint64 partialBytes = 0;      // *.incomplete
+    qint64 partialBytes = 0;  // *.incomplete
     int numPartials = 0;
 };
 

@@ -35,7 +35,9 @@ bool isRedirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-bool isRetryableStatus(int status) { return status == 408 || status == 429 || (status >= 500 && status <= 599); }
+bool isRetryableStatus(int status) {
+    return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
 
 bool sameOrigin(const QUrl& a, const QUrl& b) {
     return a.scheme() == b.scheme() && a.host().compare(b.host(), Qt::CaseInsensitive) == 0 &&
@@ -106,20 +108,34 @@ bool isDiskFullErrno(int err) {
 
 const char* toString(HubErrorKind kind) {
     switch (kind) {
-        case HubErrorKind::None: return "none";
-        case HubErrorKind::InvalidRequest: return "invalid request";
-        case HubErrorKind::Offline: return "offline";
-        case HubErrorKind::Network: return "network";
-        case HubErrorKind::Unauthorized: return "unauthorized";
-        case HubErrorKind::Gated: return "gated";
-        case HubErrorKind::NotFound: return "not found";
-        case HubErrorKind::Server: return "server";
-        case HubErrorKind::Checksum: return "checksum";
-        case HubErrorKind::DiskSpace: return "disk space";
-        case HubErrorKind::UnsafePath: return "unsafe path";
-        case HubErrorKind::Protocol: return "protocol";
-        case HubErrorKind::Busy: return "busy";
-        case HubErrorKind::Io: return "io";
+        case HubErrorKind::None:
+            return "none";
+        case HubErrorKind::InvalidRequest:
+            return "invalid request";
+        case HubErrorKind::Offline:
+            return "offline";
+        case HubErrorKind::Network:
+            return "network";
+        case HubErrorKind::Unauthorized:
+            return "unauthorized";
+        case HubErrorKind::Gated:
+            return "gated";
+        case HubErrorKind::NotFound:
+            return "not found";
+        case HubErrorKind::Server:
+            return "server";
+        case HubErrorKind::Checksum:
+            return "checksum";
+        case HubErrorKind::DiskSpace:
+            return "disk space";
+        case HubErrorKind::UnsafePath:
+            return "unsafe path";
+        case HubErrorKind::Protocol:
+            return "protocol";
+        case HubErrorKind::Busy:
+            return "busy";
+        case HubErrorKind::Io:
+            return "io";
     }
     return "unknown";
 }
@@ -153,18 +169,18 @@ struct PullJob::FileTask {
     std::unique_ptr<QFile> rehashIn;
     BlobLock lock;
     QPointer<QNetworkReply> reply;
-    int generation = 0;     // bumped whenever pending callbacks of this task must be ignored
-    int attempts = 0;       // consecutive failed attempts
+    int generation = 0;  // bumped whenever pending callbacks of this task must be ignored
+    int attempts = 0;    // consecutive failed attempts
     int redirects = 0;
-    bool firstHop = true;   // the current request is the resolve URL (not the CDN)
-    bool accepting = false; // the current response is file content
+    bool firstHop = true;    // the current request is the resolve URL (not the CDN)
+    bool accepting = false;  // the current response is file content
     bool headersSeen = false;
     qint64 attemptBytes = 0;
     QByteArray errorBody;
 
     void resetHash() {
-        hash = std::make_unique<QCryptographicHash>(file.isLfs() ? QCryptographicHash::Sha256
-                                                                 : QCryptographicHash::Sha1);
+        hash =
+            std::make_unique<QCryptographicHash>(file.isLfs() ? QCryptographicHash::Sha256 : QCryptographicHash::Sha1);
         if (!file.isLfs()) {
             hash->addData(QByteArray("blob ") + QByteArray::number(file.size) + QByteArray(1, '\0'));
         }
@@ -175,8 +191,7 @@ struct PullJob::FileTask {
 
 // ---- PullJob ---------------------------------------------------------------------------------------
 
-PullJob::PullJob(QNetworkAccessManager* network, HubConfig config, QString repoId, PullOptions options,
-                 QObject* parent)
+PullJob::PullJob(QNetworkAccessManager* network, HubConfig config, QString repoId, PullOptions options, QObject* parent)
     : QObject(parent),
       network_(network),
       config_(std::move(config)),
@@ -219,7 +234,8 @@ PullProgress PullJob::progress() const {
         const auto& a = speedSamples_.front();
         const auto& b = speedSamples_.back();
         if (b.first > a.first) {
-            p.bytesPerSecond = static_cast<double>(b.second - a.second) * 1000.0 / static_cast<double>(b.first - a.first);
+            p.bytesPerSecond =
+                static_cast<double>(b.second - a.second) * 1000.0 / static_cast<double>(b.first - a.first);
         }
     }
     if (p.bytesPerSecond > 0.0) {
@@ -275,7 +291,9 @@ void PullJob::start() {
         return;
     }
     if (!HubCache::isValidRepoId(repoId_)) {
-        fail({HubErrorKind::InvalidRequest, 0, {},
+        fail({HubErrorKind::InvalidRequest,
+              0,
+              {},
               QStringLiteral("%1 is not a valid Hugging Face repo id: expected \"organisation/name\" "
                              "(letters, digits, '-', '_', '.').")
                   .arg(quoted(repoId_))},
@@ -283,7 +301,9 @@ void PullJob::start() {
         return;
     }
     if (!HubCache::isValidRevision(options_.revision)) {
-        fail({HubErrorKind::InvalidRequest, 0, {},
+        fail({HubErrorKind::InvalidRequest,
+              0,
+              {},
               QStringLiteral("%1 is not a valid revision (a branch, tag or commit).").arg(quoted(options_.revision))},
              nullptr, false);
         return;
@@ -296,7 +316,9 @@ void PullJob::start() {
             emit finished(snapshotDir_);
             return;
         }
-        fail({HubErrorKind::Offline, 0, {},
+        fail({HubErrorKind::Offline,
+              0,
+              {},
               QStringLiteral("HF_HUB_OFFLINE is set, so Kinora does not connect to the hub, and %1 (%2) is not in "
                              "the cache at %3. Unset HF_HUB_OFFLINE to download it.")
                   .arg(repoId_, options_.revision, config_.cacheDir)},
@@ -318,16 +340,18 @@ void PullJob::requestListing() {
 
 HubError PullJob::httpError(QNetworkReply* reply, int status, const QString& file) const {
     const QString code = QString::fromLatin1(reply->rawHeader("X-Error-Code"));
-    const QString serverMessage = QString::fromUtf8(reply->rawHeader("X-Error-Message")).left(300);
+    QString serverMessage = QString::fromUtf8(reply->rawHeader("X-Error-Message")).left(300);
+    serverMessage.removeIf([](QChar c) { return c.unicode() < 0x20 || c.unicode() == 0x7f; });
     const QString repoPage = webUrl(repoId_);
     const QString tokenName = config_.tokenSource.isEmpty() ? QStringLiteral("the token field") : config_.tokenSource;
     HubError e;
     e.httpStatus = status;
     e.file = file;
-    const QString detail = serverMessage.isEmpty() ? QString() : QStringLiteral(" (the hub says: %1)").arg(serverMessage);
+    const QString detail =
+        serverMessage.isEmpty() ? QString() : QStringLiteral(" (the hub says: %1)").arg(serverMessage);
     if (status == 401 || status == 403) {
-        const bool gated = code == QStringLiteral("GatedRepo") || (listing_.gated != QStringLiteral("false") &&
-                                                                   !listing_.gated.isEmpty());
+        const bool gated = code == QStringLiteral("GatedRepo") ||
+                           (listing_.gated != QStringLiteral("false") && !listing_.gated.isEmpty());
         if (gated && config_.token.isEmpty()) {
             e.kind = HubErrorKind::Gated;
             e.message = QStringLiteral(
@@ -390,12 +414,12 @@ void PullJob::onListingFinished(QNetworkReply* reply, int generation) {
     if (status == 0 || reply->error() != QNetworkReply::NoError) {
         if (status == 0 || isRetryableStatus(status)) {
             ++listingAttempts_;
-            const QString reason = status == 0 ? reply->errorString()
-                                               : QStringLiteral("HTTP %1").arg(status);
+            const QString reason = status == 0 ? reply->errorString() : QStringLiteral("HTTP %1").arg(status);
             if (listingAttempts_ >= config_.maxAttempts) {
                 HubError e = status == 0 ? HubError{HubErrorKind::Network, 0, {}, {}} : httpError(reply, status, {});
-                e.message = QStringLiteral("Could not list the files of %1 on %2 after %3 attempts (%4). Check your "
-                                           "internet connection (or HF_ENDPOINT), then try again.")
+                e.message = QStringLiteral(
+                                "Could not list the files of %1 on %2 after %3 attempts (%4). Check your "
+                                "internet connection (or HF_ENDPOINT), then try again.")
                                 .arg(repoId_, config_.endpoint.toString(), QString::number(listingAttempts_), reason);
                 fail(e, nullptr, false);
                 return;
@@ -417,7 +441,9 @@ void PullJob::onListingFinished(QNetworkReply* reply, int generation) {
     const QString commit = info.value(QStringLiteral("sha")).toString();
     if (parseError.error != QJsonParseError::NoError || !HubCache::isCommitHash(commit) ||
         !info.value(QStringLiteral("siblings")).isArray()) {
-        fail({HubErrorKind::Protocol, status, {},
+        fail({HubErrorKind::Protocol,
+              status,
+              {},
               QStringLiteral("The hub's answer for %1 is not a model listing (no commit or file list). Is HF_ENDPOINT "
                              "(%2) a Hugging Face hub?")
                   .arg(repoId_, config_.endpoint.toString())},
@@ -429,8 +455,8 @@ void PullJob::onListingFinished(QNetworkReply* reply, int generation) {
     listing.revision = options_.revision;
     listing.commit = commit;
     const QJsonValue gated = info.value(QStringLiteral("gated"));
-    listing.gated = gated.isString() ? gated.toString() : (gated.toBool(false) ? QStringLiteral("true")
-                                                                                : QStringLiteral("false"));
+    listing.gated =
+        gated.isString() ? gated.toString() : (gated.toBool(false) ? QStringLiteral("true") : QStringLiteral("false"));
     for (const QJsonValue& v : info.value(QStringLiteral("siblings")).toArray()) {
         const QJsonObject s = v.toObject();
         RepoFile f;
@@ -469,7 +495,9 @@ void PullJob::onListingFinished(QNetworkReply* reply, int generation) {
 void PullJob::prepareFiles() {
     const QList<RepoFile> selected = selectFiles(listing_.files, options_.selection);
     if (selected.isEmpty()) {
-        fail({HubErrorKind::NotFound, 0, {},
+        fail({HubErrorKind::NotFound,
+              0,
+              {},
               QStringLiteral("None of the %1 files of %2 matches the model's file list (%3).")
                   .arg(QString::number(listing_.files.size()), repoId_,
                        options_.selection.include.isEmpty() ? QStringLiteral("all files")
@@ -534,7 +562,9 @@ void PullJob::prepareFiles() {
         const QString where = existingAncestor(config_.cacheDir);
         const qint64 available = QStorageInfo(where).bytesAvailable();
         if (available >= 0 && available - config_.reserveBytes < needed) {
-            fail({HubErrorKind::DiskSpace, 0, {},
+            fail({HubErrorKind::DiskSpace,
+                  0,
+                  {},
                   QStringLiteral("Not enough disk space for %1: it needs %2 more, the disk holding %3 has %4 free, "
                                  "and Kinora keeps %5 free (KINORA_HUB_MIN_FREE_MB). Free some disk space, or set "
                                  "HF_HUB_CACHE to a folder on a bigger disk, then download again.")
@@ -764,13 +794,15 @@ void PullJob::onReadyRead(FileTask& t, QNetworkReply* reply) {
         e.file = t.file.path;
         if (err == 0 || isDiskFullErrno(err)) {
             e.kind = HubErrorKind::DiskSpace;
-            e.message = QStringLiteral("Writing %1 failed (%2): the disk holding %3 is out of disk space (or a size "
-                                       "quota or limit was reached). The partial file was deleted. Free some disk "
-                                       "space, or set HF_HUB_CACHE to a bigger disk, then download again.")
+            e.message = QStringLiteral(
+                            "Writing %1 failed (%2): the disk holding %3 is out of disk space (or a size "
+                            "quota or limit was reached). The partial file was deleted. Free some disk "
+                            "space, or set HF_HUB_CACHE to a bigger disk, then download again.")
                             .arg(quoted(t.file.path), why, config_.cacheDir);
         } else {
             e.kind = HubErrorKind::Io;
-            e.message = QStringLiteral("Writing %1 into %2 failed: %3.").arg(quoted(t.file.path), config_.cacheDir, why);
+            e.message =
+                QStringLiteral("Writing %1 into %2 failed: %3.").arg(quoted(t.file.path), config_.cacheDir, why);
         }
         fail(e, &t, true);
         return;
@@ -811,9 +843,10 @@ void PullJob::onReplyFinished(FileTask& t, QNetworkReply* reply, int generation)
             return;
         }
         if (isRetryableStatus(status)) {
-            retryTask(t, QStringLiteral("HTTP %1 %2")
-                             .arg(status)
-                             .arg(reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString()),
+            retryTask(t,
+                      QStringLiteral("HTTP %1 %2")
+                          .arg(status)
+                          .arg(reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString()),
                       status);
             return;
         }
@@ -826,13 +859,15 @@ void PullJob::onReplyFinished(FileTask& t, QNetworkReply* reply, int generation)
     }
     if (status != 200 && status != 206) {
         fail({HubErrorKind::Protocol, status, t.file.path,
-              QStringLiteral("Unexpected HTTP %1 while downloading %2.").arg(QString::number(status), quoted(t.file.path))},
+              QStringLiteral("Unexpected HTTP %1 while downloading %2.")
+                  .arg(QString::number(status), quoted(t.file.path))},
              &t, false);
         return;
     }
     if (t.offset < t.file.size) {
-        retryTask(t, QStringLiteral("the connection ended after %1 of %2 bytes")
-                         .arg(QString::number(t.offset), QString::number(t.file.size)),
+        retryTask(t,
+                  QStringLiteral("the connection ended after %1 of %2 bytes")
+                      .arg(QString::number(t.offset), QString::number(t.file.size)),
                   0);
         return;
     }
@@ -870,16 +905,18 @@ void PullJob::retryTask(FileTask& t, const QString& reason, int httpStatus) {
         e.httpStatus = httpStatus;
         if (httpStatus != 0) {
             e.kind = HubErrorKind::Server;
-            e.message = QStringLiteral("The hub answered %1 %2 times in a row for %3 of %4, so Kinora gave up. The hub "
-                                       "may be having trouble: try again later. Files finished so far are kept, and "
-                                       "the next download continues where this one stopped.")
+            e.message = QStringLiteral(
+                            "The hub answered %1 %2 times in a row for %3 of %4, so Kinora gave up. The hub "
+                            "may be having trouble: try again later. Files finished so far are kept, and "
+                            "the next download continues where this one stopped.")
                             .arg(reason, QString::number(t.attempts), quoted(t.file.path), repoId_);
         } else {
             e.kind = HubErrorKind::Network;
-            e.message = QStringLiteral("Downloading %1 of %2 from %3 failed %4 times in a row (%5). Check your "
-                                       "internet connection, then download again: it continues where it stopped.")
-                            .arg(quoted(t.file.path), repoId_, config_.endpoint.host(), QString::number(t.attempts),
-                                 reason);
+            e.message =
+                QStringLiteral(
+                    "Downloading %1 of %2 from %3 failed %4 times in a row (%5). Check your "
+                    "internet connection, then download again: it continues where it stopped.")
+                    .arg(quoted(t.file.path), repoId_, config_.endpoint.host(), QString::number(t.attempts), reason);
         }
         fail(e, &t, false);
         return;
@@ -903,13 +940,14 @@ void PullJob::completeTask(FileTask& t) {
     t.out.reset();
     const QString partialPath = cache_.incompletePath(repoId_, t.file.etag());
     if (digest != t.file.etag()) {
-        fail({HubErrorKind::Checksum, 0, t.file.path,
-              QStringLiteral("%1 of %2 is damaged: its %3 is %4 but the hub lists %5. The download was deleted and "
-                             "nothing of it is used. Download again; if this repeats, a proxy or the server sends "
-                             "wrong data.")
-                  .arg(quoted(t.file.path), repoId_, t.file.isLfs() ? QStringLiteral("SHA-256") : QStringLiteral("git SHA-1"),
-                       digest, t.file.etag())},
-             &t, true);
+        fail(
+            {HubErrorKind::Checksum, 0, t.file.path,
+             QStringLiteral("%1 of %2 is damaged: its %3 is %4 but the hub lists %5. The download was deleted and "
+                            "nothing of it is used. Download again; if this repeats, a proxy or the server sends "
+                            "wrong data.")
+                 .arg(quoted(t.file.path), repoId_,
+                      t.file.isLfs() ? QStringLiteral("SHA-256") : QStringLiteral("git SHA-1"), digest, t.file.etag())},
+            &t, true);
         return;
     }
     const QString blob = cache_.blobPath(repoId_, t.file.etag());

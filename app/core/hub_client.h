@@ -127,8 +127,7 @@ private:
     friend class HubClient;
     struct FileTask;
 
-    PullJob(QNetworkAccessManager* network, HubConfig config, QString repoId, PullOptions options,
-            QObject* parent);
+    PullJob(QNetworkAccessManager* network, HubConfig config, QString repoId, PullOptions options, QObject* parent);
 
     void setState(State s);
     void requestListing();

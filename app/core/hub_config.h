@@ -18,16 +18,16 @@
 namespace appcore {
 
 struct HubConfig {
-    QUrl endpoint;           // no trailing slash
-    QString cacheDir;        // the huggingface_hub cache ("hub" folder)
-    QString token;           // empty: anonymous
-    QString tokenSource;     // "HF_TOKEN", "token file <path>", "settings", "" (for messages)
+    QUrl endpoint;        // no trailing slash
+    QString cacheDir;     // the huggingface_hub cache ("hub" folder)
+    QString token;        // empty: anonymous
+    QString tokenSource;  // "HF_TOKEN", "token file <path>", "settings", "" (for messages)
     bool offline = false;
     int maxParallelFiles = 4;
-    int maxAttempts = 5;           // per file and request, for network errors, 408/429/5xx
-    int retryBaseDelayMs = 1000;   // backoff: base, 2 base, 4 base, ... capped at retryMaxDelayMs
+    int maxAttempts = 5;          // per file and request, for network errors, 408/429/5xx
+    int retryBaseDelayMs = 1000;  // backoff: base, 2 base, 4 base, ... capped at retryMaxDelayMs
     int retryMaxDelayMs = 16000;
-    int stallTimeoutMs = 30000;    // no byte for this long: the attempt fails and is retried
+    int stallTimeoutMs = 30000;                  // no byte for this long: the attempt fails and is retried
     qint64 reserveBytes = 1024LL * 1024 * 1024;  // keep this much free on the cache disk
 
     /// Reads the environment variables above.

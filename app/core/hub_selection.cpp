@@ -88,7 +88,9 @@ QString folderOf(const QString& path) {
 
 }  // namespace
 
-bool globMatch(const QString& pattern, const QString& path) { return matchFrom(pattern, 0, path, 0); }
+bool globMatch(const QString& pattern, const QString& path) {
+    return matchFrom(pattern, 0, path, 0);
+}
 
 bool isWeightFile(const QString& path) {
     static const QRegularExpression re(
@@ -97,9 +99,9 @@ bool isWeightFile(const QString& path) {
 }
 
 QString variantOf(const QString& path) {
-    static const QRegularExpression re(QStringLiteral(
-        "\\.(fp16|bf16|fp32|fp8|int4|int8)(\\.[a-z0-9]+|-\\d{5}-of-\\d{5}\\.[a-z0-9]+)$|"
-        "\\.index\\.(fp16|bf16|fp32|fp8|int4|int8)\\.json$"));
+    static const QRegularExpression re(
+        QStringLiteral("\\.(fp16|bf16|fp32|fp8|int4|int8)(\\.[a-z0-9]+|-\\d{5}-of-\\d{5}\\.[a-z0-9]+)$|"
+                       "\\.index\\.(fp16|bf16|fp32|fp8|int4|int8)\\.json$"));
     const QString name = path.mid(path.lastIndexOf(QLatin1Char('/')) + 1);
     const QRegularExpressionMatch m = re.match(name);
     if (!m.hasMatch()) {
@@ -135,8 +137,8 @@ QList<RepoFile> selectFiles(const QList<RepoFile>& files, const FileSelection& s
         const QSet<QString>& present = it.value();
         QString pick;
         bool found = false;
-        for (const QString& v : {selection.variant, QString(), QStringLiteral("fp16"), QStringLiteral("bf16"),
-                                 QStringLiteral("fp32")}) {
+        for (const QString& v :
+             {selection.variant, QString(), QStringLiteral("fp16"), QStringLiteral("bf16"), QStringLiteral("fp32")}) {
             if (present.contains(v)) {
                 pick = v;
                 found = true;

@@ -14,7 +14,7 @@ namespace appcore {
 struct FileSelection {
     QStringList include;  // empty: every file
     QStringList exclude;
-    QString variant;      // empty: the plain weight files
+    QString variant;  // empty: the plain weight files
 };
 
 /// fnmatch-style match of a whole path: '*' any run of characters (including '/'), '?' one character,

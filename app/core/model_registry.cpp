@@ -239,7 +239,8 @@ ModelStatus ModelRegistry::status(const ModelEntry& entry, const HubCache& cache
         if (path.endsWith(QStringLiteral(".json")) && path.contains(QStringLiteral(".index"))) {
             QFile f(path);
             if (f.open(QIODevice::ReadOnly)) {
-                const QJsonObject map = QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("weight_map")).toObject();
+                const QJsonObject map =
+                    QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("weight_map")).toObject();
                 QSet<QString> shards;
                 for (const QJsonValue& v : map) {
                     shards.insert(v.toString());

@@ -18,23 +18,23 @@
 namespace appcore {
 
 struct ModelEntry {
-    QString id;           // "sana-1600m-1024"
-    QString name;         // "Sana 1600M (1024 px)"
-    QString family;       // "sana", "sana-sprint", "videocrafter", "dynamicrafter", "tokenizer", ...
+    QString id;      // "sana-1600m-1024"
+    QString name;    // "Sana 1600M (1024 px)"
+    QString family;  // "sana", "sana-sprint", "videocrafter", "dynamicrafter", "tokenizer", ...
     QString description;
     QString repoId;
     QString revision;
-    QString format;       // "diffusers", "lvdm-ckpt", "clip-bpe", "transformers"
-    QString configName;   // LVDM config the checkpoint needs (lvdm-ckpt only)
-    QStringList tasks;    // "t2i", "t2v", "i2v", "tokenizer", "text-encoder"
+    QString format;      // "diffusers", "lvdm-ckpt", "clip-bpe", "transformers"
+    QString configName;  // LVDM config the checkpoint needs (lvdm-ckpt only)
+    QStringList tasks;   // "t2i", "t2v", "i2v", "tokenizer", "text-encoder"
     FileSelection selection;
     qint64 approxSizeBytes = 0;
     QString licenceName;
     QString licenceUrl;
     bool gated = false;
-    QString access;       // how to get access to a gated repo
-    QJsonObject defaults; // engine request field names -> values
-    QStringList requires; // ids of entries this one needs (tokenizer files)
+    QString access;        // how to get access to a gated repo
+    QJsonObject defaults;  // engine request field names -> values
+    QStringList requires;  // ids of entries this one needs (tokenizer files)
     QStringList unverified;
 
     PullOptions pullOptions() const;

@@ -16,17 +16,28 @@ namespace {
 
 QByteArray reasonPhrase(int status) {
     switch (status) {
-        case 200: return "OK";
-        case 206: return "Partial Content";
-        case 302: return "Found";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 416: return "Range Not Satisfiable";
-        case 429: return "Too Many Requests";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        default: return "Status";
+        case 200:
+            return "OK";
+        case 206:
+            return "Partial Content";
+        case 302:
+            return "Found";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 416:
+            return "Range Not Satisfiable";
+        case 429:
+            return "Too Many Requests";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        default:
+            return "Status";
     }
 }
 
@@ -65,9 +76,13 @@ QUrl HubTestServer::endpoint() const {
     return QUrl(QStringLiteral("http://127.0.0.1:%1").arg(hub_->serverPort()));
 }
 
-void HubTestServer::addRepo(const QString& repoId, const Repo& repo) { repos_.insert(repoId, repo); }
+void HubTestServer::addRepo(const QString& repoId, const Repo& repo) {
+    repos_.insert(repoId, repo);
+}
 
-void HubTestServer::setFault(const QString& repoPath, const Fault& fault) { faults_.insert(repoPath, fault); }
+void HubTestServer::setFault(const QString& repoPath, const Fault& fault) {
+    faults_.insert(repoPath, fault);
+}
 
 QString HubTestServer::sha256Hex(const QByteArray& data) {
     return QString::fromLatin1(QCryptographicHash::hash(data, QCryptographicHash::Sha256).toHex());
@@ -84,8 +99,7 @@ QByteArray HubTestServer::makeContent(qint64 size, quint32 seed) {
 }
 
 QString HubTestServer::makeCommit(quint32 seed) {
-    return QString::fromLatin1(
-        QCryptographicHash::hash(QByteArray::number(seed), QCryptographicHash::Sha1).toHex());
+    return QString::fromLatin1(QCryptographicHash::hash(QByteArray::number(seed), QCryptographicHash::Sha1).toHex());
 }
 
 void HubTestServer::onConnection(QTcpServer* server, bool cdn) {
@@ -168,7 +182,8 @@ void HubTestServer::serveHub(QTcpSocket* socket, int index, const QString& metho
             QJsonObject s;
             s.insert(QStringLiteral("rfilename"), it.key());
             const File& f = it.value();
-            s.insert(QStringLiteral("blobId"), gitBlobSha1(f.lfs ? QByteArray("pointer") + f.content.left(16) : f.content));
+            s.insert(QStringLiteral("blobId"),
+                     gitBlobSha1(f.lfs ? QByteArray("pointer") + f.content.left(16) : f.content));
             if (f.lfs) {
                 s.insert(QStringLiteral("size"), static_cast<double>(f.content.size()));
                 QJsonObject lfs;
@@ -223,16 +238,18 @@ void HubTestServer::serveHub(QTcpSocket* socket, int index, const QString& metho
         if (auth.isEmpty()) {
             reply(socket, index, 401,
                   {{"X-Error-Code", "GatedRepo"},
-                   {"X-Error-Message", "Access to model " + repoId.toUtf8() + " is restricted. You must have access "
-                                       "to it and be authenticated to access it. Please log in."}},
+                   {"X-Error-Message", "Access to model " + repoId.toUtf8() +
+                                           " is restricted. You must have access "
+                                           "to it and be authenticated to access it. Please log in."}},
                   "gated");
             return;
         }
         if (auth != "Bearer " + repo.acceptedToken.toUtf8()) {
             reply(socket, index, 403,
                   {{"X-Error-Code", "GatedRepo"},
-                   {"X-Error-Message", "Access to model " + repoId.toUtf8() + " is restricted and you are not in the "
-                                       "authorized list."}},
+                   {"X-Error-Message", "Access to model " + repoId.toUtf8() +
+                                           " is restricted and you are not in the "
+                                           "authorized list."}},
                   "gated");
             return;
         }
@@ -296,9 +313,8 @@ void HubTestServer::serveContent(QTcpSocket* socket, int index, const QString& r
             return;
         }
     }
-    QList<QPair<QByteArray, QByteArray>> h{{"Accept-Ranges", "bytes"},
-                                           {"Content-Type", "application/octet-stream"},
-                                           {"ETag", "\"" + etag + "\""}};
+    QList<QPair<QByteArray, QByteArray>> h{
+        {"Accept-Ranges", "bytes"}, {"Content-Type", "application/octet-stream"}, {"ETag", "\"" + etag + "\""}};
     if (!commit.isEmpty()) {
         h.append(qMakePair(QByteArray("X-Repo-Commit"), commit.toLatin1()));
     }
@@ -306,7 +322,8 @@ void HubTestServer::serveContent(QTcpSocket* socket, int index, const QString& r
     if (start > 0) {
         status = 206;
         h.append(qMakePair(QByteArray("Content-Range"), "bytes " + QByteArray::number(start) + "-" +
-                                                            QByteArray::number(size - 1) + "/" + QByteArray::number(size)));
+                                                            QByteArray::number(size - 1) + "/" +
+                                                            QByteArray::number(size)));
     }
     const QByteArray body = file.content.mid(start);
     if (head) {
@@ -366,8 +383,8 @@ void HubTestServer::serveContent(QTcpSocket* socket, int index, const QString& r
     socket->disconnectFromHost();
 }
 
-void HubTestServer::reply(QTcpSocket* socket, int index, int status, const QList<QPair<QByteArray, QByteArray>>& headers,
-                          const QByteArray& body, bool head) {
+void HubTestServer::reply(QTcpSocket* socket, int index, int status,
+                          const QList<QPair<QByteArray, QByteArray>>& headers, const QByteArray& body, bool head) {
     QByteArray out = "HTTP/1.1 " + QByteArray::number(status) + " " + reasonPhrase(status) + "\r\n";
     for (const auto& kv : headers) {
         out += kv.first + ": " + kv.second + "\r\n";

@@ -30,12 +30,12 @@ struct File {
 };
 
 struct Repo {
-    QString commit;              // 40 hex
-    QMap<QString, File> files;   // path -> file
+    QString commit;                           // 40 hex
+    QMap<QString, File> files;                // path -> file
     QString gated = QStringLiteral("false");  // "false", "auto", "manual"
-    QString acceptedToken;       // the token that has accepted the licence (gated repos)
-    QString listedGated;         // non-empty: what the model info says instead of `gated`
-    QStringList extraListedNames;  // names listed but not served (unsafe-name fault)
+    QString acceptedToken;                    // the token that has accepted the licence (gated repos)
+    QString listedGated;                      // non-empty: what the model info says instead of `gated`
+    QStringList extraListedNames;             // names listed but not served (unsafe-name fault)
 };
 
 struct Fault {
@@ -51,8 +51,8 @@ struct Fault {
 struct Request {
     bool cdn = false;
     QString method;
-    QString path;          // with query
-    QByteArray range;      // Range header
+    QString path;      // with query
+    QByteArray range;  // Range header
     QByteArray authorization;
     int status = 0;
     qint64 bodyBytesSent = 0;

@@ -71,8 +71,8 @@ inline PullOutcome waitForPull(appcore::PullJob* job, int timeoutMs = 20000) {
     QSignalSpy failed(job, &appcore::PullJob::failed);
     QSignalSpy cancelled(job, &appcore::PullJob::cancelled);
     QSignalSpy progressed(job, &appcore::PullJob::progressed);
-    const bool ended = QTest::qWaitFor(
-        [&] { return finished.count() + failed.count() + cancelled.count() > 0; }, timeoutMs);
+    const bool ended =
+        QTest::qWaitFor([&] { return finished.count() + failed.count() + cancelled.count() > 0; }, timeoutMs);
     PullOutcome out;
     REQUIRE(ended);
     out.finished = finished.count() == 1;

@@ -45,10 +45,19 @@ private:
     QList<Saved> saved_;
 };
 
-const std::initializer_list<const char*> kHubVariables = {
-    "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
-    "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_HUB_DISABLE_IMPLICIT_TOKEN",
-    "KINORA_HUB_MIN_FREE_MB", "KINORA_HUB_PARALLEL"};
+const std::initializer_list<const char*> kHubVariables = {"HF_HOME",
+                                                          "HF_HUB_CACHE",
+                                                          "HUGGINGFACE_HUB_CACHE",
+                                                          "XDG_CACHE_HOME",
+                                                          "HF_TOKEN",
+                                                          "HUGGING_FACE_HUB_TOKEN",
+                                                          "HF_TOKEN_PATH",
+                                                          "HF_HUB_OFFLINE",
+                                                          "TRANSFORMERS_OFFLINE",
+                                                          "HF_ENDPOINT",
+                                                          "HF_HUB_DISABLE_IMPLICIT_TOKEN",
+                                                          "KINORA_HUB_MIN_FREE_MB",
+                                                          "KINORA_HUB_PARALLEL"};
 
 QList<appcore::RepoFile> files(const QStringList& paths) {
     QList<appcore::RepoFile> out;
@@ -151,7 +160,8 @@ TEST_CASE("hub cache: names and paths follow huggingface_hub's layout", "[hub][c
     CHECK(cache.blobPath(QStringLiteral("a/b"), QStringLiteral("e")) == QStringLiteral("/c/hub/models--a--b/blobs/e"));
     CHECK(cache.snapshotFile(QStringLiteral("a/b"), QStringLiteral("c0"), QStringLiteral("vae/x.json")) ==
           QStringLiteral("/c/hub/models--a--b/snapshots/c0/vae/x.json"));
-    CHECK(cache.lockPath(QStringLiteral("a/b"), QStringLiteral("e")) == QStringLiteral("/c/hub/.locks/models--a--b/e.lock"));
+    CHECK(cache.lockPath(QStringLiteral("a/b"), QStringLiteral("e")) ==
+          QStringLiteral("/c/hub/.locks/models--a--b/e.lock"));
     CHECK(cache.incompletePath(QStringLiteral("a/b"), QStringLiteral("e")) ==
           QStringLiteral("/c/hub/models--a--b/blobs/e.incomplete"));
 
@@ -164,7 +174,8 @@ TEST_CASE("hub cache: names and paths follow huggingface_hub's layout", "[hub][c
         INFO(bad);
         CHECK_FALSE(HubCache::isValidRepoId(QString::fromLatin1(bad)));
     }
-    for (const char* ok : {"model.ckpt", "transformer/diffusion_pytorch_model.safetensors", "a/b/c.json", "..a", "a..b"}) {
+    for (const char* ok :
+         {"model.ckpt", "transformer/diffusion_pytorch_model.safetensors", "a/b/c.json", "..a", "a..b"}) {
         INFO(ok);
         CHECK(HubCache::isSafeRelativePath(QString::fromLatin1(ok)));
     }
@@ -275,26 +286,31 @@ TEST_CASE("hub selection: diffusers weight variants per folder", "[hub][selectio
 
     // File names as the Sana diffusers repos on the hub have them (Sana_600M_512px_diffusers,
     // Sana_1600M_1024px_BF16_diffusers trees).
-    const QList<appcore::RepoFile> listing = files({
-        QStringLiteral(".gitattributes"), QStringLiteral("model_index.json"),
-        QStringLiteral("scheduler/scheduler_config.json"), QStringLiteral("tokenizer/tokenizer.json"),
-        QStringLiteral("tokenizer/tokenizer.model"), QStringLiteral("text_encoder/config.json"),
-        QStringLiteral("text_encoder/model-00001-of-00002.safetensors"),
-        QStringLiteral("text_encoder/model-00002-of-00002.safetensors"),
-        QStringLiteral("text_encoder/model.fp16-00001-of-00002.safetensors"),
-        QStringLiteral("text_encoder/model.fp16-00002-of-00002.safetensors"),
-        QStringLiteral("text_encoder/model.safetensors.index.fp16.json"),
-        QStringLiteral("text_encoder/model.safetensors.index.json"), QStringLiteral("transformer/config.json"),
-        QStringLiteral("transformer/diffusion_pytorch_model-00001-of-00002.safetensors"),
-        QStringLiteral("transformer/diffusion_pytorch_model-00002-of-00002.safetensors"),
-        QStringLiteral("transformer/diffusion_pytorch_model.bf16.safetensors"),
-        QStringLiteral("transformer/diffusion_pytorch_model.int4.safetensors"),
-        QStringLiteral("transformer/diffusion_pytorch_model.safetensors.index.json"), QStringLiteral("vae/config.json"),
-        QStringLiteral("vae/diffusion_pytorch_model.bf16.safetensors"),
-        QStringLiteral("vae/diffusion_pytorch_model.safetensors")});
+    const QList<appcore::RepoFile> listing =
+        files({QStringLiteral(".gitattributes"),
+               QStringLiteral("model_index.json"),
+               QStringLiteral("scheduler/scheduler_config.json"),
+               QStringLiteral("tokenizer/tokenizer.json"),
+               QStringLiteral("tokenizer/tokenizer.model"),
+               QStringLiteral("text_encoder/config.json"),
+               QStringLiteral("text_encoder/model-00001-of-00002.safetensors"),
+               QStringLiteral("text_encoder/model-00002-of-00002.safetensors"),
+               QStringLiteral("text_encoder/model.fp16-00001-of-00002.safetensors"),
+               QStringLiteral("text_encoder/model.fp16-00002-of-00002.safetensors"),
+               QStringLiteral("text_encoder/model.safetensors.index.fp16.json"),
+               QStringLiteral("text_encoder/model.safetensors.index.json"),
+               QStringLiteral("transformer/config.json"),
+               QStringLiteral("transformer/diffusion_pytorch_model-00001-of-00002.safetensors"),
+               QStringLiteral("transformer/diffusion_pytorch_model-00002-of-00002.safetensors"),
+               QStringLiteral("transformer/diffusion_pytorch_model.bf16.safetensors"),
+               QStringLiteral("transformer/diffusion_pytorch_model.int4.safetensors"),
+               QStringLiteral("transformer/diffusion_pytorch_model.safetensors.index.json"),
+               QStringLiteral("vae/config.json"),
+               QStringLiteral("vae/diffusion_pytorch_model.bf16.safetensors"),
+               QStringLiteral("vae/diffusion_pytorch_model.safetensors")});
     appcore::FileSelection s;
-    s.include = {QStringLiteral("model_index.json"), QStringLiteral("scheduler/*"), QStringLiteral("tokenizer/*"),
-                 QStringLiteral("text_encoder/*"), QStringLiteral("transformer/*"), QStringLiteral("vae/*")};
+    s.include = {QStringLiteral("model_index.json"), QStringLiteral("scheduler/*"),   QStringLiteral("tokenizer/*"),
+                 QStringLiteral("text_encoder/*"),   QStringLiteral("transformer/*"), QStringLiteral("vae/*")};
     SECTION("plain files") {
         CHECK(paths(appcore::selectFiles(listing, s)) ==
               QStringList({QStringLiteral("model_index.json"), QStringLiteral("scheduler/scheduler_config.json"),
@@ -307,7 +323,8 @@ TEST_CASE("hub selection: diffusers weight variants per folder", "[hub][selectio
                            QStringLiteral("transformer/diffusion_pytorch_model-00001-of-00002.safetensors"),
                            QStringLiteral("transformer/diffusion_pytorch_model-00002-of-00002.safetensors"),
                            QStringLiteral("transformer/diffusion_pytorch_model.safetensors.index.json"),
-                           QStringLiteral("vae/config.json"), QStringLiteral("vae/diffusion_pytorch_model.safetensors")}));
+                           QStringLiteral("vae/config.json"),
+                           QStringLiteral("vae/diffusion_pytorch_model.safetensors")}));
     }
     SECTION("bf16 where there is one, else the plain files") {
         s.variant = QStringLiteral("bf16");

@@ -57,7 +57,9 @@ QByteArray readAll(const QString& path) {
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray("<unreadable>");
 }
 
-bool isResolveRequest(const Request& r) { return !r.cdn && r.path.contains(QStringLiteral("/resolve/")); }
+bool isResolveRequest(const Request& r) {
+    return !r.cdn && r.path.contains(QStringLiteral("/resolve/"));
+}
 
 }  // namespace
 
@@ -81,7 +83,8 @@ TEST_CASE("hub: pull downloads, verifies and lays out the cache like huggingface
         CHECK(QFileInfo(link).isSymLink());
         const QString etag = it.value().lfs ? HubTestServer::sha256Hex(it.value().content)
                                             : appcore::HubCache::gitBlobSha1(it.value().content);
-        const QString depth = it.key().contains(QLatin1Char('/')) ? QStringLiteral("../../../") : QStringLiteral("../../");
+        const QString depth =
+            it.key().contains(QLatin1Char('/')) ? QStringLiteral("../../../") : QStringLiteral("../../");
         CHECK(readLink(link) == depth + QStringLiteral("blobs/") + etag);
         CHECK(readAll(link) == it.value().content);
         CHECK(QFileInfo(repoDir + QStringLiteral("/blobs/") + etag).isFile());
@@ -188,7 +191,8 @@ TEST_CASE("hub: pause keeps the partial download and resume continues it with Ra
     job->pause();
     CHECK(paused.count() == 1);
     CHECK(job->state() == PullJob::State::Paused);
-    const QString partial = appcore::HubCache(fx.config.cacheDir).incompletePath(kRepo, HubTestServer::sha256Hex(repo.files[kWeights].content));
+    const QString partial = appcore::HubCache(fx.config.cacheDir)
+                                .incompletePath(kRepo, HubTestServer::sha256Hex(repo.files[kWeights].content));
     const qint64 atPause = QFileInfo(partial).size();
     CHECK(atPause > 0);
     CHECK(atPause < 300000);
@@ -468,7 +472,8 @@ TEST_CASE("hub: unsafe file names in the listing are rejected before anything is
     CHECK(out.error.kind == HubErrorKind::UnsafePath);
     const std::string m = out.error.message.toStdString();
     INFO(m);
-    CHECK_THAT(m, Catch::Contains("unsafe") && Catch::Contains(name.toStdString()) && Catch::Contains("Nothing was downloaded"));
+    CHECK_THAT(m, Catch::Contains("unsafe") && Catch::Contains(name.toStdString()) &&
+                      Catch::Contains("Nothing was downloaded"));
     CHECK(fx.countRequests(isResolveRequest) == 0);
     CHECK(fx.allFiles().isEmpty());
 }

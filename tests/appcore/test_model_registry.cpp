@@ -96,8 +96,9 @@ TEST_CASE("registry: malformed model lists are rejected with a message", "[regis
         R"({"schema":1,"models":[{"id":"a","name":"A","repo":"%1","tasks":["%2"],"licence":{"name":"MIT"},
             "requires":[%3]}]})";
     const auto make = [&](const char* repo, const char* task, const char* requires) {
-        return QString::fromLatin1(base).arg(QString::fromLatin1(repo), QString::fromLatin1(task),
-                                             QString::fromLatin1(requires)).toLatin1();
+        return QString::fromLatin1(base)
+            .arg(QString::fromLatin1(repo), QString::fromLatin1(task), QString::fromLatin1(requires))
+            .toLatin1();
     };
     QString error;
     CHECK(ModelRegistry::fromJson(make("org/name", "t2i", ""), &error).has_value());
@@ -121,12 +122,14 @@ TEST_CASE("registry: a model's status follows what the cache holds", "[registry]
     };
     add(QStringLiteral("model_index.json"),
         R"({"_class_name": "SanaPipeline", "scheduler": ["diffusers", "S"], "transformer": ["diffusers", "T"],
-            "vae": [null, null]})", false);
+            "vae": [null, null]})",
+        false);
     add(QStringLiteral("scheduler/scheduler_config.json"), "{}", false);
     add(QStringLiteral("transformer/config.json"), "{}", false);
     add(QStringLiteral("transformer/diffusion_pytorch_model.safetensors.index.json"),
         R"({"weight_map": {"a": "diffusion_pytorch_model-00001-of-00002.safetensors",
-                           "b": "diffusion_pytorch_model-00002-of-00002.safetensors"}})", false);
+                           "b": "diffusion_pytorch_model-00002-of-00002.safetensors"}})",
+        false);
     add(QStringLiteral("transformer/diffusion_pytorch_model-00001-of-00002.safetensors"),
         testhub::HubTestServer::makeContent(5000, 1), true);
     add(QStringLiteral("transformer/diffusion_pytorch_model-00002-of-00002.safetensors"),

@@ -128,9 +128,10 @@ void ModelManagerDialog::buildUi() {
         auto* licence = new QLabel(tree_);
         licence->setTextFormat(Qt::RichText);
         licence->setOpenExternalLinks(true);
-        licence->setText(e.licenceUrl.isEmpty() ? e.licenceName.toHtmlEscaped()
-                                                : QStringLiteral("<a href=\"%1\">%2</a>")
-                                                      .arg(e.licenceUrl.toHtmlEscaped(), e.licenceName.toHtmlEscaped()));
+        licence->setText(e.licenceUrl.isEmpty()
+                             ? e.licenceName.toHtmlEscaped()
+                             : QStringLiteral("<a href=\"%1\">%2</a>")
+                                   .arg(e.licenceUrl.toHtmlEscaped(), e.licenceName.toHtmlEscaped()));
         licence->setToolTip(e.licenceUrl);
         tree_->setItemWidget(row.item, ColumnLicence, licence);
         row.bar = new QProgressBar(tree_);
@@ -205,8 +206,8 @@ void ModelManagerDialog::buildUi() {
         if (!row) {
             return;
         }
-        const QString dir = row->status.snapshotDir.isEmpty() ? client_->cache().repoDir(row->entry->repoId)
-                                                               : row->status.snapshotDir;
+        const QString dir =
+            row->status.snapshotDir.isEmpty() ? client_->cache().repoDir(row->entry->repoId) : row->status.snapshotDir;
         QDesktopServices::openUrl(QUrl::fromLocalFile(QDir(dir).exists() ? dir : client_->config().cacheDir));
     });
 
@@ -427,9 +428,10 @@ void ModelManagerDialog::updateRow(Row& row) {
     using State = appcore::PullJob::State;
     const appcore::ModelEntry& e = *row.entry;
     const qint64 size = row.exactSizeBytes >= 0 ? row.exactSizeBytes : e.approxSizeBytes;
-    row.item->setText(ColumnSize, size <= 0 ? QString()
-                                            : (row.exactSizeBytes >= 0 ? appcore::formatBytes(size)
-                                                                       : QStringLiteral("≈ ") + appcore::formatBytes(size)));
+    row.item->setText(ColumnSize, size <= 0
+                                      ? QString()
+                                      : (row.exactSizeBytes >= 0 ? appcore::formatBytes(size)
+                                                                 : QStringLiteral("≈ ") + appcore::formatBytes(size)));
     QString status;
     int percent = 0;
     const State state = row.job ? row.job->state() : State::Idle;
@@ -506,7 +508,8 @@ void ModelManagerDialog::updateButtons() {
         return;
     }
     const appcore::ModelEntry& e = *row->entry;
-    QString html = QStringLiteral("<b>%1</b> &mdash; %2<br>").arg(e.name.toHtmlEscaped(), e.description.toHtmlEscaped());
+    QString html =
+        QStringLiteral("<b>%1</b> &mdash; %2<br>").arg(e.name.toHtmlEscaped(), e.description.toHtmlEscaped());
     html += tr("Repository: <a href=\"%1\">%2</a>")
                 .arg((client_->config().endpoint.toString() + QLatin1Char('/') + e.repoId).toHtmlEscaped(),
                      e.repoId.toHtmlEscaped());
@@ -543,6 +546,8 @@ int ModelManagerDialog::progressPercent(const QString& modelId) const {
     return row ? row->bar->value() : -1;
 }
 
-QString ModelManagerDialog::messageText() const { return message_->text(); }
+QString ModelManagerDialog::messageText() const {
+    return message_->text();
+}
 
 }  // namespace ui
