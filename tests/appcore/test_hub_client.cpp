@@ -212,6 +212,53 @@ TEST_CASE("hub: pause keeps the partial download and resume continues it with Ra
     job->deleteLater();
 }
 
+TEST_CASE("hub: a partial file left by an earlier run is checked again and resumed", "[hub]") {
+    HubFixture fx;
+    const Repo repo = tinyRepo();
+    fx.server.addRepo(kRepo, repo);
+    testhub::Fault slow;
+    slow.slowChunkBytes = 16384;
+    slow.slowIntervalMs = 20;
+    fx.server.setFault(kRepo + QLatin1Char('/') + kWeights, slow);
+    const QString partial = appcore::HubCache(fx.config.cacheDir)
+                                .incompletePath(kRepo, HubTestServer::sha256Hex(repo.files[kWeights].content));
+    qint64 left = 0;
+    {
+        // The first run stops half-way (the app is closed while paused).
+        HubClient client(fx.config);
+        PullJob* job = client.pull(kRepo);
+        REQUIRE(QTest::qWaitFor([&] { return QFileInfo(partial).size() >= 50000; }, 10000));
+        job->pause();
+        left = QFileInfo(partial).size();
+    }
+    REQUIRE(left > 0);
+    REQUIRE(left < 300000);
+    SECTION("intact: the next run hashes it again and continues with Range") {
+        HubClient client(fx.config);
+        const testhub::PullOutcome out = testhub::runPull(client, kRepo);
+        INFO(out.error.message.toStdString());
+        REQUIRE(out.finished);
+        const Request last = fx.server.requests().last();
+        CHECK(last.range == "bytes=" + QByteArray::number(left) + "-");
+        CHECK(last.bodyBytesSent == 300000 - left);
+        CHECK(readAll(out.snapshotDir + QLatin1Char('/') + kWeights) == repo.files[kWeights].content);
+    }
+    SECTION("damaged on disk: the final hash check rejects the file") {
+        QFile f(partial);
+        REQUIRE(f.open(QIODevice::ReadWrite));
+        f.seek(100);
+        f.write("garbage");
+        f.close();
+        HubClient client(fx.config);
+        const testhub::PullOutcome out = testhub::runPull(client, kRepo);
+        REQUIRE(out.failed);
+        CHECK(out.error.kind == HubErrorKind::Checksum);
+        CHECK_FALSE(QFileInfo::exists(partial));
+        CHECK_FALSE(QFileInfo::exists(fx.config.cacheDir + QStringLiteral("/models--test-org--tiny-model/blobs/") +
+                                      HubTestServer::sha256Hex(repo.files[kWeights].content)));
+    }
+}
+
 TEST_CASE("hub: a file whose hash does not match is rejected and nothing is left in the cache", "[hub]") {
     HubFixture fx;
     Repo repo;
