@@ -1,8 +1,10 @@
 // kinora: the desktop app. Builds the main window; the engine runs on its own worker thread.
 #include <QApplication>
 #include <QFile>
-#include <QMessageBox>
 
+#include "core/hub_config.h"
+#include "core/model_registry.h"
+#include "ui/dialogs/model_manager_dialog.h"
 #include "ui/main_window.h"
 
 int main(int argc, char** argv) {
@@ -17,10 +19,16 @@ int main(int argc, char** argv) {
     }
 
     ui::MainWindow window;
-    QObject::connect(&window, &ui::MainWindow::modelManagerRequested, &window, [&window] {
-        QMessageBox::information(&window, QObject::tr("Model Manager"),
-                                 QObject::tr("The model manager is not part of this build yet. Put a downloaded "
-                                             "model folder under the models folder, or use kinora-cli."));
+    // One model manager for the whole session: closing it only hides it, so downloads go on.
+    ui::ModelManagerDialog* modelManager = nullptr;
+    QObject::connect(&window, &ui::MainWindow::modelManagerRequested, &window, [&window, &modelManager] {
+        if (!modelManager) {
+            modelManager = new ui::ModelManagerDialog(appcore::ModelRegistry::builtIn(),
+                                                      appcore::HubConfig::fromEnvironment(), &window);
+        }
+        modelManager->show();
+        modelManager->raise();
+        modelManager->activateWindow();
     });
     window.show();
     return app.exec();

@@ -17,22 +17,6 @@ QString galleryDir() {
     return dir;
 }
 
-QString hubCacheDir() {
-    const QByteArray cache = qgetenv("HF_HUB_CACHE");
-    if (!cache.isEmpty()) {
-        return QString::fromLocal8Bit(cache);
-    }
-    const QByteArray home = qgetenv("HF_HOME");
-    if (!home.isEmpty()) {
-        return QString::fromLocal8Bit(home) + QStringLiteral("/hub");
-    }
-    const QByteArray xdg = qgetenv("XDG_CACHE_HOME");
-    if (!xdg.isEmpty()) {
-        return QString::fromLocal8Bit(xdg) + QStringLiteral("/huggingface/hub");
-    }
-    return QDir::homePath() + QStringLiteral("/.cache/huggingface/hub");
-}
-
 QString logFilePath() {
     QString dir = QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation);
     QDir().mkpath(dir);

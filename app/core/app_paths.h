@@ -10,7 +10,8 @@ namespace appcore {
 QString dataDir();
 /// Folder of generated results (images, videos, thumbnails).
 QString galleryDir();
-/// The huggingface_hub cache directory (same environment variables as huggingface_hub).
+/// The huggingface_hub cache directory: HF_HUB_CACHE > HUGGINGFACE_HUB_CACHE > $HF_HOME/hub >
+/// ${XDG_CACHE_HOME:-~/.cache}/huggingface/hub, exactly as huggingface_hub (defined in hub_config.cpp).
 QString hubCacheDir();
 /// ~/.config/Kinora/kinora.log etc.
 QString logFilePath();
