@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -104,6 +105,24 @@ engine::EngineOptions engine_options(const cli::ParsedArgs& a) {
     return o;
 }
 
+// Fails early (before minutes of generation) when the output cannot be written where asked.
+void check_output_path(const std::string& out) {
+    namespace fs = std::filesystem;
+    const fs::path p(out);
+    const fs::path parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec)) {
+        throw std::invalid_argument("Cannot write " + out + ": the folder " + parent.string() + " does not exist.");
+    }
+    if (fs::is_directory(p, ec)) {
+        throw std::invalid_argument("Cannot write " + out + ": it is a folder; give a file name.");
+    }
+    if (::access(parent.c_str(), W_OK) != 0) {
+        throw std::invalid_argument("Cannot write " + out + ": the folder " + parent.string() +
+                                    " is not writable. Choose another folder.");
+    }
+}
+
 int checked_int(const cli::ParsedArgs& a, const std::string& name, long long lo, long long hi) {
     long long v = *a.get_int(name);
     if (v < lo || v > hi) {
@@ -117,6 +136,7 @@ void fill_common(const cli::ParsedArgs& a, engine::RequestCommon& r) {
     if (!a.has("model")) throw std::invalid_argument("--model is required (a model folder or checkpoint file)");
     if (!a.has("prompt")) throw std::invalid_argument("--prompt is required");
     if (!a.has("out")) throw std::invalid_argument("--out is required (where to write the result)");
+    check_output_path(a.get("out"));
     r.model_path = a.get("model");
     r.config_path = a.get("config");
     r.prompt = a.get("prompt");

@@ -37,3 +37,11 @@ TEST_CASE("preview: upscales small latents to the requested size, keeps the aspe
                                                           engine::pipelines::sd_kl4_projection(), 8),
                         Catch::Contains("5 channels"));
 }
+
+TEST_CASE("preview: latents without published factors get a neutral projection", "[pipelines]") {
+    auto p = engine::pipelines::projection_for(engine::pipelines::sana_dcae_projection(), 8);
+    REQUIRE(p.weights.size() == 8);
+    auto img = engine::pipelines::latent_preview(torch::ones({8, 2, 2}), p, 2);
+    CHECK(img.is_consistent());
+    CHECK(engine::pipelines::projection_for(engine::pipelines::sana_dcae_projection(), 32).weights.size() == 32);
+}

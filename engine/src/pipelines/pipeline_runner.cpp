@@ -1,27 +1,31 @@
 #include "pipelines/pipeline_runner.h"
 
+#include <filesystem>
 #include <string>
 #include <variant>
 
 #include "core/engine_error.h"
+#include "pipelines/model_cache.h"
+#include "pipelines/text_to_image.h"
 
 namespace engine::pipelines {
 namespace {
 
 class DispatchRunner final : public runtime::PipelineRunner {
 public:
-    explicit DispatchRunner(const EngineOptions& options) : options_(options) {}
+    explicit DispatchRunner(const EngineOptions& options) : cache_(compute_settings_for(options)) {}
 
     JobResult run(const GenerationRequest& request, runtime::JobContext& ctx) override {
-        (void)ctx;
-        // The pipelines register here as they land (issues #3-#6).
-        throw core::EngineError(ErrorCode::UnsupportedModel,
-                                std::string("The ") + to_string(task_of(request)) +
-                                    " pipeline is not part of this build yet.");
+        if (const auto* t2i = std::get_if<TextToImageRequest>(&request)) {
+            return run_text_to_image(*t2i, ctx, cache_);
+        }
+        // The video pipelines register here as they land (issues #5, #6).
+        throw core::EngineError(ErrorCode::UnsupportedModel, std::string("The ") + to_string(task_of(request)) +
+                                                                 " pipeline is not part of this build yet.");
     }
 
 private:
-    EngineOptions options_;
+    ModelCache cache_;
 };
 
 }  // namespace

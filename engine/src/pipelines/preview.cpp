@@ -38,6 +38,24 @@ const LatentRgbProjection& sd_kl4_projection() {
     return p;
 }
 
+LatentRgbProjection generic_projection(int64_t num_channels) {
+    LatentRgbProjection p;
+    p.weights.resize(static_cast<size_t>(std::max<int64_t>(num_channels, 0)));
+    std::array<int, 3> per_colour{0, 0, 0};
+    for (int64_t c = 0; c < num_channels; ++c) ++per_colour[static_cast<size_t>(c % 3)];
+    for (int64_t c = 0; c < num_channels; ++c) {
+        const auto k = static_cast<size_t>(c % 3);
+        p.weights[static_cast<size_t>(c)] = {0.f, 0.f, 0.f};
+        p.weights[static_cast<size_t>(c)][k] = 0.5f / static_cast<float>(per_colour[k]);
+    }
+    return p;
+}
+
+LatentRgbProjection projection_for(const LatentRgbProjection& published, int64_t num_channels) {
+    if (static_cast<int64_t>(published.weights.size()) == num_channels) return published;
+    return generic_projection(num_channels);
+}
+
 Image tensor_to_image(const at::Tensor& chw01) {
     at::Tensor t = (chw01.detach().to(at::kCPU, at::kFloat).clamp(0.0, 1.0) * 255.0).round().to(at::kByte);
     t = t.permute({1, 2, 0}).contiguous();  // [H, W, 3]

@@ -24,6 +24,12 @@ const LatentRgbProjection& sana_dcae_projection();
 /// SD-style 4-channel KL latents (VideoCrafter/DynamiCrafter first stage, scaled space).
 const LatentRgbProjection& sd_kl4_projection();
 
+/// A neutral projection for latents without published factors (e.g. test-sized models): channel c feeds
+/// colour c mod 3, averaged. Shows structure, not true colour.
+LatentRgbProjection generic_projection(int64_t num_channels);
+/// The published projection when `num_channels` matches it, else generic_projection().
+LatentRgbProjection projection_for(const LatentRgbProjection& published, int64_t num_channels);
+
 /// Projects one latent [C, H, W] to an 8-bit RGB image whose longer side is about max_side_px
 /// (bilinear upscale, never downscale below the latent size).
 Image latent_preview(const at::Tensor& latent, const LatentRgbProjection& projection, int max_side_px = 512);

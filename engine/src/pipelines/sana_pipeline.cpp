@@ -1,0 +1,458 @@
+#include "pipelines/sana_pipeline.h"
+
+#include <ATen/ATen.h>
+#include <torch/types.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include "core/engine_error.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "pipelines/resolution_bins.h"
+#include "schedulers/samplers.h"
+#include "schedulers/sigmas.h"
+#include "tokenizers/text_unicode.h"
+
+namespace engine::pipelines {
+namespace fs = std::filesystem;
+using core::EngineError;
+
+const char* to_string(SanaVariant variant) noexcept {
+    switch (variant) {
+        case SanaVariant::None: return "none";
+        case SanaVariant::Sana: return "Sana";
+        case SanaVariant::Sprint: return "Sana-Sprint";
+    }
+    return "unknown";
+}
+
+const std::vector<std::string>& sana_complex_human_instruction() {
+    static const std::vector<std::string> lines = {
+        "Given a user prompt, generate an 'Enhanced prompt' that provides detailed visual descriptions suitable for "
+        "image generation. Evaluate the level of detail in the user prompt:",
+        "- If the prompt is simple, focus on adding specifics about colors, shapes, sizes, textures, and spatial "
+        "relationships to create vivid and concrete scenes.",
+        "- If the prompt is already detailed, refine and enhance the existing details slightly without "
+        "overcomplicating.",
+        "Here are examples of how to transform or refine prompts:",
+        "- User Prompt: A cat sleeping -> Enhanced: A small, fluffy white cat curled up in a round shape, sleeping "
+        "peacefully on a warm sunny windowsill, surrounded by pots of blooming red flowers.",
+        "- User Prompt: A busy city street -> Enhanced: A bustling city street scene at dusk, featuring glowing street "
+        "lamps, a diverse crowd of people in colorful clothing, and a double-decker bus passing by towering glass "
+        "skyscrapers.",
+        "Please generate only the enhanced description for the prompt below and avoid including any additional "
+        "commentary or evaluations:",
+        "User Prompt: ",
+    };
+    return lines;
+}
+
+int64_t SanaPipeline::vae_scale_factor() const { return vae->config.spatial_compression_ratio(); }
+
+int SanaPipeline::default_size_px() const {
+    return static_cast<int>(transformer->config.sample_size * vae_scale_factor());
+}
+
+void SanaPipeline::ensure_text_encoder() {
+    if (!text_encoder) {
+        text_encoder = core::unwrap(models::load_gemma2_model((fs::path(dir) / "text_encoder").string(),
+                                                              {options.dtype, options.device}));
+    }
+}
+
+namespace {
+
+Unexpected load_error(ErrorCode code, const std::string& message) { return make_error(code, message); }
+
+// The class a model_index.json entry names: ["library", "Class"].
+std::string component_class(const nlohmann::json& index, const std::string& name) {
+    if (!index.contains(name)) return "";
+    const auto& v = index[name];
+    if (v.is_array() && v.size() == 2 && v[1].is_string()) return v[1].get<std::string>();
+    return "";
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& dir, const SanaLoadOptions& options) {
+    const fs::path root(dir);
+    if (!fs::exists(root)) {
+        return load_error(ErrorCode::ModelNotFound, "Model folder " + dir + " does not exist.");
+    }
+    if (!fs::is_directory(root)) {
+        return load_error(ErrorCode::UnsupportedModel,
+                          dir + " is a file; a Sana model is a diffusers folder with model_index.json.");
+    }
+    const fs::path index_path = root / "model_index.json";
+    if (!fs::exists(index_path)) {
+        return load_error(ErrorCode::UnsupportedModel,
+                          dir + " has no model_index.json: it is not a diffusers pipeline folder. Download the "
+                                "model with the Model Manager, or pass the folder that holds model_index.json.");
+    }
+    auto index = core::read_json_file(index_path.string());
+    if (!index) return Unexpected{index.error()};
+    const std::string cls = index->value("_class_name", "");
+    auto pipe = std::make_shared<SanaPipeline>();
+    pipe->dir = dir;
+    pipe->options = options;
+    if (cls == "SanaPipeline") {
+        pipe->variant = SanaVariant::Sana;
+    } else if (cls == "SanaSprintPipeline") {
+        pipe->variant = SanaVariant::Sprint;
+    } else {
+        return load_error(ErrorCode::UnsupportedModel,
+                          dir + " holds a " + (cls.empty() ? std::string("pipeline without _class_name") : cls) +
+                              ", not a Sana or Sana-Sprint pipeline.");
+    }
+    struct Expect {
+        const char* name;
+        std::vector<std::string> classes;
+    };
+    const std::vector<Expect> expected = {
+        {"tokenizer", {"GemmaTokenizer", "GemmaTokenizerFast"}},
+        {"text_encoder", {"Gemma2Model", "Gemma2ForCausalLM"}},
+        {"transformer", {"SanaTransformer2DModel"}},
+        {"vae", {"AutoencoderDC"}},
+        {"scheduler", {"DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler"}},
+    };
+    for (const auto& e : expected) {
+        const std::string c = component_class(*index, e.name);
+        if (c.empty()) {
+            return load_error(ErrorCode::ModelLoadFailed,
+                              index_path.string() + " does not name a '" + e.name + "' component.");
+        }
+        bool known = false;
+        for (const auto& k : e.classes) known = known || k == c;
+        if (!known) {
+            return load_error(ErrorCode::UnsupportedModel, index_path.string() + ": the " + e.name + " is a " + c +
+                                                               ", which Kinora's Sana pipeline does not support.");
+        }
+        if (!fs::is_directory(root / e.name)) {
+            return load_error(ErrorCode::ModelNotFound, "The " + std::string(e.name) + " folder is missing in " + dir +
+                                                            " (the download may be incomplete).");
+        }
+    }
+    for (auto it = index->begin(); it != index->end(); ++it) {
+        if (it.key().empty() || it.key()[0] == '_') continue;
+        bool listed = false;
+        for (const auto& e : expected) listed = listed || it.key() == e.name;
+        if (!listed && it.value().is_array() && it.value().size() == 2 && !it.value()[0].is_null()) {
+            return load_error(ErrorCode::UnsupportedModel, index_path.string() + " has a component '" + it.key() +
+                                                               "' that Kinora's Sana pipeline does not know.");
+        }
+    }
+    const int total = 5;
+    auto step = [&](int done) {
+        if (options.on_component) options.on_component(done, total);
+    };
+    step(0);
+    auto tokenizer = tokenizers::GemmaTokenizer::load((root / "tokenizer").string());
+    if (!tokenizer) return Unexpected{tokenizer.error()};
+    pipe->tokenizer.emplace(std::move(tokenizer).value());
+    step(1);
+    auto scheduler = schedulers::read_scheduler_config((root / "scheduler" / "scheduler_config.json").string());
+    if (!scheduler) return Unexpected{scheduler.error()};
+    pipe->scheduler = scheduler.value();
+    const bool sprint = pipe->variant == SanaVariant::Sprint;
+    if (sprint != (pipe->scheduler.kind == schedulers::SchedulerKind::SCM)) {
+        return load_error(ErrorCode::UnsupportedModel,
+                          dir + ": a " + cls + " with a " + pipe->scheduler.class_name + " is not a combination Kinora runs.");
+    }
+    step(2);
+    auto transformer = models::load_sana_transformer_2d((root / "transformer").string(), {options.dtype, options.device});
+    if (!transformer) return Unexpected{transformer.error()};
+    pipe->transformer = std::move(transformer).value();
+    if (sprint != pipe->transformer->config.guidance_embeds) {
+        return load_error(ErrorCode::UnsupportedModel,
+                          dir + ": the transformer " + std::string(sprint ? "lacks" : "has") +
+                              " a guidance embedder, which does not fit a " + cls + ".");
+    }
+    step(3);
+    auto vae = models::load_autoencoder_dc((root / "vae").string(), options.vae_dtype, options.device);
+    if (!vae) return Unexpected{vae.error()};
+    pipe->vae = std::move(vae).value();
+    if (pipe->vae->config.latent_channels != pipe->transformer->config.in_channels) {
+        return load_error(ErrorCode::ModelLoadFailed, dir + ": the VAE's " +
+                                                          std::to_string(pipe->vae->config.latent_channels) +
+                                                          " latent channels do not match the transformer's " +
+                                                          std::to_string(pipe->transformer->config.in_channels) + ".");
+    }
+    step(4);
+    auto text_encoder = models::load_gemma2_model((root / "text_encoder").string(), {options.dtype, options.device});
+    if (!text_encoder) return Unexpected{text_encoder.error()};
+    pipe->text_encoder = std::move(text_encoder).value();
+    if (pipe->text_encoder->config.hidden_size != pipe->transformer->config.caption_channels) {
+        return load_error(ErrorCode::ModelLoadFailed,
+                          dir + ": the text encoder's width (" + std::to_string(pipe->text_encoder->config.hidden_size) +
+                              ") does not match the transformer's caption_channels (" +
+                              std::to_string(pipe->transformer->config.caption_channels) + ").");
+    }
+    step(5);
+    LOG_INFO("loaded %s from %s", to_string(pipe->variant), dir.c_str());
+    return pipe;
+}
+
+namespace {
+
+std::string lower_strip(const std::string& text) {
+    std::u32string u;
+    std::size_t bad = 0;
+    if (!tokenizers::decode_utf8(text, u, &bad)) {
+        throw EngineError(ErrorCode::InvalidRequest,
+                          "The prompt is not valid UTF-8 text (at byte " + std::to_string(bad) + ").");
+    }
+    return tokenizers::encode_utf8(tokenizers::python_strip(tokenizers::python_lower(u)));
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (std::size_t i = 0; i < lines.size(); ++i) out += (i ? "\n" : "") + lines[i];
+    return out;
+}
+
+at::Tensor to_long_tensor(const std::vector<int64_t>& v, int64_t rows, int64_t cols) {
+    return at::tensor(v, at::kLong).reshape({rows, cols});
+}
+
+}  // namespace
+
+PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                   int max_sequence_length) {
+    core::require(max_sequence_length >= 2, ErrorCode::InvalidRequest, "max sequence length must be at least 2");
+    pipe.ensure_text_encoder();
+    std::string text = lower_strip(prompt);
+    int64_t max_length = max_sequence_length;
+    if (use_instruction) {
+        const std::string chi = join_lines(sana_complex_human_instruction());
+        const auto n_chi = static_cast<int64_t>(core::unwrap(pipe.tokenizer->encode(chi)).size());  // incl. <bos>
+        text = chi + text;
+        max_length = n_chi + max_sequence_length - 2;
+    }
+    const auto full = core::unwrap(pipe.tokenizer->encode(text));
+    if (static_cast<int64_t>(full.size()) > max_length) {
+        const int64_t budget = use_instruction ? max_sequence_length - 2 : max_sequence_length - 1;
+        throw EngineError(ErrorCode::InvalidRequest,
+                          "The prompt is too long: this model reads about " + std::to_string(budget) +
+                              " tokens of prompt and it has " +
+                              std::to_string(static_cast<int64_t>(full.size()) - (max_length - budget)) +
+                              ". Shorten it (the rest would be ignored).");
+    }
+    const auto batch = core::unwrap(pipe.tokenizer->encode_padded({text}, max_length, tokenizers::Truncation::Right));
+    at::Tensor ids = to_long_tensor(batch.input_ids, 1, max_length);         // [1, L]
+    at::Tensor mask = to_long_tensor(batch.attention_mask, 1, max_length);   // [1, L]
+    const auto device = pipe.text_encoder->options().device();
+    at::Tensor embeds = pipe.text_encoder->forward(ids.to(device), mask.to(device));  // [1, L, D]
+    if (use_instruction) {
+        // Keep <bos> and the last max_sequence_length - 1 positions (drops the instruction).
+        std::vector<int64_t> select = {0};
+        for (int64_t i = max_length - (max_sequence_length - 1); i < max_length; ++i) select.push_back(i);
+        at::Tensor index = at::tensor(select, at::kLong);
+        embeds = embeds.index_select(1, index.to(device));  // [1, max_sequence_length, D]
+        mask = mask.index_select(1, index);
+    }
+    return PromptEmbedding{embeds, mask.to(device)};
+}
+
+Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, const TextToImageRequest& r) {
+    SanaGenerateOptions o;
+    const bool sprint = pipe.variant == SanaVariant::Sprint;
+    o.prompt = r.prompt;
+    o.negative_prompt = r.negative_prompt;
+    o.seed = r.seed;
+    o.use_instruction = r.use_complex_human_instruction;
+    o.max_sequence_length = r.max_sequence_length;
+    o.num_inference_steps = r.num_inference_steps > 0 ? r.num_inference_steps : (sprint ? 2 : 20);
+    o.guidance_scale = std::isnan(r.guidance_scale) ? 4.5 : r.guidance_scale;
+    if (sprint && !r.negative_prompt.empty()) {
+        return make_error(ErrorCode::InvalidRequest,
+                          "Sana-Sprint uses no negative prompt (its guidance is built into the model); clear it.");
+    }
+    const int scale = static_cast<int>(pipe.vae_scale_factor());
+    const int def = pipe.default_size_px();
+    o.output_height_px = r.height_px > 0 ? r.height_px : def;
+    o.output_width_px = r.width_px > 0 ? r.width_px : def;
+    if (o.output_height_px % scale != 0 || o.output_width_px % scale != 0) {
+        return make_error(ErrorCode::InvalidRequest, "Width and height must be multiples of " + std::to_string(scale) +
+                                                         " for this model; got " + std::to_string(o.output_width_px) +
+                                                         "x" + std::to_string(o.output_height_px) + ".");
+    }
+    o.height_px = o.output_height_px;
+    o.width_px = o.output_width_px;
+    if (r.use_resolution_binning) {
+        const auto* bins = aspect_ratio_bins_for_sample_size(pipe.transformer->config.sample_size);
+        if (bins == nullptr || (sprint && pipe.transformer->config.sample_size != 32)) {
+            return make_error(ErrorCode::InvalidRequest,
+                              "This model has no aspect-ratio bins (sample_size " +
+                                  std::to_string(pipe.transformer->config.sample_size) +
+                                  "); turn resolution binning off (--no-binning).");
+        }
+        const auto b = classify_height_width_bin(o.height_px, o.width_px, *bins);
+        o.height_px = b.height_px;
+        o.width_px = b.width_px;
+    }
+    if (sprint) {
+        o.scheduler = schedulers::SchedulerKind::SCM;
+        schedulers::ScmTimestepOptions t;
+        t.num_inference_steps = o.num_inference_steps;
+        if (!r.custom_timesteps.empty()) {
+            t.custom_timesteps = r.custom_timesteps;
+            t.max_timestep = std::nullopt;
+            t.intermediate_timestep = std::nullopt;
+        } else {
+            t.max_timestep = std::isnan(r.max_timestep) ? schedulers::kScmDefaultMaxTimestep : r.max_timestep;
+            if (!std::isnan(r.intermediate_timestep)) {
+                t.intermediate_timestep = r.intermediate_timestep;  // explicit: diffusers' rules apply
+            } else if (o.num_inference_steps == 2 && !r.no_intermediate_timestep) {
+                t.intermediate_timestep = schedulers::kScmDefaultIntermediateTimestep;
+            } else {
+                t.intermediate_timestep = std::nullopt;
+            }
+        }
+        auto ts = schedulers::scm_timesteps(t, pipe.scheduler.num_train_timesteps);
+        if (!ts) return Unexpected{ts.error()};
+        o.scm_timesteps = std::move(ts).value();
+        if (r.sampler != SamplerKind::Default && r.sampler != SamplerKind::SCM) {
+            return make_error(ErrorCode::InvalidRequest, std::string("Sana-Sprint samples with SCM; the sampler '") +
+                                                             to_string(r.sampler) + "' does not apply.");
+        }
+    } else {
+        o.scheduler = pipe.scheduler.kind;
+        if (r.sampler == SamplerKind::FlowEuler) {
+            o.scheduler = schedulers::SchedulerKind::FlowEuler;
+        } else if (r.sampler == SamplerKind::FlowDPMSolverMultistep) {
+            o.scheduler = schedulers::SchedulerKind::FlowDPMSolverMultistep;
+        } else if (r.sampler != SamplerKind::Default) {
+            return make_error(ErrorCode::InvalidRequest, std::string("Sana samples with dpmpp_2m or euler; '") +
+                                                             to_string(r.sampler) + "' does not apply.");
+        }
+        o.flow_shift = std::isnan(r.flow_shift) ? pipe.scheduler.flow_shift : r.flow_shift;
+        if (!(o.flow_shift > 0.0 && o.flow_shift <= 100.0)) {
+            return make_error(ErrorCode::InvalidRequest, "Flow shift must be between 0 and 100.");
+        }
+        if (!r.custom_timesteps.empty() || !std::isnan(r.max_timestep) || !std::isnan(r.intermediate_timestep)) {
+            return make_error(ErrorCode::InvalidRequest,
+                              "Timestep options (max / intermediate / custom timesteps) are for Sana-Sprint models.");
+        }
+    }
+    return o;
+}
+
+namespace {
+
+// diffusers' resize_and_crop_tensor: bilinear resize by the larger ratio, then a center crop.
+at::Tensor resize_and_crop(const at::Tensor& image, int new_height, int new_width) {
+    const int64_t h = image.size(2), w = image.size(3);
+    if (h == new_height && w == new_width) return image;
+    const double ratio = std::max(static_cast<double>(new_height) / static_cast<double>(h),
+                                  static_cast<double>(new_width) / static_cast<double>(w));
+    const auto rw = static_cast<int64_t>(static_cast<double>(w) * ratio);
+    const auto rh = static_cast<int64_t>(static_cast<double>(h) * ratio);
+    at::Tensor resized = at::upsample_bilinear2d(image, {rh, rw}, /*align_corners=*/false);
+    const int64_t x0 = (rw - new_width) / 2, y0 = (rh - new_height) / 2;
+    return resized.slice(2, y0, y0 + new_height).slice(3, x0, x0 + new_width);
+}
+
+}  // namespace
+
+at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const schedulers::StepHooks& hooks,
+                         SanaTrace* trace, bool release_text_encoder, const std::function<void(JobStage)>& on_stage) {
+    torch::NoGradGuard no_grad;
+    const bool sprint = pipe.variant == SanaVariant::Sprint;
+    const bool cfg = !sprint && o.guidance_scale > 1.0;
+    const auto& tcfg = pipe.transformer->config;
+    const auto dtype = pipe.transformer->dtype();
+    const c10::Device device = pipe.options.device;
+
+    // 1. Prompt.
+    if (on_stage) on_stage(JobStage::EncodingPrompt);
+    hooks.cancel_point();
+    PromptEmbedding positive = encode_sana_prompt(pipe, o.prompt, o.use_instruction, o.max_sequence_length);
+    std::optional<PromptEmbedding> negative;
+    if (cfg) {
+        hooks.cancel_point();
+        negative = encode_sana_prompt(pipe, o.negative_prompt, /*use_instruction=*/false, o.max_sequence_length);
+    }
+    if (release_text_encoder) pipe.text_encoder = nullptr;
+    if (trace) {
+        trace->prompt = positive;
+        trace->negative = negative;
+    }
+    at::Tensor embeds = cfg ? at::cat({negative->embeds, positive.embeds}, 0) : positive.embeds;  // [B, L, D]
+    at::Tensor mask = cfg ? at::cat({negative->mask, positive.mask}, 0) : positive.mask;          // [B, L]
+    embeds = embeds.to(dtype);
+
+    // 2. Latents from a CPU generator (the same numbers as torch.Generator("cpu").manual_seed(seed)).
+    at::Generator gen = at::detail::createCPUGenerator(o.seed);
+    const int64_t scale = pipe.vae_scale_factor();
+    const std::vector<int64_t> shape = {1, tcfg.in_channels, o.height_px / scale, o.width_px / scale};
+    at::Tensor latents = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(device);  // [1, C, h, w]
+
+    schedulers::StepHooks run_hooks = hooks;
+    if (trace) {
+        run_hooks.maybe_preview = [&hooks, trace](int step, int n, const at::Tensor& x, const at::Tensor& denoised) {
+            trace->latents_per_step.push_back(x.detach().to(at::kCPU).clone());
+            if (hooks.maybe_preview) hooks.maybe_preview(step, n, x, denoised);
+        };
+    }
+
+    // 3. Denoise.
+    if (on_stage) on_stage(JobStage::Denoising);
+    at::Tensor final_latents;
+    if (sprint) {
+        const double sigma_data = pipe.scheduler.sigma_data;
+        // guidance = full([1], g, fp32).expand(B).to(embeds dtype) * guidance_embeds_scale, as diffusers orders it.
+        at::Tensor guidance = at::full({1}, o.guidance_scale, at::TensorOptions().dtype(at::kFloat).device(device))
+                                  .to(positive.embeds.scalar_type()) *
+                              tcfg.guidance_embeds_scale;
+        schedulers::FlowModelFn model = [&](const at::Tensor& input, double tf) {
+            models::SanaConditioning cond;
+            cond.encoder_attention_mask = mask;
+            cond.guidance = guidance;
+            at::Tensor t = at::full({input.size(0)}, tf, at::TensorOptions().dtype(at::kFloat).device(device));
+            return pipe.transformer->forward(input.to(dtype), embeds, t, cond);
+        };
+        schedulers::NoiseFn noise = [&gen, device](const at::Tensor& like) {
+            return at::randn(like.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(device);
+        };
+        at::Tensor denoised = schedulers::sample_scm(schedulers::make_trigflow_denoiser(model, sigma_data),
+                                                     latents * sigma_data, o.scm_timesteps, sigma_data, noise,
+                                                     run_hooks);
+        final_latents = denoised / sigma_data;
+    } else {
+        const double g = o.guidance_scale;
+        schedulers::DenoiseFn denoise = [&](const at::Tensor& x, const schedulers::DenoiseInput& in) {
+            at::Tensor x_in = cfg ? at::cat({x, x}, 0) : x;  // [B, C, h, w]
+            at::Tensor t = at::full({x_in.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
+                           tcfg.timestep_scale;
+            models::SanaConditioning cond;
+            cond.encoder_attention_mask = mask;
+            at::Tensor v = pipe.transformer->forward(x_in.to(dtype), embeds, t, cond).to(at::kFloat);
+            if (!cfg) return v;
+            auto parts = v.chunk(2, 0);
+            return parts[0] + g * (parts[1] - parts[0]);
+        };
+        if (o.scheduler == schedulers::SchedulerKind::FlowEuler) {
+            const auto sched = schedulers::flow_euler_schedule(o.num_inference_steps, o.flow_shift,
+                                                               pipe.scheduler.num_train_timesteps);
+            final_latents = schedulers::sample_flow_euler(denoise, latents, sched, run_hooks);
+        } else {
+            const auto sched = schedulers::flow_dpm_schedule(o.num_inference_steps, o.flow_shift,
+                                                             pipe.scheduler.num_train_timesteps);
+            final_latents = schedulers::sample_flow_dpm_solver(denoise, latents, sched, run_hooks, pipe.scheduler.dpm);
+        }
+    }
+
+    // 4. Decode.
+    hooks.cancel_point();
+    if (on_stage) on_stage(JobStage::Decoding);
+    at::Tensor image = pipe.vae->decode(final_latents.to(pipe.vae->dtype()) / pipe.vae->config.scaling_factor);
+    image = image.to(at::kFloat);
+    if (o.height_px != o.output_height_px || o.width_px != o.output_width_px) {
+        image = resize_and_crop(image, o.output_height_px, o.output_width_px);
+    }
+    return (image * 0.5 + 0.5).clamp(0.0, 1.0).to(at::kCPU);  // [1, 3, H, W]
+}
+
+}  // namespace engine::pipelines

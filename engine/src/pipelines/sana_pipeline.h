@@ -1,0 +1,115 @@
+// Ref: huggingface/diffusers src/diffusers/pipelines/sana/pipeline_sana.py, pipeline_sana_sprint.py @58eb52c
+//      SanaPipeline, SanaSprintPipeline
+// Sana and Sana-Sprint text-to-image, stage by stage: load the diffusers folder, encode the prompt (Gemma-2 with
+// the complex human instruction), prepare latents from a CPU generator (seed parity with diffusers), denoise
+// (flow DPM-Solver++ / flow Euler / SCM), decode with the DC-AE, resize/crop back when binned.
+//
+//     auto pipe = core::unwrap(load_sana_pipeline(dir, {at::kFloat, at::kCPU}));
+//     SanaGenerateOptions o = core::unwrap(resolve_sana_options(*pipe, request));
+//     at::Tensor image = generate_sana(*pipe, o, hooks, nullptr);   // [1, 3, H, W] in [0, 1]
+//
+// Thread safety: a pipeline is used by one thread at a time (the engine worker).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/requests.h"
+#include "models/autoencoders/autoencoder_dc.h"
+#include "models/text_encoders/gemma2_model.h"
+#include "models/transformers/sana_transformer_2d.h"
+#include "schedulers/scheduler_kind.h"
+#include "schedulers/step_hooks.h"
+#include "tokenizers/gemma_tokenizer.h"
+
+namespace engine::pipelines {
+
+enum class SanaVariant { None = 0, Sana, Sprint };
+
+const char* to_string(SanaVariant variant) noexcept;
+
+struct SanaLoadOptions {
+    at::ScalarType dtype = at::kFloat;          // transformer and text encoder
+    at::ScalarType vae_dtype = at::kFloat;      // the DC-AE
+    c10::Device device = c10::Device(c10::kCPU);
+    /// Reports each loaded component (done, total) — progress and a cancellation point (may throw).
+    std::function<void(int, int)> on_component;
+};
+
+/// A loaded diffusers Sana / Sana-Sprint folder (model_index.json and its components).
+struct SanaPipeline {
+    std::string dir;
+    SanaVariant variant = SanaVariant::None;
+    std::optional<tokenizers::GemmaTokenizer> tokenizer;  // always set once loaded
+    models::Gemma2Model text_encoder{nullptr};  // may be released after encoding (low-memory mode)
+    models::SanaTransformer2D transformer{nullptr};
+    models::AutoencoderDC vae{nullptr};
+    schedulers::SchedulerConfig scheduler;
+    SanaLoadOptions options;
+
+    /// 2^(number of DC-AE stages - 1): 32 for every released DC-AE.
+    int64_t vae_scale_factor() const;
+    /// The native resolution: transformer sample_size × vae_scale_factor (1024 for the 1024 px models).
+    int default_size_px() const;
+    /// Reloads the text encoder if it was released.
+    void ensure_text_encoder();
+};
+
+/// Loads a diffusers pipeline folder. Clear errors for a folder that is not a Sana pipeline, missing or unknown
+/// components (naming them), and every component's own load errors.
+Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& dir, const SanaLoadOptions& options);
+
+/// The default "complex human instruction" both Sana pipelines prepend to the positive prompt.
+const std::vector<std::string>& sana_complex_human_instruction();
+
+struct PromptEmbedding {
+    at::Tensor embeds;  // [1, L, caption_channels], the text encoder's dtype
+    at::Tensor mask;    // [1, L] int64, 1 = token
+};
+
+/// Encodes a prompt as SanaPipeline._get_gemma_prompt_embeds does: lower-case + strip, optional instruction
+/// prefix (then keep <bos> and the last max_sequence_length - 1 positions), right padding, Gemma-2 last hidden
+/// state. A prompt longer than the model reads is an InvalidRequest error (diffusers would cut it silently).
+PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                   int max_sequence_length);
+
+/// Everything a run needs, resolved from a request and the model's defaults.
+struct SanaGenerateOptions {
+    std::string prompt;
+    std::string negative_prompt;
+    std::uint64_t seed = 0;
+    int num_inference_steps = 0;
+    double guidance_scale = 0.0;
+    int height_px = 0;        // what is generated (after binning)
+    int width_px = 0;
+    int output_height_px = 0; // what is returned (the request's size)
+    int output_width_px = 0;
+    bool use_instruction = true;
+    int max_sequence_length = 300;
+    schedulers::SchedulerKind scheduler = schedulers::SchedulerKind::None;
+    double flow_shift = 3.0;
+    std::vector<double> scm_timesteps;  // Sprint: num_inference_steps + 1 values
+};
+
+/// Fills defaults and checks the request against the model (sizes, steps, Sprint timestep rules).
+Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, const TextToImageRequest& request);
+
+/// What a test or the UI may want to see of a run.
+struct SanaTrace {
+    PromptEmbedding prompt;
+    std::optional<PromptEmbedding> negative;
+    std::vector<at::Tensor> latents_per_step;  // [1, C, h, w] after each step
+};
+
+/// Runs the whole pipeline → image [1, 3, output_height, output_width] in [0, 1] (float32, CPU).
+at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& options, const schedulers::StepHooks& hooks,
+                         SanaTrace* trace, bool release_text_encoder = false,
+                         const std::function<void(JobStage)>& on_stage = {});
+
+}  // namespace engine::pipelines

@@ -1,0 +1,226 @@
+// The whole Sana / Sana-Sprint pipelines against diffusers (sana_pipeline_tiny, sana_sprint_pipeline_tiny):
+// prompt embeddings and masks, the latents after every step and the final image, with the golden's seed on a
+// CPU generator — seed parity with diffusers.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "core/engine_error.h"
+#include "engine/engine.h"
+#include "pipelines/sana_pipeline.h"
+#include "support/golden_case.h"
+#include "support/tensor_checks.h"
+
+using engine::pipelines::SanaTrace;
+
+namespace {
+
+engine::TextToImageRequest request_from(const test_support::GoldenCase& gc) {
+    engine::TextToImageRequest r;
+    r.model_path = gc.dir().string();
+    r.prompt = gc.meta().at("prompt").get<std::string>();
+    r.negative_prompt = gc.meta().value("negative_prompt", "");
+    r.num_inference_steps = gc.meta().at("num_inference_steps").get<int>();
+    r.guidance_scale = gc.meta().at("guidance_scale").get<double>();
+    r.seed = gc.meta().at("seed").get<std::uint64_t>();
+    r.height_px = gc.meta().at("height").get<int>();
+    r.width_px = gc.meta().at("width").get<int>();
+    r.use_resolution_binning = gc.meta().at("use_resolution_binning").get<bool>();
+    return r;
+}
+
+std::shared_ptr<engine::pipelines::SanaPipeline> load(const test_support::GoldenCase& gc) {
+    auto p = engine::pipelines::load_sana_pipeline(gc.dir().string(), {});
+    INFO((p ? std::string() : p.error().message));
+    REQUIRE(p.has_value());
+    return p.value();
+}
+
+void check_latents(const test_support::GoldenCase& gc, const SanaTrace& trace) {
+    const at::Tensor expected = gc.io("latents_per_step");  // [steps, 1, C, h, w]
+    REQUIRE(static_cast<int64_t>(trace.latents_per_step.size()) == expected.size(0));
+    for (int64_t i = 0; i < expected.size(0); ++i) {
+        CAPTURE(i);
+        CHECK_MAXDIFF_REL(trace.latents_per_step[static_cast<size_t>(i)], expected[i], 2e-3);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("sana pipeline: prompt embeddings, every step's latents and the image match diffusers", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    auto pipe = load(gc);
+    CHECK(pipe->variant == engine::pipelines::SanaVariant::Sana);
+    auto options = engine::pipelines::resolve_sana_options(*pipe, request_from(gc));
+    REQUIRE(options.has_value());
+    SanaTrace trace;
+    torch::NoGradGuard no_grad;
+    at::Tensor image = engine::pipelines::generate_sana(*pipe, *options, {}, &trace);
+
+    CHECK(trace.prompt.mask.equal(gc.io("prompt_attention_mask")));
+    CHECK_MAXDIFF_REL(trace.prompt.embeds, gc.io("prompt_embeds"), 1e-4);
+    REQUIRE(trace.negative.has_value());
+    CHECK(trace.negative->mask.equal(gc.io("negative_prompt_attention_mask")));
+    CHECK_MAXDIFF_REL(trace.negative->embeds, gc.io("negative_prompt_embeds"), 1e-4);
+    check_latents(gc, trace);
+    REQUIRE_MAXDIFF_REL(image, gc.io("image"), 2e-3);
+}
+
+TEST_CASE("sana-sprint pipeline: prompt embeddings, every step's latents and the image match diffusers", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_sprint_pipeline_tiny");
+    auto pipe = load(gc);
+    CHECK(pipe->variant == engine::pipelines::SanaVariant::Sprint);
+    auto options = engine::pipelines::resolve_sana_options(*pipe, request_from(gc));
+    REQUIRE(options.has_value());
+    CHECK(options->scm_timesteps.size() == 3);
+    SanaTrace trace;
+    torch::NoGradGuard no_grad;
+    at::Tensor image = engine::pipelines::generate_sana(*pipe, *options, {}, &trace);
+
+    CHECK(trace.prompt.mask.equal(gc.io("prompt_attention_mask")));
+    CHECK_MAXDIFF_REL(trace.prompt.embeds, gc.io("prompt_embeds"), 1e-4);
+    CHECK_FALSE(trace.negative.has_value());
+    check_latents(gc, trace);
+    REQUIRE_MAXDIFF_REL(image, gc.io("image"), 2e-3);
+}
+
+TEST_CASE("sana pipeline: a different seed gives a different image (the seed is really used)", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_sprint_pipeline_tiny");
+    auto pipe = load(gc);
+    auto r = request_from(gc);
+    r.seed += 1;
+    auto options = engine::pipelines::resolve_sana_options(*pipe, r);
+    REQUIRE(options.has_value());
+    torch::NoGradGuard no_grad;
+    at::Tensor image = engine::pipelines::generate_sana(*pipe, *options, {}, nullptr);
+    CHECK_FALSE(test_support::maxdiff_rel_report(image, gc.io("image"), 2e-3).ok);
+}
+
+TEST_CASE("sana pipeline: the engine runs a job end to end with progress and previews", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    std::mutex m;
+    std::condition_variable cv;
+    std::shared_ptr<const engine::JobResult> result;
+    engine::Error error;
+    bool done = false;
+    int denoise_steps = 0, previews = 0;
+    engine::Callbacks cb;
+    cb.on_progress = [&](const engine::ProgressEvent& e) {
+        std::lock_guard<std::mutex> lock(m);
+        if (e.stage == engine::JobStage::Denoising && e.step > 0) ++denoise_steps;
+    };
+    cb.on_preview = [&](const engine::PreviewEvent& e) {
+        std::lock_guard<std::mutex> lock(m);
+        ++previews;
+        REQUIRE(e.frames.size() == 1);
+        CHECK(e.frames[0].is_consistent());
+    };
+    cb.on_finished = [&](std::shared_ptr<const engine::JobResult> r) {
+        std::lock_guard<std::mutex> lock(m);
+        result = std::move(r);
+        done = true;
+        cv.notify_all();
+    };
+    cb.on_failed = [&](engine::JobId, const engine::Error& e) {
+        std::lock_guard<std::mutex> lock(m);
+        error = e;
+        done = true;
+        cv.notify_all();
+    };
+    auto eng = engine::create_engine({}, cb);
+    REQUIRE(eng.has_value());
+    auto r = request_from(gc);
+    r.preview.min_interval_ms = 0;
+    auto id = eng.value()->submit(r);
+    REQUIRE(id.has_value());
+    std::unique_lock<std::mutex> lock(m);
+    REQUIRE(cv.wait_for(lock, std::chrono::minutes(5), [&] { return done; }));
+    INFO(error.message);
+    REQUIRE(result);
+    CHECK(denoise_steps == 4);
+    CHECK(previews == 4);
+    REQUIRE(result->image.width == 96);
+    REQUIRE(result->image.height == 64);
+    REQUIRE(result->image.channels == 3);
+    // The 8-bit image equals the golden's float image rounded (±1 for values on a rounding edge).
+    at::Tensor expected = (gc.io("image")[0] * 255.0).round().permute({1, 2, 0}).contiguous();
+    at::Tensor actual = torch::from_blob(const_cast<uint8_t*>(result->image.pixels.data()), {64, 96, 3}, torch::kByte)
+                            .to(torch::kFloat);
+    CHECK((actual - expected).abs().max().item<float>() <= 1.0f);
+    bool has_seed = false;
+    for (const auto& [k, v] : result->parameters) has_seed = has_seed || (k == "seed" && v == "42");
+    CHECK(has_seed);
+}
+
+TEST_CASE("sana pipeline: bad requests and bad folders give clear errors", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_sprint_pipeline_tiny");
+    SECTION("not a folder / no model_index.json / missing component") {
+        auto missing = engine::pipelines::load_sana_pipeline("/nonexistent/kinora/model", {});
+        REQUIRE_FALSE(missing.has_value());
+        CHECK(missing.error().code == engine::ErrorCode::ModelNotFound);
+        auto not_pipeline = engine::pipelines::load_sana_pipeline((gc.dir() / "vae").string(), {});
+        REQUIRE_FALSE(not_pipeline.has_value());
+        CHECK(not_pipeline.error().code == engine::ErrorCode::UnsupportedModel);
+        CHECK_THAT(not_pipeline.error().message, Catch::Contains("model_index.json"));
+        auto vc = engine::pipelines::load_sana_pipeline(
+            (test_support::golden_dir() / "vc2_pipeline_tiny" / "model.ckpt").string(), {});
+        REQUIRE_FALSE(vc.has_value());
+        CHECK(vc.error().code == engine::ErrorCode::UnsupportedModel);
+    }
+    auto pipe = load(gc);
+    auto base = request_from(gc);
+    SECTION("Sprint timestep rules as diffusers states them") {
+        auto r = base;
+        r.num_inference_steps = 3;
+        r.intermediate_timestep = 1.3;
+        auto o = engine::pipelines::resolve_sana_options(*pipe, r);
+        REQUIRE_FALSE(o.has_value());
+        CHECK(o.error().code == engine::ErrorCode::InvalidRequest);
+        CHECK_THAT(o.error().message, Catch::Contains("2"));
+        r = base;
+        r.num_inference_steps = 2;
+        r.custom_timesteps = {1.5, 0.0};
+        o = engine::pipelines::resolve_sana_options(*pipe, r);
+        REQUIRE_FALSE(o.has_value());
+        CHECK(o.error().code == engine::ErrorCode::InvalidRequest);
+        r = base;
+        r.num_inference_steps = 1;  // 1 step: no intermediate timestep by default
+        o = engine::pipelines::resolve_sana_options(*pipe, r);
+        REQUIRE(o.has_value());
+        CHECK(o->scm_timesteps.size() == 2);
+    }
+    SECTION("sizes that are not multiples of the autoencoder's factor") {
+        auto r = base;
+        r.width_px = 97;  // the tiny DC-AE compresses 2x; the real ones 32x
+        auto o = engine::pipelines::resolve_sana_options(*pipe, r);
+        REQUIRE_FALSE(o.has_value());
+        CHECK(o.error().code == engine::ErrorCode::InvalidRequest);
+        CHECK_THAT(o.error().message, Catch::Contains("multiples of " + std::to_string(pipe->vae_scale_factor())));
+        // the public request check rejects what no Sana model accepts, before any model is loaded
+        r.width_px = 100;
+        auto v = engine::validate_request(r);
+        REQUIRE_FALSE(v.has_value());
+        CHECK_THAT(v.error().message, Catch::Contains("multiple of 32"));
+    }
+    SECTION("a prompt longer than the model reads") {
+        std::string longp;
+        for (int i = 0; i < 400; ++i) longp += "cat ";
+        REQUIRE_THROWS_AS(engine::pipelines::encode_sana_prompt(*pipe, longp, true, 300), engine::core::EngineError);
+        try {
+            engine::pipelines::encode_sana_prompt(*pipe, longp, true, 300);
+        } catch (const engine::core::EngineError& e) {
+            CHECK(e.code() == engine::ErrorCode::InvalidRequest);
+            CHECK_THAT(std::string(e.what()), Catch::Contains("too long"));
+        }
+    }
+    SECTION("a negative prompt for Sprint") {
+        auto r = base;
+        r.negative_prompt = "blurry";
+        auto o = engine::pipelines::resolve_sana_options(*pipe, r);
+        REQUIRE_FALSE(o.has_value());
+        CHECK(o.error().code == engine::ErrorCode::InvalidRequest);
+    }
+}
