@@ -45,6 +45,7 @@
 #include "ui/models/job_queue_model.h"
 #include "ui/models/model_list_model.h"
 #include "ui/result_archiver.h"
+#include "ui/widgets/elided_label.h"
 #include "ui/widgets/gallery_view.h"
 #include "ui/widgets/image_canvas.h"
 #include "ui/widgets/input_image_widget.h"
@@ -135,6 +136,10 @@ MainWindow::MainWindow(EngineBridge* bridge, GalleryModel* gallery, const appcor
     splitter_->addWidget(buildCenter());
     splitter_->setStretchFactor(0, 0);
     splitter_->setStretchFactor(1, 1);
+    {
+        const int em = fontMetrics().horizontalAdvance(QLatin1Char('M'));
+        splitter_->setSizes({em * 33, em * 70});
+    }
     pages_->addWidget(splitter_);
     setCentralWidget(pages_);
     buildDocks();
@@ -457,7 +462,7 @@ QWidget* MainWindow::buildLeftPanel() {
     prompt_->setObjectName(QStringLiteral("promptEditor"));
     prompt_->setPlaceholderText(tr("Describe the picture or clip: subject, setting, light, style…"));
     prompt_->setHistoryKey(kUiGroup + QStringLiteral("promptHistory"));
-    prompt_->setVisibleLines(4);
+    prompt_->setVisibleLines(5);
     layout->addWidget(prompt_);
     layout->addWidget(sectionLabel(tr("Negative prompt"), content));
     negative_ = new PromptEditor(content);
@@ -518,9 +523,9 @@ QWidget* MainWindow::buildLeftPanel() {
     connect(cancelButton_, &QPushButton::clicked, this, &MainWindow::cancelCurrent);
 
     const int em = fontMetrics().horizontalAdvance(QLatin1Char('M'));
-    panel->setMinimumWidth(em * 22);
-    panel->setMaximumWidth(em * 40);
-    content->setMinimumWidth(em * 21);
+    panel->setMinimumWidth(em * 27);
+    panel->setMaximumWidth(em * 42);
+    content->setMinimumWidth(em * 26);
     connect(modelPicker_, &QComboBox::currentIndexChanged, this, &MainWindow::onModelChanged);
     return panel;
 }
@@ -548,12 +553,10 @@ QWidget* MainWindow::buildCenter() {
     il->setSpacing(6);
     auto* texts = new QVBoxLayout;
     texts->setSpacing(2);
-    infoPrompt_ = new QLabel(infoStrip_);
+    infoPrompt_ = new ElidedLabel(infoStrip_);
     infoPrompt_->setObjectName(QStringLiteral("infoPrompt"));
-    infoPrompt_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    infoMeta_ = new QLabel(infoStrip_);
-    infoMeta_->setObjectName(QStringLiteral("noteLabel"));
-    infoMeta_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    infoMeta_ = new ElidedLabel(infoStrip_);
+    infoMeta_->setObjectName(QStringLiteral("infoMeta"));
     texts->addWidget(infoPrompt_);
     texts->addWidget(infoMeta_);
     il->addLayout(texts, 1);
@@ -596,9 +599,9 @@ void MainWindow::buildDocks() {
     addDockWidget(Qt::RightDockWidgetArea, galleryDock_);
     splitDockWidget(queueDock_, galleryDock_, Qt::Vertical);
     const int em = fontMetrics().horizontalAdvance(QLatin1Char('M'));
-    resizeDocks({queueDock_, galleryDock_}, {em * 14, em * 40}, Qt::Vertical);
-    resizeDocks({queueDock_}, {em * 22}, Qt::Horizontal);
-    queueView_->setMinimumWidth(em * 16);
+    resizeDocks({queueDock_, galleryDock_}, {em * 16, em * 40}, Qt::Vertical);
+    resizeDocks({queueDock_}, {em * 27}, Qt::Horizontal);
+    queueView_->setMinimumWidth(em * 20);
 
     connect(queueView_, &JobQueueView::cancelRequested, this, [this](JobId id) {
         if (bridge_->cancelJob(id)) {
@@ -663,7 +666,11 @@ void MainWindow::connectBridge() {
             shownJob_ = job;
             viewedItemId_.clear();
             infoStrip_->hide();
+            player_->pause();
             viewStack_->setCurrentWidget(canvas_);
+            const GenerationParams* p = jobs_->params(job);
+            canvas_->clear();
+            canvas_->setPlaceholder(tr("Generating…"), p ? elide(p->prompt.simplified(), 200) : QString());
             canvas_->setOverlay(tr("Starting…"), 0.0);
         }
     });
@@ -683,6 +690,7 @@ void MainWindow::connectBridge() {
     connect(bridge_, &EngineBridge::jobFailed, this, &MainWindow::onJobFailed);
     connect(bridge_, &EngineBridge::jobCancelled, this, [this](JobId job) {
         if (shownJob_ == job) {
+            canvas_->setPlaceholder(tr("Cancelled"), tr("Press Ctrl+Enter to generate again."));
             canvas_->setOverlay(tr("Cancelled"), -1.0);
         }
     });
@@ -972,6 +980,7 @@ void MainWindow::onJobFailed(JobId job, const QString& message, int code) {
         notification_->showMessage(NotificationBar::Kind::Error, text);
     }
     if (shownJob_ == job) {
+        canvas_->setPlaceholder(tr("Nothing was generated"), hint);
         canvas_->setOverlay(tr("Failed"), -1.0);
     }
 }
@@ -1045,8 +1054,7 @@ void MainWindow::updateViewedInfo() {
         return;
     }
     const appcore::GalleryItem& it = gallery_->item(row);
-    infoPrompt_->setText(elide(it.prompt.simplified(), 160));
-    infoPrompt_->setToolTip(it.prompt);
+    infoPrompt_->setText(it.prompt.simplified());
     QStringList meta;
     meta << it.modelName;
     meta << QStringLiteral("%1×%2").arg(it.width).arg(it.height);
@@ -1062,7 +1070,7 @@ void MainWindow::updateViewedInfo() {
         meta << tr("guidance %1").arg(guidance);
     }
     meta << tr("seed %1").arg(it.seed);
-    if (it.durationS > 0) {
+    if (it.durationS >= 0.05) {
         meta << tr("%1 s").arg(it.durationS, 0, 'f', 1);
     }
     infoMeta_->setText(meta.join(QStringLiteral("  ·  ")));
@@ -1154,6 +1162,7 @@ void MainWindow::deleteItem(const QString& id) {
         viewedItemId_.clear();
         infoStrip_->hide();
         canvas_->clear();
+        canvas_->resetPlaceholder();
         player_->clear();
         viewStack_->setCurrentWidget(canvas_);
         // Show the neighbour, so Delete can be pressed repeatedly.
@@ -1215,6 +1224,16 @@ bool MainWindow::setInputImageFromFile(const QString& path) {
 
 void MainWindow::setInputImage(const QImage& image, const QString& name) {
     inputImage_->setImage(image, name);
+    if (!(followLive_ && jobs_->activeCount() > 0)) {
+        // Nothing live on screen: show the picture the clip will start from.
+        viewedItemId_.clear();
+        shownJob_ = 0;
+        infoStrip_->hide();
+        player_->pause();
+        viewStack_->setCurrentWidget(canvas_);
+        canvas_->setImage(image);
+        canvas_->setOverlay(tr("Input picture: the clip starts from it"), -1.0);
+    }
     const appcore::LocalModel* m = currentModel();
     if (m && m->supports(appcore::Task::ImageToVideo)) {
         setTask(appcore::Task::ImageToVideo);
@@ -1376,7 +1395,7 @@ void MainWindow::updateSummary() {
         QString text = active == 1 ? tr("1 job") : tr("%1 jobs").arg(active);
         const double eta = jobs_->overallEta();
         if (eta >= 0) {
-            text += tr(" · about %1 s left").arg(qCeil(eta));
+            text += QStringLiteral(" · ") + JobQueueModel::etaText(eta);
         }
         statusJobs_->setText(text);
         statusProgress_->show();

@@ -27,6 +27,7 @@ class QDockWidget;
 
 namespace ui {
 
+class ElidedLabel;
 class EngineBridge;
 class GalleryModel;
 class GalleryView;
@@ -170,8 +171,8 @@ private:
     ImageCanvas* canvas_ = nullptr;
     VideoPlayer* player_ = nullptr;
     QWidget* infoStrip_ = nullptr;
-    QLabel* infoPrompt_ = nullptr;
-    QLabel* infoMeta_ = nullptr;
+    ElidedLabel* infoPrompt_ = nullptr;
+    ElidedLabel* infoMeta_ = nullptr;
     QDockWidget* queueDock_ = nullptr;
     QDockWidget* galleryDock_ = nullptr;
     JobQueueView* queueView_ = nullptr;

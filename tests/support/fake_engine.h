@@ -91,14 +91,14 @@ inline engine::Image make_test_picture(int width, int height, std::uint64_t seed
     img.height = std::max(1, height);
     img.channels = 3;
     img.pixels.resize(img.stride() * static_cast<size_t>(img.height));
-    const double hue = static_cast<double>(seed % 360) / 360.0;  // varies the palette per seed
+    const double hue = static_cast<double>((seed * 137) % 360) / 360.0;  // varies the palette per seed
     std::uint64_t rng = seed * 6364136223846793005ULL + 1442695040888963407ULL;
     auto noise = [&rng]() {
         rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
         return static_cast<double>((rng >> 33) & 0xFFFF) / 65535.0;
     };
-    const double sun_x = 0.25 + 0.5 * phase;
-    const double sun_y = 0.38 - 0.1 * std::sin(phase * 3.14159);
+    const double sun_x = 0.2 + 0.6 * std::fmod(phase + static_cast<double>((seed * 7919) % 100) / 100.0 * 0.6, 1.0);
+    const double sun_y = 0.38 - 0.1 * std::sin(phase * 3.14159) - 0.08 * static_cast<double>(seed % 3);
     for (int y = 0; y < img.height; ++y) {
         const double v = static_cast<double>(y) / img.height;
         for (int x = 0; x < img.width; ++x) {
@@ -131,9 +131,11 @@ inline engine::Image make_test_picture(int width, int height, std::uint64_t seed
                 b = 0.34;
             }
             double px[3] = {r, g, b};
+            // Early previews are mostly noise; the picture emerges along the steps.
+            const double w = std::sqrt(clarity);
             for (int c = 0; c < 3; ++c) {
                 const double n = noise();
-                const double value = clarity * px[c] + (1.0 - clarity) * n;
+                const double value = w * px[c] + (1.0 - w) * n;
                 img.pixels[static_cast<size_t>(y) * img.stride() + static_cast<size_t>(x) * 3 + static_cast<size_t>(c)] =
                     static_cast<std::uint8_t>(std::clamp(value, 0.0, 1.0) * 255.0 + 0.5);
             }

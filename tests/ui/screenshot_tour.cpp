@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
     QTemporaryDir emptyModels;
     QTemporaryDir models;
     auto galleryDir = uitest::homeTempDir();
+    QTemporaryDir hubCache;
     appcore::AppSettings settings;
-    settings.hubCacheDir.clear();
+    settings.hubCacheDir = hubCache.path();
 
     // 1. No model installed.
     {
@@ -223,7 +224,14 @@ int main(int argc, char** argv) {
         shoot(&dialog, QStringLiteral("08-settings"));
     }
     {
-        ui::ExportDialog dialog(gallery.item(1), &window);
+        int clip = 0;
+        for (int i = 0; i < gallery.rowCount(); ++i) {
+            if (gallery.item(i).kind == appcore::GalleryItem::Kind::Video) {
+                clip = i;
+                break;
+            }
+        }
+        ui::ExportDialog dialog(gallery.item(clip), &window);
         dialog.show();
         settle(200);
         shoot(&dialog, QStringLiteral("09-export-clip"));

@@ -43,6 +43,13 @@ QString formatSeconds(double s) {
 
 JobQueueModel::JobQueueModel(QObject* parent) : QAbstractListModel(parent) {}
 
+QString JobQueueModel::etaText(double seconds) {
+    if (seconds < 1.5) {
+        return tr("almost done");
+    }
+    return tr("about %1 left").arg(formatSeconds(seconds));
+}
+
 int JobQueueModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : static_cast<int>(jobs_.size()); }
 
 QHash<int, QByteArray> JobQueueModel::roleNames() const {
@@ -232,7 +239,7 @@ QString JobQueueModel::statusText(const Entry& e) const {
                 QString s = tr("Step %1/%2").arg(e.step).arg(e.numSteps);
                 const double eta = etaOf(e);
                 if (eta >= 0) {
-                    s += tr(" · about %1 left").arg(formatSeconds(eta));
+                    s += QStringLiteral(" · ") + etaText(eta);
                 }
                 return s;
             }

@@ -56,6 +56,8 @@ public:
     double overallProgress() const;
     /// Seconds left for all active jobs, from the running job's pace (-1 when unknown).
     double overallEta() const;
+    /// "about 8 s left", "almost done".
+    static QString etaText(double seconds);
 
 public slots:
     void addJob(ui::JobId job, const ui::GenerationParams& params);

@@ -100,6 +100,8 @@ GalleryView::GalleryView(GalleryModel* model, QWidget* parent) : QWidget(parent)
     delegate_ = new GalleryDelegate(list_);
     list_->setItemDelegate(delegate_);
     list_->installEventFilter(this);
+    list_->viewport()->installEventFilter(this);
+    list_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     layout->addWidget(list_, 1);
     empty_ = new QLabel(this);
     empty_->setObjectName(QStringLiteral("placeholderLabel"));
@@ -171,13 +173,17 @@ void GalleryView::updateEmptyState() {
 }
 
 void GalleryView::updateGrid() {
-    // Columns of about 120 px that exactly fill the width.
-    const int avail = list_->viewport()->width() - 2;
+    // Columns of at least ~100 px that exactly fill the width.
+    const int avail = list_->viewport()->width() - 1;
     if (avail <= 0) {
         return;
     }
-    const int cols = qMax(1, avail / 112);
-    const int cell = avail / cols;
+    const int minCell = fontMetrics().horizontalAdvance(QLatin1Char('M')) * 9;
+    const int cols = qMax(1, avail / minCell);
+    const int cell = (avail - 4) / cols;
+    if (list_->gridSize() == QSize(cell, cell)) {
+        return;
+    }
     delegate_->setCellSize(cell);
     list_->setGridSize(QSize(cell, cell));
 }
@@ -211,6 +217,9 @@ void GalleryView::showContextMenu(const QPoint& pos) {
 }
 
 bool GalleryView::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == list_->viewport() && event->type() == QEvent::Resize) {
+        updateGrid();
+    }
     if (watched == list_ && event->type() == QEvent::KeyPress) {
         auto* ke = static_cast<QKeyEvent*>(event);
         const QString id = currentItemId();

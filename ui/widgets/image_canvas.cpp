@@ -13,9 +13,13 @@ ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent) {
     setAttribute(Qt::WA_OpaquePaintEvent);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
     setFocusPolicy(Qt::ClickFocus);
-    placeholderTitle_ = tr("Your pictures and clips appear here");
-    placeholderBody_ = tr("Describe what you want in the prompt and press Ctrl+Enter.\n"
-                          "Drop or paste a picture to animate it with an image-to-video model.");
+    resetPlaceholder();
+}
+
+void ImageCanvas::resetPlaceholder() {
+    setPlaceholder(tr("Your pictures and clips appear here"),
+                   tr("Describe what you want in the prompt and press Ctrl+Enter.\n"
+                      "Drop or paste a picture to animate it with an image-to-video model."));
 }
 
 void ImageCanvas::setImage(const QImage& image) {
@@ -24,7 +28,8 @@ void ImageCanvas::setImage(const QImage& image) {
 }
 
 void ImageCanvas::setFrames(const QList<QImage>& frames) {
-    image_ = frames.size() == 1 ? frames.first() : contactSheet(frames);
+    image_ = frames.size() == 1 ? frames.first()
+                                : contactSheet(frames, static_cast<double>(qMax(1, width())) / qMax(1, height()));
     update();
 }
 
@@ -50,15 +55,24 @@ void ImageCanvas::setFitToWindow(bool fit) {
     update();
 }
 
-QImage ImageCanvas::contactSheet(const QList<QImage>& frames, int gap) {
+QImage ImageCanvas::contactSheet(const QList<QImage>& frames, double targetAspect, int gap) {
     if (frames.isEmpty()) {
         return {};
     }
     const int n = static_cast<int>(frames.size());
     const QSize cell = frames.first().size();
-    // Columns so the sheet is roughly as wide as it is tall, given the frame shape.
-    int cols = qMax(1, qRound(std::sqrt(n * static_cast<double>(cell.height()) / qMax(1, cell.width()))));
-    cols = qMin(cols, n);
+    // The column count whose sheet shape best matches the space it is shown in (by log-ratio).
+    int cols = 1;
+    double best = 1e9;
+    for (int c = 1; c <= n; ++c) {
+        const int r = (n + c - 1) / c;
+        const double aspect = static_cast<double>(c * cell.width()) / qMax(1, r * cell.height());
+        const double score = std::abs(std::log(aspect / qMax(0.01, targetAspect)));
+        if (score < best - 1e-9) {
+            best = score;
+            cols = c;
+        }
+    }
     const int rows = (n + cols - 1) / cols;
     QImage sheet(cols * cell.width() + (cols - 1) * gap, rows * cell.height() + (rows - 1) * gap,
                  QImage::Format_RGB32);

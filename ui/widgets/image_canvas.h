@@ -27,6 +27,8 @@ public:
 
     /// Text shown when there is no picture.
     void setPlaceholder(const QString& title, const QString& body);
+    /// Back to the default hint.
+    void resetPlaceholder();
 
     /// Fit to the widget (default) or 1:1 pixels.
     void setFitToWindow(bool fit);
@@ -35,8 +37,8 @@ public:
     QSize sizeHint() const override { return {640, 480}; }
     QSize minimumSizeHint() const override { return {240, 180}; }
 
-    /// Lays frames out in a near-square grid (public for tests).
-    static QImage contactSheet(const QList<QImage>& frames, int gap = 2);
+    /// Lays frames out in the grid whose shape is closest to targetAspect (width / height).
+    static QImage contactSheet(const QList<QImage>& frames, double targetAspect, int gap = 2);
 
 protected:
     void paintEvent(QPaintEvent* event) override;

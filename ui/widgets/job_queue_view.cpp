@@ -44,8 +44,10 @@ QSize JobQueueDelegate::sizeHint(const QStyleOptionViewItem& option, const QMode
     int h = kPad * 2 + qMax(kThumb, fm.height() * 2 + 10);
     const auto state = static_cast<JobState>(index.data(JobQueueModel::StateRole).toInt());
     if (state == JobState::Failed) {
-        // Room for the message and the hint, wrapped.
-        const int width = qMax(120, option.rect.width() - kThumb - kPad * 3 - 26);
+        // Room for the message and the hint, wrapped to the list's width.
+        const auto* view = qobject_cast<const QAbstractItemView*>(parent());
+        const int rowWidth = view ? view->viewport()->width() : option.rect.width();
+        const int width = qMax(120, rowWidth - 8 - kThumb - kPad * 2 - 2 - kPad);
         const QString text = index.data(JobQueueModel::HintRole).toString();
         h += fm.boundingRect(QRect(0, 0, width, 1000), Qt::TextWordWrap, text).height() + 4;
         h += fm.boundingRect(QRect(0, 0, width, 1000), Qt::TextWordWrap,
@@ -53,7 +55,7 @@ QSize JobQueueDelegate::sizeHint(const QStyleOptionViewItem& option, const QMode
                  .height() -
              fm.height();
     }
-    return {option.rect.width() > 0 ? option.rect.width() : 260, h};
+    return {kThumb + kPad * 4, h};
 }
 
 void JobQueueDelegate::paint(QPainter* p, const QStyleOptionViewItem& option, const QModelIndex& index) const {
@@ -175,9 +177,11 @@ JobQueueView::JobQueueView(JobQueueModel* model, QWidget* parent) : QWidget(pare
     list_->setSelectionMode(QAbstractItemView::SingleSelection);
     list_->setUniformItemSizes(false);
     list_->setMouseTracking(true);
+    list_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    list_->setResizeMode(QListView::Adjust);
     list_->installEventFilter(this);
     layout->addWidget(list_, 1);
-    empty_ = new QLabel(tr("No jobs. Generated pictures and clips queue up here."), this);
+    empty_ = new QLabel(tr("Jobs queue up here while they run: press Generate again to add more."), this);
     empty_->setObjectName(QStringLiteral("placeholderLabel"));
     empty_->setAlignment(Qt::AlignCenter);
     empty_->setWordWrap(true);
@@ -208,9 +212,9 @@ void JobQueueView::updateHeader() {
     const int active = model_->activeCount();
     const int total = model_->rowCount();
     if (active == 0) {
-        summary_->setText(total == 0 ? tr("Queue") : tr("Queue · idle"));
+        summary_->setText(total == 0 ? tr("No jobs") : tr("Idle"));
     } else {
-        summary_->setText(tr("Queue · %1 active").arg(active));
+        summary_->setText(tr("%1 active").arg(active));
     }
     cancelAll_->setEnabled(active > 0);
     clear_->setEnabled(total > active);

@@ -20,9 +20,10 @@ struct Aspect {
     int h;
 };
 
-// Common photo, screen and social formats.
-constexpr Aspect kAspects[] = {{"1:1", 1, 1},  {"4:3", 4, 3},   {"3:4", 3, 4},  {"3:2", 3, 2},
-                               {"2:3", 2, 3},  {"16:9", 16, 9}, {"9:16", 9, 16}, {"21:9", 21, 9}};
+// Common photo, screen and social formats; 16:10 is VideoCrafter's native 512×320.
+constexpr Aspect kAspects[] = {{"1:1", 1, 1},    {"4:3", 4, 3},   {"3:4", 3, 4},   {"3:2", 3, 2},
+                               {"2:3", 2, 3},    {"16:10", 16, 10}, {"10:16", 10, 16}, {"16:9", 16, 9},
+                               {"9:16", 9, 16},  {"21:9", 21, 9}};
 constexpr int kNumAspects = static_cast<int>(sizeof(kAspects) / sizeof(kAspects[0]));
 
 }  // namespace
@@ -38,6 +39,7 @@ ParameterPanel::ParameterPanel(QWidget* parent) : QWidget(parent) {
 
     // Size: aspect preset, then width × height (snapped to the model's multiple), and a swap button.
     sizeRow_ = new QWidget(this);
+    sizeRow_->setObjectName(QStringLiteral("sizeRow"));
     auto* sizeLayout = new QHBoxLayout(sizeRow_);
     sizeLayout->setContentsMargins(0, 0, 0, 0);
     sizeLayout->setSpacing(4);
@@ -63,11 +65,16 @@ ParameterPanel::ParameterPanel(QWidget* parent) : QWidget(parent) {
     swap_->setIcon(icon(QStringLiteral("swap")));
     swap_->setToolTip(tr("Swap width and height"));
     swap_->setAutoRaise(true);
-    sizeLayout->addWidget(aspect_);
     sizeLayout->addWidget(width_, 1);
     sizeLayout->addWidget(times);
     sizeLayout->addWidget(height_, 1);
     sizeLayout->addWidget(swap_);
+    auto* aspectRow = new QWidget(this);
+    aspectRow->setObjectName(QStringLiteral("sizeRow"));
+    auto* aspectLayout = new QHBoxLayout(aspectRow);
+    aspectLayout->setContentsMargins(0, 0, 0, 0);
+    aspectLayout->addWidget(aspect_, 1);
+    form_->addRow(tr("Aspect"), aspectRow);
     form_->addRow(tr("Size"), sizeRow_);
 
     steps_ = new SliderSpinBox(this);

@@ -40,8 +40,8 @@ PromptEditor::PromptEditor(QWidget* parent) : QPlainTextEdit(parent) {
 void PromptEditor::setVisibleLines(int lines) {
     const int h = fontMetrics().lineSpacing() * lines + static_cast<int>(document()->documentMargin() * 2) +
                   frameWidth() * 2 + 4;
-    setMinimumHeight(h);
-    setMaximumHeight(h * 3);
+    setFixedHeight(h);
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
 }
 
 void PromptEditor::setHistoryKey(const QString& key) {

@@ -22,6 +22,7 @@ SeedControl::SeedControl(QWidget* parent) : QWidget(parent) {
     // Up to 20 digits: any 64-bit seed.
     field_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), field_));
     field_->setToolTip(tr("The seed. The same seed and parameters give the same result."));
+    field_->setMinimumWidth(field_->fontMetrics().horizontalAdvance(QStringLiteral("0000000000")) + 16);
     mode_ = new QComboBox(this);
     mode_->addItem(tr("Random"), static_cast<int>(SeedMode::Random));
     mode_->addItem(tr("Fixed"), static_cast<int>(SeedMode::Fixed));
