@@ -27,16 +27,26 @@ QMutex g_logMutex;
 void messageHandler(QtMsgType type, const QMessageLogContext&, const QString& message) {
     const char* level = "info";
     switch (type) {
-        case QtDebugMsg: level = "debug"; break;
-        case QtInfoMsg: level = "info"; break;
-        case QtWarningMsg: level = "warning"; break;
-        case QtCriticalMsg: level = "error"; break;
-        case QtFatalMsg: level = "fatal"; break;
+        case QtDebugMsg:
+            level = "debug";
+            break;
+        case QtInfoMsg:
+            level = "info";
+            break;
+        case QtWarningMsg:
+            level = "warning";
+            break;
+        case QtCriticalMsg:
+            level = "error";
+            break;
+        case QtFatalMsg:
+            level = "fatal";
+            break;
     }
-    const QByteArray line = QStringLiteral("%1 [%2] %3\n")
-                                .arg(QDateTime::currentDateTime().toString(Qt::ISODateWithMs),
-                                     QString::fromLatin1(level), message)
-                                .toUtf8();
+    const QByteArray line =
+        QStringLiteral("%1 [%2] %3\n")
+            .arg(QDateTime::currentDateTime().toString(Qt::ISODateWithMs), QString::fromLatin1(level), message)
+            .toUtf8();
     QMutexLocker lock(&g_logMutex);
     std::fputs(line.constData(), stderr);
     if (g_logFile) {

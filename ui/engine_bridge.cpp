@@ -23,11 +23,17 @@ static_assert(static_cast<int>(JobStage::Finishing) == static_cast<int>(engine::
 
 namespace {
 
-QString tr(const char* s) { return QCoreApplication::translate("ui", s); }
+QString tr(const char* s) {
+    return QCoreApplication::translate("ui", s);
+}
 
-std::string toPath(const QString& path) { return QFile::encodeName(path).toStdString(); }
+std::string toPath(const QString& path) {
+    return QFile::encodeName(path).toStdString();
+}
 
-QString fromUtf8(const std::string& s) { return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size())); }
+QString fromUtf8(const std::string& s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
 
 // QImage rows are 32-bit aligned; engine::Image rows are packed.
 engine::Image toEngineImage(const QImage& source) {
@@ -77,15 +83,21 @@ ParamList fromEngineParams(const engine::ParameterList& params) {
 
 appcore::Task fromEngineTask(engine::TaskKind kind) {
     switch (kind) {
-        case engine::TaskKind::TextToImage: return appcore::Task::TextToImage;
-        case engine::TaskKind::TextToVideo: return appcore::Task::TextToVideo;
-        case engine::TaskKind::ImageToVideo: return appcore::Task::ImageToVideo;
-        case engine::TaskKind::None: break;
+        case engine::TaskKind::TextToImage:
+            return appcore::Task::TextToImage;
+        case engine::TaskKind::TextToVideo:
+            return appcore::Task::TextToVideo;
+        case engine::TaskKind::ImageToVideo:
+            return appcore::Task::ImageToVideo;
+        case engine::TaskKind::None:
+            break;
     }
     return appcore::Task::None;
 }
 
-double orDefault(double v) { return isSet(v) ? v : engine::kUseModelDefault; }
+double orDefault(double v) {
+    return isSet(v) ? v : engine::kUseModelDefault;
+}
 
 void fillCommon(const GenerationParams& p, engine::RequestCommon& r) {
     r.model_path = toPath(p.modelPath);
@@ -141,7 +153,8 @@ bool toRequest(const GenerationParams& p, engine::GenerationRequest* out, QStrin
             *out = std::move(r);
             return true;
         }
-        case appcore::Task::None: break;
+        case appcore::Task::None:
+            break;
     }
     *error = tr("Choose what to generate (image or video).");
     return false;
@@ -188,15 +201,29 @@ EngineBridge::EngineFactory EngineBridge::realEngineFactory(const appcore::Engin
     o.device = s.device == appcore::DeviceChoice::Cuda ? engine::DeviceKind::Cuda : engine::DeviceKind::Cpu;
     o.device_index = s.deviceIndex;
     switch (s.precision) {
-        case appcore::PrecisionChoice::Auto: o.precision = engine::Precision::Auto; break;
-        case appcore::PrecisionChoice::Float32: o.precision = engine::Precision::Float32; break;
-        case appcore::PrecisionChoice::BFloat16: o.precision = engine::Precision::BFloat16; break;
-        case appcore::PrecisionChoice::Float16: o.precision = engine::Precision::Float16; break;
+        case appcore::PrecisionChoice::Auto:
+            o.precision = engine::Precision::Auto;
+            break;
+        case appcore::PrecisionChoice::Float32:
+            o.precision = engine::Precision::Float32;
+            break;
+        case appcore::PrecisionChoice::BFloat16:
+            o.precision = engine::Precision::BFloat16;
+            break;
+        case appcore::PrecisionChoice::Float16:
+            o.precision = engine::Precision::Float16;
+            break;
     }
     switch (s.memoryMode) {
-        case appcore::MemoryModeChoice::Balanced: o.memory_mode = engine::MemoryMode::Balanced; break;
-        case appcore::MemoryModeChoice::LowMemory: o.memory_mode = engine::MemoryMode::LowMemory; break;
-        case appcore::MemoryModeChoice::KeepLoaded: o.memory_mode = engine::MemoryMode::KeepLoaded; break;
+        case appcore::MemoryModeChoice::Balanced:
+            o.memory_mode = engine::MemoryMode::Balanced;
+            break;
+        case appcore::MemoryModeChoice::LowMemory:
+            o.memory_mode = engine::MemoryMode::LowMemory;
+            break;
+        case appcore::MemoryModeChoice::KeepLoaded:
+            o.memory_mode = engine::MemoryMode::KeepLoaded;
+            break;
     }
     return [o](engine::Callbacks cb) { return engine::create_engine(o, std::move(cb)); };
 }
@@ -239,7 +266,8 @@ engine::Callbacks EngineBridge::makeCallbacks() {
     engine::Callbacks cb;
     cb.on_status = [this](engine::JobId id, engine::JobStatus status) {
         if (status == engine::JobStatus::Running) {
-            QMetaObject::invokeMethod(this, [this, id] { emit jobStarted(id); }, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                this, [this, id] { emit jobStarted(id); }, Qt::QueuedConnection);
         } else if (status == engine::JobStatus::Cancelled) {
             QMetaObject::invokeMethod(
                 this,
@@ -279,7 +307,8 @@ engine::Callbacks EngineBridge::makeCallbacks() {
         }
         if (post) {
             const engine::JobId id = e.job;
-            QMetaObject::invokeMethod(this, [this, id] { deliverPreview(id); }, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                this, [this, id] { deliverPreview(id); }, Qt::QueuedConnection);
         }
     };
     cb.on_finished = [this](std::shared_ptr<const engine::JobResult> r) {
@@ -463,8 +492,9 @@ bool writeVideoFile(const QString& path, VideoFormat format, const QList<QImage>
     (void)parameters;
     if (!videoExportAvailable(format)) {
         if (error) {
-            *error = tr("Video export (MP4, WebM, GIF) is not available in this build yet: its FFmpeg encoder "
-                        "is still to come. Export the frames as PNG instead.");
+            *error =
+                tr("Video export (MP4, WebM, GIF) is not available in this build yet: its FFmpeg encoder "
+                   "is still to come. Export the frames as PNG instead.");
         }
         return false;
     }

@@ -4,9 +4,8 @@
 // is pending in the event queue (the newest wins) and at most one is emitted per previewIntervalMs.
 //
 //     ui::EngineBridge bridge(ui::EngineBridge::realEngineFactory(settings.engine));
-//     connect(&bridge, &ui::EngineBridge::jobFinished, this, [this](ui::JobId id, const ui::GenerationResult& r) {...});
-//     QString error;
-//     ui::JobId id = bridge.submitJob(params, &error);   // returns at once
+//     connect(&bridge, &ui::EngineBridge::jobFinished, this, [this](ui::JobId id, const ui::GenerationResult& r)
+//     {...}); QString error; ui::JobId id = bridge.submitJob(params, &error);   // returns at once
 //
 // The media helpers below (image reading, PNG writing with metadata, video export) wrap the engine's
 // media_io so that, too, stays behind this one file.

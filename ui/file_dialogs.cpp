@@ -9,7 +9,9 @@
 namespace ui {
 namespace {
 
-QString key(const QString& purpose) { return QStringLiteral("dialogs/lastDir/") + purpose; }
+QString key(const QString& purpose) {
+    return QStringLiteral("dialogs/lastDir/") + purpose;
+}
 
 }  // namespace
 

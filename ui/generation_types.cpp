@@ -6,7 +6,9 @@
 namespace ui {
 namespace {
 
-QString num(double v) { return QString::number(v, 'g', 6); }
+QString num(double v) {
+    return QString::number(v, 'g', 6);
+}
 
 }  // namespace
 
@@ -102,12 +104,18 @@ GenerationParams GenerationParams::fromParamList(const ParamList& params) {
 
 QString stageLabel(JobStage stage) {
     switch (stage) {
-        case JobStage::LoadingModel: return QCoreApplication::translate("ui", "Loading model");
-        case JobStage::EncodingPrompt: return QCoreApplication::translate("ui", "Encoding prompt");
-        case JobStage::Denoising: return QCoreApplication::translate("ui", "Denoising");
-        case JobStage::Decoding: return QCoreApplication::translate("ui", "Decoding");
-        case JobStage::Finishing: return QCoreApplication::translate("ui", "Finishing");
-        case JobStage::None: break;
+        case JobStage::LoadingModel:
+            return QCoreApplication::translate("ui", "Loading model");
+        case JobStage::EncodingPrompt:
+            return QCoreApplication::translate("ui", "Encoding prompt");
+        case JobStage::Denoising:
+            return QCoreApplication::translate("ui", "Denoising");
+        case JobStage::Decoding:
+            return QCoreApplication::translate("ui", "Decoding");
+        case JobStage::Finishing:
+            return QCoreApplication::translate("ui", "Finishing");
+        case JobStage::None:
+            break;
     }
     return QCoreApplication::translate("ui", "Starting");
 }
@@ -130,19 +138,23 @@ QString failureHint(FailureCode code, const GenerationParams& params) {
             return hint + tr(", or set Memory mode to “Low memory” in Settings.");
         }
         case FailureCode::ModelNotFound:
-            return tr("The model's files are missing. Check the model folder, or download it again in the Model "
-                      "Manager.");
+            return tr(
+                "The model's files are missing. Check the model folder, or download it again in the Model "
+                "Manager.");
         case FailureCode::ModelLoadFailed:
             return tr("The model's files look incomplete or damaged. Download the model again.");
         case FailureCode::UnsupportedModel:
             return tr("Pick a model that can do this task (the badges in the model picker show what each can do).");
         case FailureCode::DeviceUnavailable:
             return tr("Choose the CPU device in Settings, or check the GPU driver.");
-        case FailureCode::InvalidRequest: return tr("Check the highlighted parameters and try again.");
-        case FailureCode::IoError: return tr("Check free disk space and write permissions.");
+        case FailureCode::InvalidRequest:
+            return tr("Check the highlighted parameters and try again.");
+        case FailureCode::IoError:
+            return tr("Check free disk space and write permissions.");
         case FailureCode::Internal:
             return tr("This looks like a bug in Kinora. The log file has the details; please report it.");
-        case FailureCode::None: break;
+        case FailureCode::None:
+            break;
     }
     return {};
 }

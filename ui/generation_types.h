@@ -96,7 +96,9 @@ QString failureHint(FailureCode code, const GenerationParams& params);
 void registerMetaTypes();
 
 /// True when a real parameter is set (not kDefault).
-inline bool isSet(double v) { return !std::isnan(v); }
+inline bool isSet(double v) {
+    return !std::isnan(v);
+}
 
 }  // namespace ui
 

@@ -108,7 +108,9 @@ QLabel* sectionLabel(const QString& text, QWidget* parent) {
     return l;
 }
 
-QString elide(const QString& s, int chars) { return s.size() > chars ? s.left(chars - 1) + QStringLiteral("…") : s; }
+QString elide(const QString& s, int chars) {
+    return s.size() > chars ? s.left(chars - 1) + QStringLiteral("…") : s;
+}
 
 }  // namespace
 
@@ -192,9 +194,8 @@ void MainWindow::buildActions() {
     });
     reuseAction_ = new QAction(icon(QStringLiteral("reuse")), tr("&Reuse Parameters"), this);
     reuseAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-    connect(reuseAction_, &QAction::triggered, this, [this] {
-        reuseParameters(viewedItemId_.isEmpty() ? galleryView_->currentItemId() : viewedItemId_);
-    });
+    connect(reuseAction_, &QAction::triggered, this,
+            [this] { reuseParameters(viewedItemId_.isEmpty() ? galleryView_->currentItemId() : viewedItemId_); });
     settingsAction_ = new QAction(icon(QStringLiteral("settings")), tr("&Settings…"), this);
     settingsAction_->setShortcuts({QKeySequence::Preferences, QKeySequence(Qt::CTRL | Qt::Key_Comma)});
     settingsAction_->setMenuRole(QAction::PreferencesRole);
@@ -374,8 +375,9 @@ QWidget* MainWindow::buildLeftPanel() {
     modelPicker_->setItemDelegate(new ModelPickerDelegate(modelPicker_));
     modelPicker_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     modelPicker_->setMinimumContentsLength(12);
-    modelPicker_->setToolTip(tr("Installed models and what each can do: T2I text to image, T2V text to video, "
-                                "I2V image to video"));
+    modelPicker_->setToolTip(
+        tr("Installed models and what each can do: T2I text to image, T2V text to video, "
+           "I2V image to video"));
     auto* modelMenuButton = new QToolButton(content);
     modelMenuButton->setIcon(icon(QStringLiteral("add")));
     modelMenuButton->setToolTip(tr("Add or manage models"));
@@ -639,8 +641,8 @@ void MainWindow::connectBridge() {
                     return;
                 }
                 const int row = jobs_->rowOf(job);
-                if (row < 0 || jobs_->index(row).data(JobQueueModel::StateRole).toInt() !=
-                                   static_cast<int>(JobState::Running)) {
+                if (row < 0 ||
+                    jobs_->index(row).data(JobQueueModel::StateRole).toInt() != static_cast<int>(JobState::Running)) {
                     return;
                 }
                 shownJob_ = job;
@@ -836,10 +838,10 @@ void MainWindow::setTask(appcore::Task task) {
                 return;
             }
         }
-        notification_->showMessage(NotificationBar::Kind::Warning,
-                                   tr("No installed model can do “%1”. Get one in the Model Manager.")
-                                       .arg(appcore::taskLabel(task)),
-                                   tr("Model Manager"), [this] { openModelManager(); });
+        notification_->showMessage(
+            NotificationBar::Kind::Warning,
+            tr("No installed model can do “%1”. Get one in the Model Manager.").arg(appcore::taskLabel(task)),
+            tr("Model Manager"), [this] { openModelManager(); });
         updateTaskButtons();
         return;
     }
@@ -1108,8 +1110,8 @@ void MainWindow::reuseParameters(const QString& id) {
 }
 
 void MainWindow::applyParams(const GenerationParams& p) {
-    const bool found = (!p.modelPath.isEmpty() && selectModel(p.modelPath)) ||
-                       (!p.modelName.isEmpty() && selectModel(p.modelName));
+    const bool found =
+        (!p.modelPath.isEmpty() && selectModel(p.modelPath)) || (!p.modelName.isEmpty() && selectModel(p.modelName));
     if (p.task != appcore::Task::None && currentModel() && currentModel()->supports(p.task)) {
         setTask(p.task);
     }
@@ -1260,7 +1262,9 @@ void MainWindow::offerI2VFor(const QString& name) {
                                tr("Model Manager"), [this] { openModelManager(); });
 }
 
-void MainWindow::clearInputImage() { inputImage_->clearImage(); }
+void MainWindow::clearInputImage() {
+    inputImage_->clearImage();
+}
 
 void MainWindow::pasteImage() {
     const QMimeData* mime = QApplication::clipboard()->mimeData();
@@ -1294,7 +1298,9 @@ void MainWindow::dropEvent(QDropEvent* event) {
 
 // ---- settings, models, misc --------------------------------------------------------------------------
 
-void MainWindow::openModelManager() { emit modelManagerRequested(); }
+void MainWindow::openModelManager() {
+    emit modelManagerRequested();
+}
 
 void MainWindow::openSettings() {
     SettingsDialog dialog(settings_, this);
@@ -1325,8 +1331,9 @@ void MainWindow::applySettings(const appcore::AppSettings& s) {
 void MainWindow::addModel() {
     QMessageBox box(this);
     box.setWindowTitle(tr("Add Model"));
-    box.setText(tr("Is the model a folder (Sana in diffusers format) or a checkpoint file (VideoCrafter, "
-                   "DynamiCrafter)?"));
+    box.setText(
+        tr("Is the model a folder (Sana in diffusers format) or a checkpoint file (VideoCrafter, "
+           "DynamiCrafter)?"));
     QPushButton* folder = box.addButton(tr("Folder…"), QMessageBox::AcceptRole);
     QPushButton* file = box.addButton(tr("Checkpoint File…"), QMessageBox::AcceptRole);
     box.addButton(QMessageBox::Cancel);
@@ -1412,9 +1419,9 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     if (jobs_->activeCount() > 0 &&
         QMessageBox::question(this, tr("Quit Kinora?"),
                               (jobs_->activeCount() == 1 ? tr("A job is still running or queued. Quit and cancel it?")
-                                                           : tr("%1 jobs are still running or queued. Quit and cancel "
-                                                                "them?")
-                                                                 .arg(jobs_->activeCount()))) != QMessageBox::Yes) {
+                                                         : tr("%1 jobs are still running or queued. Quit and cancel "
+                                                              "them?")
+                                                               .arg(jobs_->activeCount()))) != QMessageBox::Yes) {
         event->ignore();
         return;
     }

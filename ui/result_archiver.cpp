@@ -70,7 +70,8 @@ bool ResultArchiver::writeFiles(const QString& dir, const QString& id, const Gen
             return false;
         }
         for (int i = 0; i < result.frames.size(); ++i) {
-            const QString path = QDir(frameDir).filePath(QStringLiteral("frame_%1.png").arg(i + 1, 4, 10, QLatin1Char('0')));
+            const QString path =
+                QDir(frameDir).filePath(QStringLiteral("frame_%1.png").arg(i + 1, 4, 10, QLatin1Char('0')));
             if (!writePngFile(path, result.frames[i], it.parameters, error)) {
                 QDir(frameDir).removeRecursively();
                 return false;

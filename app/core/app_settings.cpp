@@ -20,7 +20,9 @@ E enumValue(const QSettings& s, const QString& key, E fallback, int maxValue) {
 
 }  // namespace
 
-QString defaultModelsDir() { return dataDir() + QStringLiteral("/models"); }
+QString defaultModelsDir() {
+    return dataDir() + QStringLiteral("/models");
+}
 
 AppSettings AppSettings::defaults() {
     AppSettings s;
@@ -84,19 +86,26 @@ QString deviceLabel(const EngineSettings& engine) {
 
 QString precisionLabel(PrecisionChoice precision) {
     switch (precision) {
-        case PrecisionChoice::Auto: return QCoreApplication::translate("appcore", "Automatic");
-        case PrecisionChoice::Float32: return QStringLiteral("FP32");
-        case PrecisionChoice::BFloat16: return QStringLiteral("BF16");
-        case PrecisionChoice::Float16: return QStringLiteral("FP16");
+        case PrecisionChoice::Auto:
+            return QCoreApplication::translate("appcore", "Automatic");
+        case PrecisionChoice::Float32:
+            return QStringLiteral("FP32");
+        case PrecisionChoice::BFloat16:
+            return QStringLiteral("BF16");
+        case PrecisionChoice::Float16:
+            return QStringLiteral("FP16");
     }
     return {};
 }
 
 QString memoryModeLabel(MemoryModeChoice mode) {
     switch (mode) {
-        case MemoryModeChoice::Balanced: return QCoreApplication::translate("appcore", "Balanced");
-        case MemoryModeChoice::LowMemory: return QCoreApplication::translate("appcore", "Low memory");
-        case MemoryModeChoice::KeepLoaded: return QCoreApplication::translate("appcore", "Keep loaded (fastest)");
+        case MemoryModeChoice::Balanced:
+            return QCoreApplication::translate("appcore", "Balanced");
+        case MemoryModeChoice::LowMemory:
+            return QCoreApplication::translate("appcore", "Low memory");
+        case MemoryModeChoice::KeepLoaded:
+            return QCoreApplication::translate("appcore", "Keep loaded (fastest)");
     }
     return {};
 }

@@ -42,7 +42,7 @@ struct AppSettings {
     QString hubCacheDir;          // Hugging Face hub cache (shared with Python tools)
     QStringList extraModelPaths;  // models the user added from elsewhere
     EngineSettings engine;
-    bool previewEnabled = true;   // live latent previews while denoising
+    bool previewEnabled = true;  // live latent previews while denoising
     int previewEveryNSteps = 1;
 
     /// Reads every key, falling back to the defaults for missing or invalid ones.

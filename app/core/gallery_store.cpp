@@ -14,7 +14,9 @@ namespace {
 
 constexpr int kIndexVersion = 1;
 
-QString indexPath(const QString& dir) { return dir + QStringLiteral("/index.json"); }
+QString indexPath(const QString& dir) {
+    return dir + QStringLiteral("/index.json");
+}
 
 // Paths inside the gallery are stored relative to it, so the folder can be moved.
 QString toStored(const QString& path, const QDir& base) {
@@ -32,7 +34,9 @@ QString fromStored(const QString& stored, const QDir& base) {
     return QDir::isAbsolutePath(stored) ? stored : base.absoluteFilePath(stored);
 }
 
-QString tr(const char* text) { return QCoreApplication::translate("appcore", text); }
+QString tr(const char* text) {
+    return QCoreApplication::translate("appcore", text);
+}
 
 }  // namespace
 
@@ -58,7 +62,9 @@ QStringList GalleryItem::files() const {
     return out;
 }
 
-GalleryStore::GalleryStore(QString dir) : dir_(std::move(dir)) { QDir().mkpath(dir_); }
+GalleryStore::GalleryStore(QString dir) : dir_(std::move(dir)) {
+    QDir().mkpath(dir_);
+}
 
 int GalleryStore::indexOf(const QString& id) const {
     for (int i = 0; i < items_.size(); ++i) {
@@ -83,7 +89,8 @@ QJsonObject GalleryStore::toJson(const GalleryItem& item, const QString& baseDir
     const QDir base(baseDir);
     QJsonObject o;
     o[QStringLiteral("id")] = item.id;
-    o[QStringLiteral("kind")] = item.kind == GalleryItem::Kind::Video ? QStringLiteral("video") : QStringLiteral("image");
+    o[QStringLiteral("kind")] =
+        item.kind == GalleryItem::Kind::Video ? QStringLiteral("video") : QStringLiteral("image");
     o[QStringLiteral("task")] = taskId(item.task);
     o[QStringLiteral("file")] = toStored(item.filePath, base);
     QJsonArray frames;
@@ -117,7 +124,7 @@ GalleryItem GalleryStore::fromJson(const QJsonObject& o, const QString& baseDir)
     GalleryItem item;
     item.id = o.value(QStringLiteral("id")).toString();
     item.kind = o.value(QStringLiteral("kind")).toString() == QLatin1String("video") ? GalleryItem::Kind::Video
-                                                                                      : GalleryItem::Kind::Image;
+                                                                                     : GalleryItem::Kind::Image;
     item.task = taskFromId(o.value(QStringLiteral("task")).toString());
     item.filePath = fromStored(o.value(QStringLiteral("file")).toString(), base);
     for (const QJsonValue& f : o.value(QStringLiteral("frames")).toArray()) {

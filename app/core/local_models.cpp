@@ -24,7 +24,8 @@ qint64 pathSize(const QString& path) {
         return info.size();
     }
     qint64 total = 0;
-    QDirIterator it(path, QDir::Files | QDir::NoDotAndDotDot, QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
+    QDirIterator it(path, QDir::Files | QDir::NoDotAndDotDot,
+                    QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
     while (it.hasNext()) {
         it.next();
         total += it.fileInfo().size();
@@ -50,11 +51,15 @@ ModelFamily familyFromCheckpointName(const QString& lowerName) {
 int tasksOf(ModelFamily family) {
     switch (family) {
         case ModelFamily::Sana:
-        case ModelFamily::SanaSprint: return kTaskTextToImage;
-        case ModelFamily::VideoCrafter: return kTaskTextToVideo;
+        case ModelFamily::SanaSprint:
+            return kTaskTextToImage;
+        case ModelFamily::VideoCrafter:
+            return kTaskTextToVideo;
         case ModelFamily::VideoCrafterI2V:
-        case ModelFamily::DynamiCrafter: return kTaskImageToVideo;
-        case ModelFamily::Unknown: break;
+        case ModelFamily::DynamiCrafter:
+            return kTaskImageToVideo;
+        case ModelFamily::Unknown:
+            break;
     }
     return 0;
 }
@@ -90,7 +95,8 @@ void setNativeSize(LocalModel& m, const QString& lowerName) {
             m.nativeWidth = 512;
             m.nativeHeight = 320;
             break;
-        case ModelFamily::Unknown: break;
+        case ModelFamily::Unknown:
+            break;
     }
 }
 
@@ -161,16 +167,16 @@ LocalModel identifyModel(const QString& path, QString* why) {
             }
             const ModelFamily family = familyFromCheckpointName(info.fileName().toLower());
             if (checkpoints.size() != 1 || family == ModelFamily::Unknown) {
-                return fail(QCoreApplication::translate(
-                                "appcore",
-                                "Kinora does not recognise %1: a model is a diffusers folder (with "
-                                "model_index.json) or a VideoCrafter/DynamiCrafter checkpoint.")
-                                .arg(path));
+                return fail(
+                    QCoreApplication::translate("appcore",
+                                                "Kinora does not recognise %1: a model is a diffusers folder (with "
+                                                "model_index.json) or a VideoCrafter/DynamiCrafter checkpoint.")
+                        .arg(path));
             }
             m.family = family;
             m.path = checkpoints.first();
-            for (const QFileInfo& f : dir.entryInfoList({QStringLiteral("*.yaml"), QStringLiteral("*.yml")},
-                                                        QDir::Files)) {
+            for (const QFileInfo& f :
+                 dir.entryInfoList({QStringLiteral("*.yaml"), QStringLiteral("*.yml")}, QDir::Files)) {
                 m.configPath = f.absoluteFilePath();
                 break;
             }
@@ -178,9 +184,9 @@ LocalModel identifyModel(const QString& path, QString* why) {
         m.name = info.fileName();
     } else {
         if (!kCheckpointSuffixes.contains(info.suffix().toLower())) {
-            return fail(QCoreApplication::translate("appcore",
-                                                    "%1 is not a model file (expected .ckpt or .safetensors).")
-                            .arg(path));
+            return fail(
+                QCoreApplication::translate("appcore", "%1 is not a model file (expected .ckpt or .safetensors).")
+                    .arg(path));
         }
         // model.ckpt is named by its folder.
         const QString lower = (info.dir().dirName() + QLatin1Char('/') + info.fileName()).toLower();
@@ -243,9 +249,8 @@ QList<LocalModel> scanModels(const QString& modelsDir, const QString& hubCacheDi
                 }
             }
             if (snapshot.isEmpty()) {
-                const QFileInfoList snaps =
-                    QDir(repoDir.filePath(QStringLiteral("snapshots"))).entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot,
-                                                                                      QDir::Time);
+                const QFileInfoList snaps = QDir(repoDir.filePath(QStringLiteral("snapshots")))
+                                                .entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Time);
                 if (snaps.isEmpty()) {
                     continue;
                 }
@@ -285,12 +290,18 @@ QList<LocalModel> scanModels(const QString& modelsDir, const QString& hubCacheDi
 
 QString familyLabel(ModelFamily family) {
     switch (family) {
-        case ModelFamily::Sana: return QStringLiteral("Sana");
-        case ModelFamily::SanaSprint: return QStringLiteral("Sana-Sprint");
-        case ModelFamily::VideoCrafter: return QStringLiteral("VideoCrafter2");
-        case ModelFamily::VideoCrafterI2V: return QStringLiteral("VideoCrafter i2v");
-        case ModelFamily::DynamiCrafter: return QStringLiteral("DynamiCrafter");
-        case ModelFamily::Unknown: break;
+        case ModelFamily::Sana:
+            return QStringLiteral("Sana");
+        case ModelFamily::SanaSprint:
+            return QStringLiteral("Sana-Sprint");
+        case ModelFamily::VideoCrafter:
+            return QStringLiteral("VideoCrafter2");
+        case ModelFamily::VideoCrafterI2V:
+            return QStringLiteral("VideoCrafter i2v");
+        case ModelFamily::DynamiCrafter:
+            return QStringLiteral("DynamiCrafter");
+        case ModelFamily::Unknown:
+            break;
     }
     return QCoreApplication::translate("appcore", "Unknown");
 }
@@ -303,7 +314,8 @@ ParameterSpec parameterSpec(const LocalModel& model, Task task) {
         case ModelFamily::Sana:
         case ModelFamily::SanaSprint:
         case ModelFamily::Unknown: {
-            // Sana: DPM-Solver++ flow, 20 steps, CFG 4.5, flow_shift 3 (6 for 4K); sizes are multiples of 32 (DC-AE f32).
+            // Sana: DPM-Solver++ flow, 20 steps, CFG 4.5, flow_shift 3 (6 for 4K); sizes are multiples of 32 (DC-AE
+            // f32).
             const bool sprint = model.family == ModelFamily::SanaSprint;
             s.steps = sprint ? IntSpec{1, 20, 1, 2} : IntSpec{1, 100, 1, 20};
             s.guidance = sprint ? RealSpec{1.0, 10.0, 0.1, 4.5, 1} : RealSpec{1.0, 20.0, 0.1, 4.5, 1};

@@ -27,9 +27,9 @@ struct LocalModel {
     QString path;        // diffusers folder or checkpoint file, as the engine takes it
     QString configPath;  // optional model config next to a checkpoint
     ModelFamily family = ModelFamily::Unknown;
-    int tasks = 0;       // TaskFlag bits
+    int tasks = 0;  // TaskFlag bits
     ModelSource source = ModelSource::ModelsFolder;
-    int nativeWidth = 0;   // native resolution (from the name, e.g. "_512px", "DynamiCrafter_1024")
+    int nativeWidth = 0;  // native resolution (from the name, e.g. "_512px", "DynamiCrafter_1024")
     int nativeHeight = 0;
     qint64 sizeBytes = 0;
 

@@ -136,7 +136,8 @@ inline engine::Image make_test_picture(int width, int height, std::uint64_t seed
             for (int c = 0; c < 3; ++c) {
                 const double n = noise();
                 const double value = w * px[c] + (1.0 - w) * n;
-                img.pixels[static_cast<size_t>(y) * img.stride() + static_cast<size_t>(x) * 3 + static_cast<size_t>(c)] =
+                img.pixels[static_cast<size_t>(y) * img.stride() + static_cast<size_t>(x) * 3 +
+                           static_cast<size_t>(c)] =
                     static_cast<std::uint8_t>(std::clamp(value, 0.0, 1.0) * 255.0 + 0.5);
             }
         }
@@ -327,8 +328,8 @@ public:
         if (frames > 0) {
             r.video.fps = fps;
             for (int f = 0; f < frames; ++f) {
-                r.video.frames.push_back(
-                    make_test_picture(width, height, common.seed, frames > 1 ? static_cast<double>(f) / (frames - 1) : 0.0));
+                r.video.frames.push_back(make_test_picture(width, height, common.seed,
+                                                           frames > 1 ? static_cast<double>(f) / (frames - 1) : 0.0));
             }
         } else {
             r.image = make_test_picture(width, height, common.seed);
@@ -426,7 +427,8 @@ private:
             switch (e.kind) {
                 case FakeEvent::Kind::Progress:
                     if (callbacks_.on_progress) {
-                        callbacks_.on_progress(engine::ProgressEvent{job.id, e.stage, e.step, e.num_steps, e.elapsed_s});
+                        callbacks_.on_progress(
+                            engine::ProgressEvent{job.id, e.stage, e.step, e.num_steps, e.elapsed_s});
                     }
                     break;
                 case FakeEvent::Kind::Preview:

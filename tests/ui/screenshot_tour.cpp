@@ -65,7 +65,9 @@ ui::JobState stateOf(ui::MainWindow* w, ui::JobId id) {
                    : static_cast<ui::JobState>(w->jobQueue()->index(row).data(ui::JobQueueModel::StateRole).toInt());
 }
 
-void setPrompt(ui::MainWindow* w, const QString& text) { w->promptEditor()->setPlainText(text); }
+void setPrompt(ui::MainWindow* w, const QString& text) {
+    w->promptEditor()->setPlainText(text);
+}
 
 }  // namespace
 
@@ -115,7 +117,8 @@ int main(int argc, char** argv) {
         shoot(&window, QStringLiteral("01-no-model"));
     }
 
-    uitest::makeDiffusersModel(models.path(), QStringLiteral("Sana_1600M_1024px_diffusers"), QStringLiteral("SanaPipeline"));
+    uitest::makeDiffusersModel(models.path(), QStringLiteral("Sana_1600M_1024px_diffusers"),
+                               QStringLiteral("SanaPipeline"));
     uitest::makeDiffusersModel(models.path(), QStringLiteral("Sana_Sprint_0.6B_1024px_diffusers"),
                                QStringLiteral("SanaSprintPipeline"));
     uitest::makeCheckpointModel(models.path(), QStringLiteral("VideoCrafter2"));
@@ -131,8 +134,9 @@ int main(int argc, char** argv) {
 
     // 2. Ready: a model picked, a prompt typed.
     window.selectModel(QStringLiteral("Sana_1600M_1024px_diffusers"));
-    setPrompt(&window, QStringLiteral("A lighthouse on a cliff at dusk, warm light in the windows, stormy sea, 35mm film, "
-                                      "grain"));
+    setPrompt(&window,
+              QStringLiteral("A lighthouse on a cliff at dusk, warm light in the windows, stormy sea, 35mm film, "
+                             "grain"));
     window.negativePromptEditor()->setPlainText(QStringLiteral("blurry, text, watermark"));
     window.seedControl()->setMode(ui::SeedMode::Increment);
     window.seedControl()->setSeed(1234);
@@ -170,8 +174,8 @@ int main(int argc, char** argv) {
         setPrompt(&window, p);
         window.generate();
     }
-    check(uitest::waitUntil([&] { return window.jobQueue()->activeCount() == 0 && window.archiver()->pendingCount() == 0; },
-                            30000),
+    check(uitest::waitUntil(
+              [&] { return window.jobQueue()->activeCount() == 0 && window.archiver()->pendingCount() == 0; }, 30000),
           "the gallery batch finishing");
     window.archiver()->waitForIdle(5000);
     window.showGalleryItem(gallery.item(2).id);
@@ -182,8 +186,8 @@ int main(int argc, char** argv) {
     setPrompt(&window, QStringLiteral("Clouds rolling over mountain peaks, timelapse"));
     window.parameterPanel()->stepsControl()->setValue(6);
     window.generate();
-    check(uitest::waitUntil([&] { return window.jobQueue()->activeCount() == 0 && window.archiver()->pendingCount() == 0; },
-                            30000),
+    check(uitest::waitUntil(
+              [&] { return window.jobQueue()->activeCount() == 0 && window.archiver()->pendingCount() == 0; }, 30000),
           "the clip finishing");
     window.archiver()->waitForIdle(5000);
     window.showGalleryItem(gallery.item(0).id);

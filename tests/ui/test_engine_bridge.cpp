@@ -99,8 +99,7 @@ TEST_CASE("EngineBridge: jobs run in order and one can be cancelled while queued
     CHECK(bridge.numPending() == 0);
 }
 
-TEST_CASE("EngineBridge: cancelling the running job stops it within a step; cancel all empties the queue",
-          "[ui]") {
+TEST_CASE("EngineBridge: cancelling the running job stops it within a step, cancel all empties the queue", "[ui]") {
     uitest::FakeBridge fb(FakeEngine::default_script(20));
     ui::EngineBridge& bridge = *fb.bridge;
     QSignalSpy started(&bridge, &ui::EngineBridge::jobStarted);
@@ -282,11 +281,12 @@ TEST_CASE("EngineBridge: previews are throttled to one per interval per job", "[
     QObject::connect(&bridge, &ui::EngineBridge::previewReady, &bridge, [&] { times << clock.elapsed(); });
     REQUIRE(bridge.submitJob(t2iParams(QStringLiteral("throttle"))) != 0);
     REQUIRE(finished.wait(10000));
-    // 24 steps × 15 ms ≈ 360 ms of previews → about 360 / 120 + 1 deliveries, far fewer than 24.
+    // 24 steps × 15 ms ≈ 360 ms of previews → about 360 / 120 + 1 deliveries, far fewer than 24. Under
+    // load the steps stretch, so the bound is the spacing: never two deliveries closer than the interval.
     CHECK(previews.count() >= 2);
-    CHECK(previews.count() <= kSteps * kStepMs / kIntervalMs + 2);
+    CHECK(previews.count() < kSteps / 2);
     for (int i = 1; i < times.size(); ++i) {
-        CHECK(times[i] - times[i - 1] >= kIntervalMs - 5);  // timer granularity
+        CHECK(times[i] - times[i - 1] >= kIntervalMs - 20);  // timer granularity, slot latency
     }
     CHECK(previews.last()[1].toInt() == kSteps);  // the last step's preview is not lost
 }
@@ -326,4 +326,31 @@ TEST_CASE("EngineBridge: an engine that cannot start is reported, and a new one 
     CHECK_FALSE(bridge.restartPending());
     CHECK(made == 2);
     CHECK(bridge.isReady());
+}
+
+TEST_CASE("EngineBridge: the real engine runs on its worker and reports a job it cannot run as a failure", "[ui]") {
+    appcore::EngineSettings cpu;
+    ui::EngineBridge bridge(ui::EngineBridge::realEngineFactory(cpu));
+    REQUIRE(bridge.isReady());
+    CHECK(bridge.deviceDescription() == QStringLiteral("cpu"));
+    QSignalSpy failed(&bridge, &ui::EngineBridge::jobFailed);
+    QSignalSpy drained(&bridge, &ui::EngineBridge::queueDrained);
+    ui::GenerationParams p = t2iParams(QStringLiteral("a fox"));
+    p.modelPath = QStringLiteral("/nonexistent/Sana_1600M_1024px_diffusers");
+    const ui::JobId id = bridge.submitJob(p);
+    REQUIRE(id != 0);
+    REQUIRE(failed.wait(30000));
+    CHECK(failed[0][0].value<quint64>() == id);
+    CHECK_FALSE(failed[0][1].toString().isEmpty());
+    const auto code = static_cast<ui::FailureCode>(failed[0][2].toInt());
+    CHECK((code == ui::FailureCode::ModelNotFound || code == ui::FailureCode::UnsupportedModel));
+    CHECK(uitest::waitUntil([&] { return drained.count() == 1; }));
+
+    // CUDA on this CPU-only build: the engine does not start, and says what to do.
+    appcore::EngineSettings cuda;
+    cuda.device = appcore::DeviceChoice::Cuda;
+    ui::EngineBridge gpu(ui::EngineBridge::realEngineFactory(cuda));
+    if (!gpu.isReady()) {
+        CHECK(gpu.engineError().contains(QStringLiteral("CPU")));
+    }
 }

@@ -107,7 +107,7 @@ TEST_CASE("GalleryStore: results and all their parameters persist across a resta
     CHECK_FALSE(index.readAll().contains(dir->path().toUtf8()));
 }
 
-TEST_CASE("GalleryStore: a result whose file vanished is dropped; a damaged index is kept aside", "[ui]") {
+TEST_CASE("GalleryStore: a result whose file vanished is dropped, a damaged index is kept aside", "[ui]") {
     auto dir = uitest::homeTempDir();
     {
         appcore::GalleryStore store(dir->path());
@@ -157,7 +157,8 @@ TEST_CASE("GalleryStore: delete moves the files to the trash and survives a rest
         CHECK_FALSE(store.remove(a.id, appcore::GalleryStore::RemoveMode::Trash, &error));
     }
     // In the trash (freedesktop layout): Trash/files/<name>.
-    const QString trash = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/Trash/files");
+    const QString trash =
+        QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/Trash/files");
     CHECK(QFileInfo::exists(QDir(trash).filePath(QFileInfo(trashedFile).fileName())));
     appcore::GalleryStore reopened(dir->path());
     REQUIRE(reopened.load());

@@ -31,7 +31,8 @@ TEST_CASE("identifyModel: tells the families apart and explains what it cannot u
     CHECK(spec.width.value == 256);
 
     QString why;
-    const QString sd = uitest::makeDiffusersModel(dir.path(), QStringLiteral("sd15"), QStringLiteral("StableDiffusionPipeline"));
+    const QString sd =
+        uitest::makeDiffusersModel(dir.path(), QStringLiteral("sd15"), QStringLiteral("StableDiffusionPipeline"));
     CHECK(appcore::identifyModel(sd, &why).family == appcore::ModelFamily::Unknown);
     CHECK(why.contains(QStringLiteral("StableDiffusionPipeline")));
     QFile txt(dir.filePath(QStringLiteral("notes.txt")));
@@ -40,7 +41,8 @@ TEST_CASE("identifyModel: tells the families apart and explains what it cannot u
     txt.close();
     CHECK(appcore::identifyModel(txt.fileName(), &why).family == appcore::ModelFamily::Unknown);
     CHECK(why.contains(QStringLiteral("not a model file")));
-    CHECK(appcore::identifyModel(dir.filePath(QStringLiteral("missing")), &why).family == appcore::ModelFamily::Unknown);
+    CHECK(appcore::identifyModel(dir.filePath(QStringLiteral("missing")), &why).family ==
+          appcore::ModelFamily::Unknown);
     CHECK(why.contains(QStringLiteral("does not exist")));
 }
 
@@ -56,7 +58,8 @@ TEST_CASE("scanModels: models folder, added paths and the Hugging Face cache, ea
     ref.open(QIODevice::WriteOnly);
     ref.write("abc123\n");
     ref.close();
-    uitest::makeDiffusersModel(repo + QStringLiteral("/snapshots"), QStringLiteral("abc123"), QStringLiteral("SanaPipeline"));
+    uitest::makeDiffusersModel(repo + QStringLiteral("/snapshots"), QStringLiteral("abc123"),
+                               QStringLiteral("SanaPipeline"));
     const QString dcRepo = hub.filePath(QStringLiteral("models--Doubiiu--DynamiCrafter_512"));
     uitest::makeCheckpointModel(dcRepo + QStringLiteral("/snapshots"), QStringLiteral("fff000"));
 

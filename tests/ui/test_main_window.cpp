@@ -99,7 +99,7 @@ ui::JobState stateOf(ui::MainWindow* w, ui::JobId id) {
 
 }  // namespace
 
-TEST_CASE("MainWindow: dropping an image sets the image-to-video input; a non-image says why", "[ui]") {
+TEST_CASE("MainWindow: dropping an image sets the image-to-video input, a non-image says why", "[ui]") {
     WindowFixture f;
     ui::MainWindow* w = f.w();
     REQUIRE(w->selectModel(QStringLiteral("Sana_1600M_1024px_diffusers")));
@@ -161,9 +161,10 @@ TEST_CASE("MainWindow: a pasted picture (clipboard image data) becomes the input
     CHECK(w->inputImageWidget()->image().size() == QSize(12, 10));
 }
 
-TEST_CASE("MainWindow: Ctrl+Enter generates; the result lands in the gallery and exports as a PNG with its "
-          "parameters",
-          "[ui]") {
+TEST_CASE(
+    "MainWindow: Ctrl+Enter generates, the result lands in the gallery and exports as a PNG with its "
+    "parameters",
+    "[ui]") {
     WindowFixture f;
     ui::MainWindow* w = f.w();
     REQUIRE(w->selectModel(QStringLiteral("Sana_1600M_1024px_diffusers")));
@@ -252,7 +253,7 @@ TEST_CASE("MainWindow: Ctrl+Enter generates; the result lands in the gallery and
     CHECK(w->seedControl()->seed() == 100);
 }
 
-TEST_CASE("MainWindow: Esc cancels the running job; queued jobs keep their order", "[ui]") {
+TEST_CASE("MainWindow: Esc cancels the running job, queued jobs keep their order", "[ui]") {
     WindowFixture f(FakeEngine::default_script(20));
     ui::MainWindow* w = f.w();
     w->show();
@@ -279,7 +280,7 @@ TEST_CASE("MainWindow: Esc cancels the running job; queued jobs keep their order
     CHECK(f.gallery->rowCount() == 0);
 }
 
-TEST_CASE("MainWindow: a failure shows its message and hint; the out-of-memory action halves the size", "[ui]") {
+TEST_CASE("MainWindow: a failure shows its message and hint, the out-of-memory action halves the size", "[ui]") {
     WindowFixture f([](engine::JobId, const engine::GenerationRequest&) {
         return FakeEngine::Script{
             FakeEvent::progress(engine::JobStage::LoadingModel, 1, 1, 0.5),
@@ -383,7 +384,7 @@ TEST_CASE("MainWindow: without models it shows the way to get one, and Generate 
     CHECK(manager.count() == 1);
 }
 
-TEST_CASE("SeedControl: random, fixed and increment modes; reuse fixes the seed", "[ui]") {
+TEST_CASE("SeedControl: random, fixed and increment modes, reuse fixes the seed", "[ui]") {
     ui::SeedControl seed;
     seed.setMode(ui::SeedMode::Fixed);
     seed.setSeed(42);

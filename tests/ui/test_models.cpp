@@ -95,7 +95,8 @@ TEST_CASE("JobQueueModel: rows follow the jobs from queued to finished, failed a
     CHECK(model.index(1).data(ui::JobQueueModel::MessageRole).toString() == QStringLiteral("CUDA out of memory"));
     CHECK(model.index(1).data(ui::JobQueueModel::HintRole).toString().contains(QStringLiteral("smaller size")));
     model.markFailed(2, QStringLiteral("x"), 999);  // an unknown code is treated as internal
-    CHECK(model.index(1).data(ui::JobQueueModel::FailureCodeRole).toInt() == static_cast<int>(ui::FailureCode::Internal));
+    CHECK(model.index(1).data(ui::JobQueueModel::FailureCodeRole).toInt() ==
+          static_cast<int>(ui::FailureCode::Internal));
 
     model.markCancelling(3);
     CHECK(model.index(2).data(ui::JobQueueModel::StatusTextRole).toString().startsWith(QStringLiteral("Cancelling")));
@@ -160,8 +161,8 @@ TEST_CASE("GalleryModel and GalleryFilterModel: add, filter by words and model, 
     CHECK(gallery.index(0).data(ui::GalleryModel::PromptRole).toString().startsWith(QStringLiteral("Waves")));
     CHECK(gallery.index(0).data(ui::GalleryModel::SizeTextRole).toString().contains(QStringLiteral("3 frames")));
     CHECK_FALSE(gallery.index(1).data(Qt::DecorationRole).value<QPixmap>().isNull());
-    CHECK(gallery.modelNames() == (QStringList{QStringLiteral("Sana"), QStringLiteral("Sana-Sprint"),
-                                                QStringLiteral("VideoCrafter2")}));
+    CHECK(gallery.modelNames() ==
+          (QStringList{QStringLiteral("Sana"), QStringLiteral("Sana-Sprint"), QStringLiteral("VideoCrafter2")}));
 
     filter.setTextFilter(QStringLiteral("red"));
     CHECK(filter.rowCount() == 2);
@@ -192,7 +193,8 @@ TEST_CASE("GalleryModel and GalleryFilterModel: add, filter by words and model, 
 TEST_CASE("ModelListModel: lists installed models with their tasks", "[ui]") {
     QTemporaryDir dir;
     REQUIRE(dir.isValid());
-    uitest::makeDiffusersModel(dir.path(), QStringLiteral("Sana_1600M_1024px_diffusers"), QStringLiteral("SanaPipeline"));
+    uitest::makeDiffusersModel(dir.path(), QStringLiteral("Sana_1600M_1024px_diffusers"),
+                               QStringLiteral("SanaPipeline"));
     uitest::makeDiffusersModel(dir.path(), QStringLiteral("Sana_Sprint_0.6B_1024px_diffusers"),
                                QStringLiteral("SanaSprintPipeline"));
     uitest::makeCheckpointModel(dir.path(), QStringLiteral("VideoCrafter2"));

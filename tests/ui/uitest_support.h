@@ -46,7 +46,8 @@ inline QString makeDiffusersModel(const QString& parent, const QString& name, co
     QDir(parent).mkpath(name);
     QFile f(QDir(parent).filePath(name + QStringLiteral("/model_index.json")));
     f.open(QIODevice::WriteOnly);
-    f.write(QStringLiteral("{\"_class_name\": \"%1\", \"_diffusers_version\": \"0.33.0\"}").arg(pipelineClass).toUtf8());
+    f.write(
+        QStringLiteral("{\"_class_name\": \"%1\", \"_diffusers_version\": \"0.33.0\"}").arg(pipelineClass).toUtf8());
     return QDir(parent).filePath(name);
 }
 

@@ -27,20 +27,28 @@ const QString kPurpose = QStringLiteral("export");
 
 QString extension(ExportDialog::Format f) {
     switch (f) {
-        case ExportDialog::Format::Png: return QStringLiteral(".png");
-        case ExportDialog::Format::PngFrames: return {};
-        case ExportDialog::Format::Mp4: return QStringLiteral(".mp4");
-        case ExportDialog::Format::WebM: return QStringLiteral(".webm");
-        case ExportDialog::Format::Gif: return QStringLiteral(".gif");
+        case ExportDialog::Format::Png:
+            return QStringLiteral(".png");
+        case ExportDialog::Format::PngFrames:
+            return {};
+        case ExportDialog::Format::Mp4:
+            return QStringLiteral(".mp4");
+        case ExportDialog::Format::WebM:
+            return QStringLiteral(".webm");
+        case ExportDialog::Format::Gif:
+            return QStringLiteral(".gif");
     }
     return {};
 }
 
 VideoFormat videoFormat(ExportDialog::Format f) {
     switch (f) {
-        case ExportDialog::Format::WebM: return VideoFormat::WebM;
-        case ExportDialog::Format::Gif: return VideoFormat::Gif;
-        default: return VideoFormat::Mp4;
+        case ExportDialog::Format::WebM:
+            return VideoFormat::WebM;
+        case ExportDialog::Format::Gif:
+            return VideoFormat::Gif;
+        default:
+            return VideoFormat::Mp4;
     }
 }
 
@@ -49,10 +57,12 @@ VideoFormat videoFormat(ExportDialog::Format f) {
 bool ExportDialog::formatAvailable(Format format) {
     switch (format) {
         case Format::Png:
-        case Format::PngFrames: return true;
+        case Format::PngFrames:
+            return true;
         case Format::Mp4:
         case Format::WebM:
-        case Format::Gif: return videoExportAvailable(videoFormat(format));
+        case Format::Gif:
+            return videoExportAvailable(videoFormat(format));
     }
     return false;
 }
@@ -99,7 +109,8 @@ bool ExportDialog::exportItem(const appcore::GalleryItem& item, Format format, c
                 if (!loadFrame(frames[i], &img)) {
                     return fail(tr("Frame %1 (%2) is missing or unreadable.").arg(i + 1).arg(frames[i]));
                 }
-                const QString out = QDir(target).filePath(QStringLiteral("frame_%1.png").arg(i + 1, 4, 10, QLatin1Char('0')));
+                const QString out =
+                    QDir(target).filePath(QStringLiteral("frame_%1.png").arg(i + 1, 4, 10, QLatin1Char('0')));
                 if (!writePngFile(out, img, params, error)) {
                     return false;
                 }
@@ -195,9 +206,15 @@ ExportDialog::ExportDialog(const appcore::GalleryItem& item, QWidget* parent) : 
     setMinimumWidth(fontMetrics().horizontalAdvance(QLatin1Char('x')) * 64);
 }
 
-ExportDialog::Format ExportDialog::format() const { return static_cast<Format>(format_->currentData().toInt()); }
-QString ExportDialog::targetPath() const { return path_->text().trimmed(); }
-bool ExportDialog::embedParameters() const { return embed_->isChecked(); }
+ExportDialog::Format ExportDialog::format() const {
+    return static_cast<Format>(format_->currentData().toInt());
+}
+QString ExportDialog::targetPath() const {
+    return path_->text().trimmed();
+}
+bool ExportDialog::embedParameters() const {
+    return embed_->isChecked();
+}
 
 void ExportDialog::setFormat(Format format) {
     const int i = format_->findData(static_cast<int>(format));
@@ -206,7 +223,9 @@ void ExportDialog::setFormat(Format format) {
     }
 }
 
-void ExportDialog::setTargetPath(const QString& path) { path_->setText(path); }
+void ExportDialog::setTargetPath(const QString& path) {
+    path_->setText(path);
+}
 
 void ExportDialog::formatChanged() {
     const Format f = format();
@@ -214,8 +233,9 @@ void ExportDialog::formatChanged() {
     embed_->setEnabled(f == Format::Png || f == Format::PngFrames);
     QString note;
     if (item_.kind == appcore::GalleryItem::Kind::Video && !formatAvailable(Format::Mp4)) {
-        note = tr("MP4, WebM and GIF export need Kinora's FFmpeg video encoder, which is not in this build yet. "
-                  "The frames are kept losslessly in the gallery, so you can export them later.");
+        note =
+            tr("MP4, WebM and GIF export need Kinora's FFmpeg video encoder, which is not in this build yet. "
+               "The frames are kept losslessly in the gallery, so you can export them later.");
     }
     if (f == Format::PngFrames) {
         note = tr("Writes frame_0001.png, frame_0002.png, … into the folder (created if needed).") +

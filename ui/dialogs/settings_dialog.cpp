@@ -47,7 +47,8 @@ QLabel* note(QWidget* parent) {
 
 }  // namespace
 
-SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* parent) : QDialog(parent), base_(settings) {
+SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* parent)
+    : QDialog(parent), base_(settings) {
     setWindowTitle(tr("Settings"));
     setObjectName(QStringLiteral("settingsDialog"));
     auto* layout = new QVBoxLayout(this);
@@ -59,7 +60,8 @@ SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* pa
     modelsDir_->setObjectName(QStringLiteral("modelsDirEdit"));
     hubCache_ = new QLineEdit(paths);
     hubCache_->setObjectName(QStringLiteral("hubCacheEdit"));
-    pathsForm->addRow(tr("Models folder"), pathRow(paths, modelsDir_, QStringLiteral("models-dir"), tr("Models folder")));
+    pathsForm->addRow(tr("Models folder"),
+                      pathRow(paths, modelsDir_, QStringLiteral("models-dir"), tr("Models folder")));
     auto* modelsNote = note(paths);
     modelsNote->setText(tr("Each model is a folder (diffusers) or a checkpoint in here."));
     pathsForm->addRow(QString(), modelsNote);
@@ -89,8 +91,8 @@ SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* pa
     engineForm->addRow(QString(), deviceNote_);
     precision_ = new QComboBox(engineBox);
     precision_->setObjectName(QStringLiteral("precisionCombo"));
-    for (auto p : {appcore::PrecisionChoice::Auto, appcore::PrecisionChoice::Float32, appcore::PrecisionChoice::BFloat16,
-                   appcore::PrecisionChoice::Float16}) {
+    for (auto p : {appcore::PrecisionChoice::Auto, appcore::PrecisionChoice::Float32,
+                   appcore::PrecisionChoice::BFloat16, appcore::PrecisionChoice::Float16}) {
         precision_->addItem(appcore::precisionLabel(p), static_cast<int>(p));
     }
     precision_->setToolTip(tr("Automatic: FP32 on the CPU, BF16 on CUDA. Lower precision halves memory use."));
@@ -112,15 +114,14 @@ SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* pa
     preview_->setObjectName(QStringLiteral("previewCheck"));
     previewEvery_ = new QSpinBox(previewBox);
     previewEvery_->setRange(1, 50);
-    previewEvery_->setSuffix(tr(" step(s)"));
+    previewEvery_->setSuffix(tr(" steps"));
     previewForm->addRow(preview_);
     previewForm->addRow(tr("Every"), previewEvery_);
     layout->addWidget(previewBox);
     layout->addStretch(1);
 
-    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel |
-                                             QDialogButtonBox::RestoreDefaults,
-                                         this);
+    auto* buttons =
+        new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel | QDialogButtonBox::RestoreDefaults, this);
     layout->addWidget(buttons);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -172,8 +173,9 @@ void SettingsDialog::updateDescriptions() {
             memoryNote_->setText(tr("Keeps the denoiser loaded between jobs and frees the text encoder after use."));
             break;
         case appcore::MemoryModeChoice::LowMemory:
-            memoryNote_->setText(tr("Frees every part after each job and decodes in tiles: slower, but fits "
-                                    "smaller GPUs. Try this after an out-of-memory error."));
+            memoryNote_->setText(
+                tr("Frees every part after each job and decodes in tiles: slower, but fits "
+                   "smaller GPUs. Try this after an out-of-memory error."));
             break;
         case appcore::MemoryModeChoice::KeepLoaded:
             memoryNote_->setText(tr("Keeps everything loaded: the fastest repeat jobs, the most memory."));

@@ -15,7 +15,9 @@ GalleryModel::GalleryModel(const QString& dir, QObject* parent)
 
 GalleryModel::~GalleryModel() = default;
 
-QString GalleryModel::dir() const { return store_->dir(); }
+QString GalleryModel::dir() const {
+    return store_->dir();
+}
 
 int GalleryModel::rowCount(const QModelIndex& parent) const {
     return parent.isValid() ? 0 : static_cast<int>(store_->items().size());
@@ -44,7 +46,8 @@ QVariant GalleryModel::data(const QModelIndex& index, int role) const {
     const appcore::GalleryItem& it = store_->items()[index.row()];
     switch (role) {
         case Qt::DisplayRole:
-        case PromptRole: return it.prompt;
+        case PromptRole:
+            return it.prompt;
         case Qt::DecorationRole: {
             if (QPixmap* cached = thumbnails_.object(it.id)) {
                 return *cached;
@@ -75,15 +78,24 @@ QVariant GalleryModel::data(const QModelIndex& index, int role) const {
             tip += QStringLiteral("<br><i>%1</i>").arg(QLocale().toString(it.createdAt, QLocale::ShortFormat));
             return tip;
         }
-        case ItemIdRole: return it.id;
-        case KindRole: return static_cast<int>(it.kind);
-        case TaskRole: return static_cast<int>(it.task);
-        case NegativePromptRole: return it.negativePrompt;
-        case ModelNameRole: return it.modelName;
-        case SeedRole: return QVariant::fromValue<quint64>(it.seed);
-        case FilePathRole: return it.filePath;
-        case ThumbnailPathRole: return it.thumbnailPath;
-        case CreatedRole: return it.createdAt;
+        case ItemIdRole:
+            return it.id;
+        case KindRole:
+            return static_cast<int>(it.kind);
+        case TaskRole:
+            return static_cast<int>(it.task);
+        case NegativePromptRole:
+            return it.negativePrompt;
+        case ModelNameRole:
+            return it.modelName;
+        case SeedRole:
+            return QVariant::fromValue<quint64>(it.seed);
+        case FilePathRole:
+            return it.filePath;
+        case ThumbnailPathRole:
+            return it.thumbnailPath;
+        case CreatedRole:
+            return it.createdAt;
         case SizeTextRole: {
             QString s = QStringLiteral("%1×%2").arg(it.width).arg(it.height);
             if (it.kind == appcore::GalleryItem::Kind::Video) {
@@ -91,16 +103,23 @@ QVariant GalleryModel::data(const QModelIndex& index, int role) const {
             }
             return s;
         }
-        default: break;
+        default:
+            break;
     }
     return {};
 }
 
-const appcore::GalleryItem& GalleryModel::item(int row) const { return store_->items()[row]; }
+const appcore::GalleryItem& GalleryModel::item(int row) const {
+    return store_->items()[row];
+}
 
-int GalleryModel::rowOf(const QString& id) const { return store_->indexOf(id); }
+int GalleryModel::rowOf(const QString& id) const {
+    return store_->indexOf(id);
+}
 
-QString GalleryModel::newItemId() { return store_->newItemId(); }
+QString GalleryModel::newItemId() {
+    return store_->newItemId();
+}
 
 QStringList GalleryModel::modelNames() const {
     QStringList names;

@@ -16,16 +16,16 @@ class GalleryModel : public QAbstractListModel {
 public:
     enum Role {
         ItemIdRole = Qt::UserRole + 1,
-        KindRole,       // int (GalleryItem::Kind)
-        TaskRole,       // int (appcore::Task)
+        KindRole,  // int (GalleryItem::Kind)
+        TaskRole,  // int (appcore::Task)
         PromptRole,
         NegativePromptRole,
         ModelNameRole,
-        SeedRole,       // quint64
+        SeedRole,  // quint64
         FilePathRole,
         ThumbnailPathRole,
-        CreatedRole,    // QDateTime
-        SizeTextRole,   // "1024×1024" / "512×320 · 16 frames"
+        CreatedRole,   // QDateTime
+        SizeTextRole,  // "1024×1024" / "512×320 · 16 frames"
     };
 
     /// Opens (and loads) the gallery in dir.
@@ -50,7 +50,8 @@ public:
     /// Adds a result whose files exist (row 0). False with lastError() on failure.
     bool addItem(const appcore::GalleryItem& item);
     /// Removes an item, moving its files to the trash (or deleting them). False with lastError().
-    bool removeItem(const QString& id, appcore::GalleryStore::RemoveMode mode = appcore::GalleryStore::RemoveMode::Trash);
+    bool removeItem(const QString& id,
+                    appcore::GalleryStore::RemoveMode mode = appcore::GalleryStore::RemoveMode::Trash);
     /// Reloads from disk.
     void reload();
 

@@ -15,12 +15,18 @@ struct StageSpan {
 
 StageSpan spanOf(JobStage stage) {
     switch (stage) {
-        case JobStage::None: return {0.0, 0.0};
-        case JobStage::LoadingModel: return {0.0, 0.08};
-        case JobStage::EncodingPrompt: return {0.08, 0.12};
-        case JobStage::Denoising: return {0.12, 0.92};
-        case JobStage::Decoding: return {0.92, 0.99};
-        case JobStage::Finishing: return {0.99, 1.0};
+        case JobStage::None:
+            return {0.0, 0.0};
+        case JobStage::LoadingModel:
+            return {0.0, 0.08};
+        case JobStage::EncodingPrompt:
+            return {0.08, 0.12};
+        case JobStage::Denoising:
+            return {0.12, 0.92};
+        case JobStage::Decoding:
+            return {0.92, 0.99};
+        case JobStage::Finishing:
+            return {0.99, 1.0};
     }
     return {0.0, 0.0};
 }
@@ -50,7 +56,9 @@ QString JobQueueModel::etaText(double seconds) {
     return tr("about %1 left").arg(formatSeconds(seconds));
 }
 
-int JobQueueModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : static_cast<int>(jobs_.size()); }
+int JobQueueModel::rowCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : static_cast<int>(jobs_.size());
+}
 
 QHash<int, QByteArray> JobQueueModel::roleNames() const {
     QHash<int, QByteArray> r = QAbstractListModel::roleNames();
@@ -80,31 +88,49 @@ QVariant JobQueueModel::data(const QModelIndex& index, int role) const {
     const Entry& e = jobs_[index.row()];
     switch (role) {
         case Qt::DisplayRole:
-        case PromptRole: return e.params.prompt;
+        case PromptRole:
+            return e.params.prompt;
         case Qt::ToolTipRole: {
             QString tip = e.params.prompt.toHtmlEscaped();
-            tip += QStringLiteral("<br><i>%1 · %2</i>").arg(e.params.modelName.toHtmlEscaped(), statusText(e).toHtmlEscaped());
+            tip += QStringLiteral("<br><i>%1 · %2</i>")
+                       .arg(e.params.modelName.toHtmlEscaped(), statusText(e).toHtmlEscaped());
             if (!e.hint.isEmpty()) {
                 tip += QStringLiteral("<br>") + e.hint.toHtmlEscaped();
             }
             return tip;
         }
-        case JobIdRole: return QVariant::fromValue<quint64>(e.id);
-        case StateRole: return static_cast<int>(e.state);
-        case StageRole: return static_cast<int>(e.stage);
-        case ProgressRole: return progressOf(e);
-        case StepRole: return e.step;
-        case NumStepsRole: return e.numSteps;
-        case EtaRole: return etaOf(e);
-        case ElapsedRole: return e.elapsedS;
-        case StatusTextRole: return statusText(e);
-        case MessageRole: return e.message;
-        case HintRole: return e.hint;
-        case FailureCodeRole: return static_cast<int>(e.failure);
-        case TaskRole: return static_cast<int>(e.params.task);
-        case PreviewRole: return e.preview;
-        case QueuePositionRole: return queuePosition(e);
-        default: break;
+        case JobIdRole:
+            return QVariant::fromValue<quint64>(e.id);
+        case StateRole:
+            return static_cast<int>(e.state);
+        case StageRole:
+            return static_cast<int>(e.stage);
+        case ProgressRole:
+            return progressOf(e);
+        case StepRole:
+            return e.step;
+        case NumStepsRole:
+            return e.numSteps;
+        case EtaRole:
+            return etaOf(e);
+        case ElapsedRole:
+            return e.elapsedS;
+        case StatusTextRole:
+            return statusText(e);
+        case MessageRole:
+            return e.message;
+        case HintRole:
+            return e.hint;
+        case FailureCodeRole:
+            return static_cast<int>(e.failure);
+        case TaskRole:
+            return static_cast<int>(e.params.task);
+        case PreviewRole:
+            return e.preview;
+        case QueuePositionRole:
+            return queuePosition(e);
+        default:
+            break;
     }
     return {};
 }
@@ -128,7 +154,9 @@ int JobQueueModel::rowOf(JobId job) const {
     return -1;
 }
 
-JobId JobQueueModel::jobAt(int row) const { return row >= 0 && row < jobs_.size() ? jobs_[row].id : 0; }
+JobId JobQueueModel::jobAt(int row) const {
+    return row >= 0 && row < jobs_.size() ? jobs_[row].id : 0;
+}
 
 const GenerationParams* JobQueueModel::params(JobId job) const {
     const int row = rowOf(job);
@@ -180,11 +208,14 @@ double JobQueueModel::overallEta() const {
 
 double JobQueueModel::progressOf(const Entry& e) const {
     switch (e.state) {
-        case JobState::Finished: return 1.0;
-        case JobState::Queued: return 0.0;
+        case JobState::Finished:
+            return 1.0;
+        case JobState::Queued:
+            return 0.0;
         case JobState::Failed:
         case JobState::Cancelled:
-        case JobState::Running: break;
+        case JobState::Running:
+            break;
     }
     const StageSpan span = spanOf(e.stage);
     const double within = e.numSteps > 0 ? qBound(0.0, static_cast<double>(e.step) / e.numSteps, 1.0) : 0.0;
@@ -245,9 +276,12 @@ QString JobQueueModel::statusText(const Entry& e) const {
             }
             return stageLabel(e.stage) + QStringLiteral("…");
         }
-        case JobState::Finished: return tr("Done in %1").arg(formatSeconds(e.durationS));
-        case JobState::Failed: return tr("Failed: %1").arg(e.message);
-        case JobState::Cancelled: return tr("Cancelled");
+        case JobState::Finished:
+            return tr("Done in %1").arg(formatSeconds(e.durationS));
+        case JobState::Failed:
+            return tr("Failed: %1").arg(e.message);
+        case JobState::Cancelled:
+            return tr("Cancelled");
     }
     return {};
 }

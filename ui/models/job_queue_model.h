@@ -19,20 +19,20 @@ class JobQueueModel : public QAbstractListModel {
 public:
     enum Role {
         JobIdRole = Qt::UserRole + 1,
-        StateRole,        // JobState (int)
-        StageRole,        // JobStage (int)
-        ProgressRole,     // double 0..1 over the whole job
-        StepRole,         // int: step within the stage
-        NumStepsRole,     // int
-        EtaRole,          // double seconds left, < 0 when unknown
-        ElapsedRole,      // double seconds since it started
-        StatusTextRole,   // QString: "Step 12/20 · about 8 s left"
-        MessageRole,      // QString: failure message
-        HintRole,         // QString: what to do about the failure
-        FailureCodeRole,  // int (FailureCode)
-        TaskRole,         // int (appcore::Task)
-        PromptRole,       // QString
-        PreviewRole,      // QImage: latest preview (first frame)
+        StateRole,          // JobState (int)
+        StageRole,          // JobStage (int)
+        ProgressRole,       // double 0..1 over the whole job
+        StepRole,           // int: step within the stage
+        NumStepsRole,       // int
+        EtaRole,            // double seconds left, < 0 when unknown
+        ElapsedRole,        // double seconds since it started
+        StatusTextRole,     // QString: "Step 12/20 · about 8 s left"
+        MessageRole,        // QString: failure message
+        HintRole,           // QString: what to do about the failure
+        FailureCodeRole,    // int (FailureCode)
+        TaskRole,           // int (appcore::Task)
+        PromptRole,         // QString
+        PreviewRole,        // QImage: latest preview (first frame)
         QueuePositionRole,  // int: 1 for the next queued job, 0 when not queued
     };
 

@@ -26,32 +26,45 @@ QVariant ModelListModel::data(const QModelIndex& index, int role) const {
     }
     const appcore::LocalModel& m = models_[index.row()];
     switch (role) {
-        case Qt::DisplayRole: return m.name;
+        case Qt::DisplayRole:
+            return m.name;
         case Qt::ToolTipRole: {
             QString source;
             switch (m.source) {
-                case appcore::ModelSource::ModelsFolder: source = tr("models folder"); break;
-                case appcore::ModelSource::Added: source = tr("added by you"); break;
-                case appcore::ModelSource::HubCache: source = tr("Hugging Face cache"); break;
+                case appcore::ModelSource::ModelsFolder:
+                    source = tr("models folder");
+                    break;
+                case appcore::ModelSource::Added:
+                    source = tr("added by you");
+                    break;
+                case appcore::ModelSource::HubCache:
+                    source = tr("Hugging Face cache");
+                    break;
             }
             return tr("<b>%1</b> (%2)<br>%3<br>%4 · %5")
                 .arg(m.name.toHtmlEscaped(), appcore::familyLabel(m.family), m.path.toHtmlEscaped(), source,
                      QLocale().formattedDataSize(m.sizeBytes));
         }
-        case PathRole: return m.path;
-        case FamilyRole: return static_cast<int>(m.family);
-        case TasksRole: return m.tasks;
+        case PathRole:
+            return m.path;
+        case FamilyRole:
+            return static_cast<int>(m.family);
+        case TasksRole:
+            return m.tasks;
         case TaskBadgesRole: {
             QStringList badges;
-            for (appcore::Task t : {appcore::Task::TextToImage, appcore::Task::TextToVideo, appcore::Task::ImageToVideo}) {
+            for (appcore::Task t :
+                 {appcore::Task::TextToImage, appcore::Task::TextToVideo, appcore::Task::ImageToVideo}) {
                 if (m.supports(t)) {
                     badges << appcore::taskBadge(t);
                 }
             }
             return badges.join(QLatin1Char(' '));
         }
-        case SourceRole: return static_cast<int>(m.source);
-        default: break;
+        case SourceRole:
+            return static_cast<int>(m.source);
+        default:
+            break;
     }
     return {};
 }

@@ -13,10 +13,10 @@ class ModelListModel : public QAbstractListModel {
 public:
     enum Role {
         PathRole = Qt::UserRole + 1,
-        FamilyRole,     // int (appcore::ModelFamily)
-        TasksRole,      // int (TaskFlag bits)
-        TaskBadgesRole, // "T2I" / "T2V" / "I2V", joined by spaces
-        SourceRole,     // int (appcore::ModelSource)
+        FamilyRole,      // int (appcore::ModelFamily)
+        TasksRole,       // int (TaskFlag bits)
+        TaskBadgesRole,  // "T2I" / "T2V" / "I2V", joined by spaces
+        SourceRole,      // int (appcore::ModelSource)
     };
 
     explicit ModelListModel(QObject* parent = nullptr);

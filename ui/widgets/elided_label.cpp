@@ -25,7 +25,9 @@ QSize ElidedLabel::sizeHint() const {
     return {fontMetrics().horizontalAdvance(text_) + 2, fontMetrics().height() + 2};
 }
 
-QSize ElidedLabel::minimumSizeHint() const { return {fontMetrics().horizontalAdvance(QStringLiteral("…")) * 4, fontMetrics().height() + 2}; }
+QSize ElidedLabel::minimumSizeHint() const {
+    return {fontMetrics().horizontalAdvance(QStringLiteral("…")) * 4, fontMetrics().height() + 2};
+}
 
 void ElidedLabel::paintEvent(QPaintEvent* event) {
     QFrame::paintEvent(event);

@@ -20,7 +20,9 @@
 
 namespace ui {
 
-QSize GalleryDelegate::sizeHint(const QStyleOptionViewItem&, const QModelIndex&) const { return {cell_, cell_}; }
+QSize GalleryDelegate::sizeHint(const QStyleOptionViewItem&, const QModelIndex&) const {
+    return {cell_, cell_};
+}
 
 void GalleryDelegate::paint(QPainter* p, const QStyleOptionViewItem& option, const QModelIndex& index) const {
     p->save();
@@ -43,7 +45,8 @@ void GalleryDelegate::paint(QPainter* p, const QStyleOptionViewItem& option, con
         const QString frames = index.data(GalleryModel::SizeTextRole).toString().section(QStringLiteral(" · "), 1);
         const QFontMetrics fm(option.font);
         const QString label = QStringLiteral("▶ ") + frames.section(QLatin1Char(' '), 0, 0);
-        const QRectF badge(r.left() + 5, r.bottom() - fm.height() - 9, fm.horizontalAdvance(label) + 12, fm.height() + 4);
+        const QRectF badge(r.left() + 5, r.bottom() - fm.height() - 9, fm.horizontalAdvance(label) + 12,
+                           fm.height() + 4);
         QPainterPath bp;
         bp.addRoundedRect(badge, 4, 4);
         p->fillPath(bp, QColor(0, 0, 0, 170));
@@ -121,8 +124,9 @@ GalleryView::GalleryView(GalleryModel* model, QWidget* parent) : QWidget(parent)
     connect(model, &QAbstractItemModel::rowsInserted, this, &GalleryView::updateEmptyState);
     connect(model, &QAbstractItemModel::rowsRemoved, this, &GalleryView::updateEmptyState);
     connect(model, &QAbstractItemModel::modelReset, this, &GalleryView::updateEmptyState);
-    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this,
-            [this](const QModelIndex& current) { emit currentItemChanged(current.data(GalleryModel::ItemIdRole).toString()); });
+    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& current) {
+        emit currentItemChanged(current.data(GalleryModel::ItemIdRole).toString());
+    });
     connect(list_, &QListView::activated, this,
             [this](const QModelIndex& i) { emit itemActivated(i.data(GalleryModel::ItemIdRole).toString()); });
     connect(list_, &QListView::clicked, this,
@@ -132,7 +136,9 @@ GalleryView::GalleryView(GalleryModel* model, QWidget* parent) : QWidget(parent)
     updateEmptyState();
 }
 
-QString GalleryView::currentItemId() const { return list_->currentIndex().data(GalleryModel::ItemIdRole).toString(); }
+QString GalleryView::currentItemId() const {
+    return list_->currentIndex().data(GalleryModel::ItemIdRole).toString();
+}
 
 void GalleryView::selectItem(const QString& id) {
     const int row = model_->rowOf(id);
@@ -209,7 +215,8 @@ void GalleryView::showContextMenu(const QPoint& pos) {
     menu.addSeparator();
     menu.addAction(icon(QStringLiteral("export")), tr("Export…"), QKeySequence(tr("Ctrl+E")), this,
                    [this, id] { emit exportRequested(id); });
-    menu.addAction(icon(QStringLiteral("folder")), tr("Show in Folder"), this, [this, id] { emit revealRequested(id); });
+    menu.addAction(icon(QStringLiteral("folder")), tr("Show in Folder"), this,
+                   [this, id] { emit revealRequested(id); });
     menu.addSeparator();
     menu.addAction(icon(QStringLiteral("trash")), tr("Move to Trash"), QKeySequence::Delete, this,
                    [this, id] { emit deleteRequested(id); });

@@ -74,8 +74,7 @@ QImage ImageCanvas::contactSheet(const QList<QImage>& frames, double targetAspec
         }
     }
     const int rows = (n + cols - 1) / cols;
-    QImage sheet(cols * cell.width() + (cols - 1) * gap, rows * cell.height() + (rows - 1) * gap,
-                 QImage::Format_RGB32);
+    QImage sheet(cols * cell.width() + (cols - 1) * gap, rows * cell.height() + (rows - 1) * gap, QImage::Format_RGB32);
     sheet.fill(QColor(0x16, 0x17, 0x19));
     QPainter p(&sheet);
     for (int i = 0; i < n; ++i) {
@@ -141,6 +140,8 @@ void ImageCanvas::paintEvent(QPaintEvent*) {
     }
 }
 
-void ImageCanvas::mouseDoubleClickEvent(QMouseEvent*) { setFitToWindow(!fit_); }
+void ImageCanvas::mouseDoubleClickEvent(QMouseEvent*) {
+    setFitToWindow(!fit_);
+}
 
 }  // namespace ui

@@ -44,13 +44,15 @@ void InputImageWidget::setImage(const QImage& image, const QString& name) {
     refresh();
 }
 
-void InputImageWidget::clearImage() { setImage({}, {}); }
+void InputImageWidget::clearImage() {
+    setImage({}, {});
+}
 
 void InputImageWidget::refresh() {
     remove_->setVisible(hasImage());
     if (hasImage()) {
-        thumb_->setPixmap(QPixmap::fromImage(image_.scaled(thumb_->size() * devicePixelRatioF(), Qt::KeepAspectRatio,
-                                                           Qt::SmoothTransformation)));
+        thumb_->setPixmap(QPixmap::fromImage(
+            image_.scaled(thumb_->size() * devicePixelRatioF(), Qt::KeepAspectRatio, Qt::SmoothTransformation)));
         text_->setText(tr("<b>%1</b><br><span style='color:#8e929a'>%2×%3 · the first frame of the clip</span>")
                            .arg(name_.toHtmlEscaped())
                            .arg(image_.width())
@@ -58,8 +60,9 @@ void InputImageWidget::refresh() {
         setToolTip(tr("Input image for image-to-video. Drop or paste another to replace it."));
     } else {
         thumb_->setPixmap(icon(QStringLiteral("drop")).pixmap(28, 28));
-        text_->setText(tr("<b>Input image</b><br><span style='color:#8e929a'>Drop, paste (Ctrl+V) or click to "
-                          "choose a picture to animate</span>"));
+        text_->setText(
+            tr("<b>Input image</b><br><span style='color:#8e929a'>Drop, paste (Ctrl+V) or click to "
+               "choose a picture to animate</span>"));
         setToolTip({});
     }
     update();

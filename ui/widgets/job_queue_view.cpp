@@ -22,16 +22,23 @@ constexpr int kPad = 8;
 
 QColor stateColor(JobState s) {
     switch (s) {
-        case JobState::Queued: return {0x8e, 0x92, 0x9a};
-        case JobState::Running: return {0x8f, 0xb4, 0xff};
-        case JobState::Finished: return {0x6f, 0xcf, 0x97};
-        case JobState::Failed: return {0xff, 0x7b, 0x72};
-        case JobState::Cancelled: return {0x8e, 0x92, 0x9a};
+        case JobState::Queued:
+            return {0x8e, 0x92, 0x9a};
+        case JobState::Running:
+            return {0x8f, 0xb4, 0xff};
+        case JobState::Finished:
+            return {0x6f, 0xcf, 0x97};
+        case JobState::Failed:
+            return {0xff, 0x7b, 0x72};
+        case JobState::Cancelled:
+            return {0x8e, 0x92, 0x9a};
     }
     return {0xdf, 0xe1, 0xe5};
 }
 
-bool isActive(JobState s) { return s == JobState::Queued || s == JobState::Running; }
+bool isActive(JobState s) {
+    return s == JobState::Queued || s == JobState::Running;
+}
 
 }  // namespace
 
@@ -195,9 +202,8 @@ JobQueueView::JobQueueView(JobQueueModel* model, QWidget* parent) : QWidget(pare
     connect(list_, &QListView::clicked, this,
             [this](const QModelIndex& i) { emit jobActivated(i.data(JobQueueModel::JobIdRole).value<quint64>()); });
     connect(model, &JobQueueModel::summaryChanged, this, &JobQueueView::updateHeader);
-    connect(model, &QAbstractItemModel::rowsInserted, this, [this](const QModelIndex&, int first, int) {
-        list_->scrollTo(model_->index(first));
-    });
+    connect(model, &QAbstractItemModel::rowsInserted, this,
+            [this](const QModelIndex&, int first, int) { list_->scrollTo(model_->index(first)); });
     // Row heights change with the state (failures take more room).
     connect(model, &QAbstractItemModel::dataChanged, delegate,
             [delegate](const QModelIndex& topLeft, const QModelIndex& bottomRight) {

@@ -73,6 +73,8 @@ void NotificationBar::dismiss() {
     hide();
 }
 
-QString NotificationBar::text() const { return isHidden() ? QString() : text_->text(); }
+QString NotificationBar::text() const {
+    return isHidden() ? QString() : text_->text();
+}
 
 }  // namespace ui

@@ -21,9 +21,8 @@ struct Aspect {
 };
 
 // Common photo, screen and social formats; 16:10 is VideoCrafter's native 512×320.
-constexpr Aspect kAspects[] = {{"1:1", 1, 1},    {"4:3", 4, 3},   {"3:4", 3, 4},   {"3:2", 3, 2},
-                               {"2:3", 2, 3},    {"16:10", 16, 10}, {"10:16", 10, 16}, {"16:9", 16, 9},
-                               {"9:16", 9, 16},  {"21:9", 21, 9}};
+constexpr Aspect kAspects[] = {{"1:1", 1, 1},     {"4:3", 4, 3},     {"3:4", 3, 4},   {"3:2", 3, 2},   {"2:3", 2, 3},
+                               {"16:10", 16, 10}, {"10:16", 10, 16}, {"16:9", 16, 9}, {"9:16", 9, 16}, {"21:9", 21, 9}};
 constexpr int kNumAspects = static_cast<int>(sizeof(kAspects) / sizeof(kAspects[0]));
 
 }  // namespace
@@ -131,7 +130,9 @@ int ParameterPanel::snap(int value, int step, int min, int max) {
     return qBound(min, qRound(static_cast<double>(value) / step) * step, max);
 }
 
-void ParameterPanel::setRowVisible(QWidget* field, bool visible) { form_->setRowVisible(field, visible); }
+void ParameterPanel::setRowVisible(QWidget* field, bool visible) {
+    form_->setRowVisible(field, visible);
+}
 
 void ParameterPanel::setSpec(const appcore::ParameterSpec& spec, bool keepValues) {
     GenerationParams kept;
@@ -190,8 +191,12 @@ void ParameterPanel::resetToDefaults() {
     setSize(spec_.width.value, spec_.height.value);
 }
 
-int ParameterPanel::widthPx() const { return width_->value(); }
-int ParameterPanel::heightPx() const { return height_->value(); }
+int ParameterPanel::widthPx() const {
+    return width_->value();
+}
+int ParameterPanel::heightPx() const {
+    return height_->value();
+}
 
 void ParameterPanel::setSize(int width, int height) {
     {

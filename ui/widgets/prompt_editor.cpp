@@ -38,8 +38,8 @@ PromptEditor::PromptEditor(QWidget* parent) : QPlainTextEdit(parent) {
 }
 
 void PromptEditor::setVisibleLines(int lines) {
-    const int h = fontMetrics().lineSpacing() * lines + static_cast<int>(document()->documentMargin() * 2) +
-                  frameWidth() * 2 + 4;
+    const int h =
+        fontMetrics().lineSpacing() * lines + static_cast<int>(document()->documentMargin() * 2) + frameWidth() * 2 + 4;
     setFixedHeight(h);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
 }

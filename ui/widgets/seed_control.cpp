@@ -48,7 +48,9 @@ SeedControl::SeedControl(QWidget* parent) : QWidget(parent) {
     setSeed(randomSeed());
 }
 
-quint64 SeedControl::randomSeed() { return QRandomGenerator::global()->bounded(Q_UINT64_C(4294967296)); }
+quint64 SeedControl::randomSeed() {
+    return QRandomGenerator::global()->bounded(Q_UINT64_C(4294967296));
+}
 
 quint64 SeedControl::seed() const {
     bool ok = false;
@@ -56,7 +58,9 @@ quint64 SeedControl::seed() const {
     return ok ? v : 0;
 }
 
-SeedMode SeedControl::mode() const { return static_cast<SeedMode>(mode_->currentData().toInt()); }
+SeedMode SeedControl::mode() const {
+    return static_cast<SeedMode>(mode_->currentData().toInt());
+}
 
 quint64 SeedControl::takeSeedForJob() {
     switch (mode()) {
@@ -65,7 +69,8 @@ quint64 SeedControl::takeSeedForJob() {
             setSeed(s);
             return s;
         }
-        case SeedMode::Fixed: return seed();
+        case SeedMode::Fixed:
+            return seed();
         case SeedMode::Increment: {
             const quint64 s = seed();
             setSeed(s + 1);
@@ -75,15 +80,21 @@ quint64 SeedControl::takeSeedForJob() {
     return seed();
 }
 
-void SeedControl::setSeed(quint64 seed) { field_->setText(QString::number(seed)); }
+void SeedControl::setSeed(quint64 seed) {
+    field_->setText(QString::number(seed));
+}
 
-void SeedControl::setMode(SeedMode mode) { mode_->setCurrentIndex(mode_->findData(static_cast<int>(mode))); }
+void SeedControl::setMode(SeedMode mode) {
+    mode_->setCurrentIndex(mode_->findData(static_cast<int>(mode)));
+}
 
 void SeedControl::reuseSeed(quint64 seed) {
     setSeed(seed);
     setMode(SeedMode::Fixed);
 }
 
-void SeedControl::copyToClipboard() { QApplication::clipboard()->setText(QString::number(seed())); }
+void SeedControl::copyToClipboard() {
+    QApplication::clipboard()->setText(QString::number(seed()));
+}
 
 }  // namespace ui

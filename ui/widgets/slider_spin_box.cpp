@@ -54,13 +54,23 @@ void SliderSpinBox::configure(double min, double max, double step, int decimals,
     syncSlider();
 }
 
-double SliderSpinBox::value() const { return spin_->value(); }
-double SliderSpinBox::minimum() const { return spin_->minimum(); }
-double SliderSpinBox::maximum() const { return spin_->maximum(); }
+double SliderSpinBox::value() const {
+    return spin_->value();
+}
+double SliderSpinBox::minimum() const {
+    return spin_->minimum();
+}
+double SliderSpinBox::maximum() const {
+    return spin_->maximum();
+}
 
-void SliderSpinBox::setValue(double value) { spin_->setValue(value); }
+void SliderSpinBox::setValue(double value) {
+    spin_->setValue(value);
+}
 
-void SliderSpinBox::resetToDefault() { setValue(default_); }
+void SliderSpinBox::resetToDefault() {
+    setValue(default_);
+}
 
 void SliderSpinBox::syncSlider() {
     syncing_ = true;

@@ -101,11 +101,19 @@ void VideoPlayer::setFrames(const QList<QImage>& frames, double fps) {
     updateControls();
 }
 
-void VideoPlayer::clear() { setFrames({}, 0.0); }
+void VideoPlayer::clear() {
+    setFrames({}, 0.0);
+}
 
-bool VideoPlayer::isPlaying() const { return timer_->isActive(); }
-bool VideoPlayer::loops() const { return loop_->isChecked(); }
-double VideoPlayer::fps() const { return fpsSpin_->value(); }
+bool VideoPlayer::isPlaying() const {
+    return timer_->isActive();
+}
+bool VideoPlayer::loops() const {
+    return loop_->isChecked();
+}
+double VideoPlayer::fps() const {
+    return fpsSpin_->value();
+}
 
 void VideoPlayer::play() {
     if (frames_.size() < 2) {
@@ -123,9 +131,13 @@ void VideoPlayer::pause() {
     updateControls();
 }
 
-void VideoPlayer::togglePlay() { isPlaying() ? pause() : play(); }
+void VideoPlayer::togglePlay() {
+    isPlaying() ? pause() : play();
+}
 
-void VideoPlayer::setLoop(bool loop) { loop_->setChecked(loop); }
+void VideoPlayer::setLoop(bool loop) {
+    loop_->setChecked(loop);
+}
 
 void VideoPlayer::setFps(double fps) {
     if (fps <= 0) {
@@ -181,8 +193,9 @@ void VideoPlayer::advance() {
 
 void VideoPlayer::updateControls() {
     const bool has = !frames_.isEmpty();
-    for (QWidget* w : {static_cast<QWidget*>(toStart_), static_cast<QWidget*>(back_), static_cast<QWidget*>(playButton_),
-                       static_cast<QWidget*>(forward_), static_cast<QWidget*>(scrubber_)}) {
+    for (QWidget* w :
+         {static_cast<QWidget*>(toStart_), static_cast<QWidget*>(back_), static_cast<QWidget*>(playButton_),
+          static_cast<QWidget*>(forward_), static_cast<QWidget*>(scrubber_)}) {
         w->setEnabled(has);
     }
     playButton_->setIcon(icon(isPlaying() ? QStringLiteral("pause") : QStringLiteral("play")));
@@ -196,12 +209,26 @@ void VideoPlayer::updateControls() {
 
 void VideoPlayer::keyPressEvent(QKeyEvent* event) {
     switch (event->key()) {
-        case Qt::Key_Space: togglePlay(); break;
-        case Qt::Key_Left: stepFrames(-1); break;
-        case Qt::Key_Right: stepFrames(1); break;
-        case Qt::Key_Home: pause(); setCurrentFrame(0); break;
-        case Qt::Key_End: pause(); setCurrentFrame(frameCount() - 1); break;
-        default: QWidget::keyPressEvent(event); return;
+        case Qt::Key_Space:
+            togglePlay();
+            break;
+        case Qt::Key_Left:
+            stepFrames(-1);
+            break;
+        case Qt::Key_Right:
+            stepFrames(1);
+            break;
+        case Qt::Key_Home:
+            pause();
+            setCurrentFrame(0);
+            break;
+        case Qt::Key_End:
+            pause();
+            setCurrentFrame(frameCount() - 1);
+            break;
+        default:
+            QWidget::keyPressEvent(event);
+            return;
     }
     event->accept();
 }
