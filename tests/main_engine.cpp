@@ -3,11 +3,14 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "support/test_environment.h"
+
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
 
 int main(int argc, char** argv) {
+    test_support::apply_default_test_environment();
     int threads = 1;
     if (const char* t = std::getenv("KINORA_TEST_THREADS")) {
         threads = std::max(1, std::atoi(t));

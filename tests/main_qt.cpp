@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "support/test_environment.h"
+
 #include <QApplication>
 #include <QHashSeed>
 #include <QSettings>
@@ -11,6 +13,7 @@
 #include "ui/generation_types.h"
 
 int main(int argc, char** argv) {
+    test_support::apply_default_test_environment();
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
         qputenv("QT_QPA_PLATFORM", "offscreen");
     }

@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "support/test_environment.h"
+
 #include <QHashSeed>
 #include <QtGlobal>
 
@@ -15,6 +17,7 @@ using TestApplication = QCoreApplication;
 #endif
 
 int main(int argc, char** argv) {
+    test_support::apply_default_test_environment();
     if (!qEnvironmentVariableIsSet("QT_QPA_PLATFORM")) {
         qputenv("QT_QPA_PLATFORM", "offscreen");  // also when ctest lists the tests
     }
