@@ -58,7 +58,8 @@ public:
 
     /// The bytes of a stored entry, zero-copy. A compressed or encrypted entry is an error that names it.
     Expected<ByteView> stored_data(const ZipEntry& entry) const;
-    /// stored_data() plus a CRC-32 check (reads every byte: meant for small records such as data.pkl).
+    /// stored_data() plus a CRC-32 check (reads every byte: meant for small records such as data.pkl). A recorded
+    /// CRC of 0 is taken as "not computed" (torch.save can skip CRCs) and not checked.
     Expected<ByteView> stored_data_checked(const ZipEntry& entry) const;
 
     /// CRC-32 (ISO-HDLC, as zip uses it) of a byte range.
