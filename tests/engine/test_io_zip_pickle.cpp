@@ -232,7 +232,7 @@ TEST_CASE("pickle: CPython's pickles of plain data read back, protocols 1 to 5",
     CHECK(int_key);
 }
 
-TEST_CASE("pickle: unknown globals become inert placeholders; code-running globals are refused", "[io]") {
+TEST_CASE("pickle: unknown globals become inert placeholders, code-running globals are refused", "[io]") {
     SECTION("argparse.Namespace via NEWOBJ + BUILD, numpy scalar via REDUCE") {
         io_test::PickleBuilder p;
         p.proto(2).op('}').mark();

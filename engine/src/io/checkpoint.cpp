@@ -1,7 +1,6 @@
 #include "io/checkpoint.h"
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 

@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <set>
 #include <unordered_set>
