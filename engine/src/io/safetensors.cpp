@@ -3,6 +3,12 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -15,20 +21,14 @@ namespace engine::io {
 namespace {
 
 Unexpected corrupt(const std::string& path, const std::string& what) {
-    return make_error(ErrorCode::ModelLoadFailed,
-                      path + " is not a valid safetensors file: " + what +
-                          ". The file may be truncated or corrupt; download it again.");
+    return make_error(ErrorCode::ModelLoadFailed, path + " is not a valid safetensors file: " + what +
+                                                      ". The file may be truncated or corrupt; download it again.");
 }
 
 bool native_dtype(const std::string& d, at::ScalarType& out) {
-    static const std::map<std::string, at::ScalarType> table = {
-        {"F64", at::kDouble}, {"F32", at::kFloat},  {"F16", at::kHalf}, {"BF16", at::kBFloat16},
-        {"I64", at::kLong},   {"I32", at::kInt},    {"I16", at::kShort}, {"I8", at::kChar},
-        {"U8", at::kByte},    {"BOOL", at::kBool},
-    };
-    auto it = table.find(d);
-    if (it == table.end()) return false;
-    out = it->second;
+    auto st = safetensors_scalar_type(d);
+    if (!st) return false;
+    out = *st;
     return true;
 }
 
@@ -40,6 +40,47 @@ std::size_t safetensors_dtype_size(const std::string& d) noexcept {
     if (d == "F16" || d == "BF16" || d == "I16" || d == "U16") return 2;
     if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2") return 1;
     return 0;
+}
+
+std::optional<at::ScalarType> safetensors_scalar_type(const std::string& d) noexcept {
+    if (d == "F64") return at::kDouble;
+    if (d == "F32") return at::kFloat;
+    if (d == "F16") return at::kHalf;
+    if (d == "BF16") return at::kBFloat16;
+    if (d == "I64") return at::kLong;
+    if (d == "I32") return at::kInt;
+    if (d == "I16") return at::kShort;
+    if (d == "I8") return at::kChar;
+    if (d == "U8") return at::kByte;
+    if (d == "BOOL") return at::kBool;
+    return std::nullopt;
+}
+
+std::string safetensors_dtype_name(at::ScalarType type) {
+    switch (type) {
+        case at::kDouble:
+            return "F64";
+        case at::kFloat:
+            return "F32";
+        case at::kHalf:
+            return "F16";
+        case at::kBFloat16:
+            return "BF16";
+        case at::kLong:
+            return "I64";
+        case at::kInt:
+            return "I32";
+        case at::kShort:
+            return "I16";
+        case at::kChar:
+            return "I8";
+        case at::kByte:
+            return "U8";
+        case at::kBool:
+            return "BOOL";
+        default:
+            return {};
+    }
 }
 
 Expected<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
@@ -100,7 +141,9 @@ Expected<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::stri
         if (!v["shape"].is_array()) return bad("shape is not a list");
         std::uint64_t numel = 1;
         for (const auto& d : v["shape"]) {
-            if (!d.is_number_integer() || d.get<std::int64_t>() < 0) return bad("shape has a negative or non-integer size");
+            if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+                return bad("shape has a negative or non-integer size");
+            }
             const auto dim = d.get<std::uint64_t>();
             if (dim != 0 && numel > std::numeric_limits<std::uint64_t>::max() / dim) return bad("shape overflows");
             numel *= dim;
@@ -158,7 +201,8 @@ at::Tensor SafetensorsFile::make_tensor(const SafetensorsEntry& e) const {
         return t;
     }
     std::shared_ptr<MappedFile> keep = file_;
-    return at::from_blob(ptr, e.shape, [keep](void*) mutable { keep.reset(); }, options);
+    return at::from_blob(
+        ptr, e.shape, [keep](void*) mutable { keep.reset(); }, options);
 }
 
 Expected<at::Tensor> SafetensorsFile::tensor(const std::string& name) const {
@@ -192,11 +236,13 @@ Expected<TensorMap> load_sharded_safetensors(const std::string& index_json_path)
     TensorMap out;
     for (auto it = (*j)["weight_map"].begin(); it != (*j)["weight_map"].end(); ++it) {
         if (!it.value().is_string()) {
-            return make_error(ErrorCode::ModelLoadFailed, index_json_path + ": weight_map['" + it.key() + "'] is not a file name");
+            return make_error(ErrorCode::ModelLoadFailed,
+                              index_json_path + ": weight_map['" + it.key() + "'] is not a file name");
         }
         const std::string shard = it.value().get<std::string>();
-        if (shard.find('/') != std::string::npos || shard == ".." ) {
-            return make_error(ErrorCode::ModelLoadFailed, index_json_path + ": shard name '" + shard + "' is not a plain file name");
+        if (shard.find('/') != std::string::npos || shard == "..") {
+            return make_error(ErrorCode::ModelLoadFailed,
+                              index_json_path + ": shard name '" + shard + "' is not a plain file name");
         }
         auto s = shards.find(shard);
         if (s == shards.end()) {
@@ -204,7 +250,8 @@ Expected<TensorMap> load_sharded_safetensors(const std::string& index_json_path)
             if (!opened) {
                 if (opened.error().code == ErrorCode::ModelNotFound) {
                     return make_error(ErrorCode::ModelNotFound, "Shard " + (dir / shard).string() + " named by " +
-                                                                   index_json_path + " is missing; download it again.");
+                                                                    index_json_path +
+                                                                    " is missing; download it again.");
                 }
                 return Unexpected{opened.error()};
             }
@@ -212,8 +259,8 @@ Expected<TensorMap> load_sharded_safetensors(const std::string& index_json_path)
         }
         auto t = s->second->tensor(it.key());
         if (!t) {
-            return make_error(ErrorCode::ModelLoadFailed, index_json_path + " maps '" + it.key() + "' to " + shard +
-                                                              ", which does not contain it");
+            return make_error(ErrorCode::ModelLoadFailed,
+                              index_json_path + " maps '" + it.key() + "' to " + shard + ", which does not contain it");
         }
         out.emplace(it.key(), std::move(t).value());
     }
@@ -230,8 +277,103 @@ Expected<TensorMap> load_safetensors_folder(const std::string& dir, const std::v
     }
     std::string tried;
     for (const auto& stem : stems) tried += (tried.empty() ? "" : ", ") + stem + ".safetensors";
-    return make_error(ErrorCode::ModelNotFound, "No weights in " + dir + " (looked for " + tried +
-                                                    " and their sharded .index.json)");
+    return make_error(ErrorCode::ModelNotFound,
+                      "No weights in " + dir + " (looked for " + tried + " and their sharded .index.json)");
+}
+
+namespace {
+
+// Writes all of [data, data + size) to fd (write() may write less than asked).
+bool write_all(int fd, const void* data, std::size_t size) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+Expected<void> save_safetensors(const std::string& path, const TensorMap& tensors,
+                                const std::map<std::string, std::string>& metadata) {
+    struct Item {
+        const std::string* name;
+        at::Tensor data;  // CPU, contiguous
+        std::string dtype;
+        std::size_t elem;
+    };
+    std::vector<Item> items;
+    items.reserve(tensors.size());
+    for (const auto& [name, t] : tensors) {
+        if (name == "__metadata__") {
+            return make_error(ErrorCode::InvalidRequest, path + ": '__metadata__' cannot be a tensor name");
+        }
+        if (!t.defined() || t.is_sparse()) {
+            return make_error(ErrorCode::InvalidRequest,
+                              path + ": tensor '" + name + "' is undefined or sparse; safetensors holds dense tensors");
+        }
+        const std::string dtype = safetensors_dtype_name(t.scalar_type());
+        if (dtype.empty()) {
+            return make_error(ErrorCode::InvalidRequest, path + ": tensor '" + name + "' has dtype " +
+                                                             std::string(c10::toString(t.scalar_type())) +
+                                                             ", which Kinora cannot write to safetensors");
+        }
+        items.push_back({&name, t.to(at::kCPU).contiguous(), dtype, safetensors_dtype_size(dtype)});
+    }
+    // Largest elements first: every data offset is then a multiple of its dtype's size.
+    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.elem > b.elem; });
+
+    nlohmann::json header = nlohmann::json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::uint64_t offset = 0;
+    for (const auto& item : items) {
+        const auto nbytes = static_cast<std::uint64_t>(item.data.numel()) * item.elem;
+        header[*item.name] = {
+            {"dtype", item.dtype}, {"shape", item.data.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+        offset += nbytes;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
+    std::uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
+
+    static std::atomic<unsigned> counter{0};
+    const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    auto io_error = [&](const std::string& what, int err) {
+        return make_error(ErrorCode::IoError,
+                          "Cannot write " + path + ": " + what + " failed (" + std::strerror(err) + ")");
+    };
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return io_error("creating " + tmp, errno);
+    bool ok = write_all(fd, len, sizeof(len)) && write_all(fd, text.data(), text.size());
+    for (std::size_t i = 0; ok && i < items.size(); ++i) {
+        ok = write_all(fd, items[i].data.data_ptr(), static_cast<std::size_t>(items[i].data.numel()) * items[i].elem);
+    }
+    int err = ok ? 0 : errno;
+    if (ok && ::fsync(fd) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (::close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        ::unlink(tmp.c_str());
+        return io_error("writing", err);
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        err = errno;
+        ::unlink(tmp.c_str());
+        return io_error("renaming " + tmp + " to it", err);
+    }
+    return {};
 }
 
 }  // namespace engine::io

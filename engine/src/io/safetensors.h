@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,9 @@ using TensorMap = std::map<std::string, at::Tensor>;
 
 struct SafetensorsEntry {
     std::string name;
-    std::string dtype;            // as in the file: "F32", "BF16", "F8_E4M3", ...
+    std::string dtype;  // as in the file: "F32", "BF16", "F8_E4M3", ...
     std::vector<std::int64_t> shape;
-    std::uint64_t begin = 0;      // byte offsets into the data section
+    std::uint64_t begin = 0;  // byte offsets into the data section
     std::uint64_t end = 0;
 };
 
@@ -70,5 +71,18 @@ Expected<TensorMap> load_safetensors_folder(const std::string& dir, const std::v
 
 /// Bytes per element of a safetensors dtype name (0 for unknown names).
 std::size_t safetensors_dtype_size(const std::string& dtype) noexcept;
+
+/// The LibTorch dtype of a safetensors dtype name; nullopt for F8 (decoded to bfloat16) and unknown names.
+std::optional<at::ScalarType> safetensors_scalar_type(const std::string& dtype) noexcept;
+
+/// The safetensors name of a LibTorch dtype ("F32", "BF16", ...); empty when safetensors cannot hold it.
+std::string safetensors_dtype_name(at::ScalarType type);
+
+/// Writes `tensors` (any device, any layout; stored contiguous, row-major, little-endian) and string
+/// `metadata` as one .safetensors file. Atomic: the data goes to a temporary file in the same folder, which
+/// is renamed over `path` only when complete, so readers never see a partial file. Data offsets are aligned
+/// to each dtype's size. Errors: InvalidRequest for a dtype safetensors cannot hold, IoError when writing fails.
+Expected<void> save_safetensors(const std::string& path, const TensorMap& tensors,
+                                const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace engine::io
