@@ -560,9 +560,8 @@ at::Tensor DiagonalGaussian::sample(const at::Tensor& noise) const {
 
 at::Tensor DiagonalGaussian::sample(std::optional<at::Generator> generator) const {
     // LVDM: torch.randn(self.mean.shape) — float32, CPU, then .to(device).
-    c10::optional<at::Generator> gen;
-    if (generator) gen = *generator;
-    at::Tensor noise = at::randn(mean.sizes(), gen, at::TensorOptions().dtype(at::kFloat).device(at::kCPU));
+    const auto options = at::TensorOptions().dtype(at::kFloat).device(at::kCPU);
+    at::Tensor noise = generator ? at::randn(mean.sizes(), *generator, options) : at::randn(mean.sizes(), options);
     return sample(noise);
 }
 
