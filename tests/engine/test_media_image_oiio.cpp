@@ -36,7 +36,7 @@ struct TempDir {
     std::string operator/(const std::string& name) const { return path + "/" + name; }
 };
 
-std::size_t at(int x, int y, int w, int c) {
+std::size_t pixel_at(int x, int y, int w, int c) {
     return (static_cast<std::size_t>(y) * w + x) * c;
 }
 
@@ -63,9 +63,9 @@ std::vector<std::uint8_t> pattern_rgb(int w, int h) {
     std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * 3));
     for (int y = 0; y < h; ++y) {
         for (int x = 0; x < w; ++x) {
-            px[at(x, y, w, 3)] = static_cast<std::uint8_t>((x * 255) / std::max(1, w - 1));
-            px[at(x, y, w, 3) + 1] = static_cast<std::uint8_t>((y * 255) / std::max(1, h - 1));
-            px[at(x, y, w, 3) + 2] = static_cast<std::uint8_t>((x * 7 + y * 13) % 256);
+            px[pixel_at(x, y, w, 3)] = static_cast<std::uint8_t>((x * 255) / std::max(1, w - 1));
+            px[pixel_at(x, y, w, 3) + 1] = static_cast<std::uint8_t>((y * 255) / std::max(1, h - 1));
+            px[pixel_at(x, y, w, 3) + 2] = static_cast<std::uint8_t>((x * 7 + y * 13) % 256);
         }
     }
     return px;
@@ -76,9 +76,9 @@ std::vector<std::uint8_t> smooth_rgb(int w, int h) {
     std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * 3));
     for (int y = 0; y < h; ++y) {
         for (int x = 0; x < w; ++x) {
-            px[at(x, y, w, 3)] = static_cast<std::uint8_t>(40 + (x * 170) / (w - 1));
-            px[at(x, y, w, 3) + 1] = static_cast<std::uint8_t>(30 + (y * 190) / (h - 1));
-            px[at(x, y, w, 3) + 2] = static_cast<std::uint8_t>(200 - ((x + y) * 150) / (w + h - 2));
+            px[pixel_at(x, y, w, 3)] = static_cast<std::uint8_t>(40 + (x * 170) / (w - 1));
+            px[pixel_at(x, y, w, 3) + 1] = static_cast<std::uint8_t>(30 + (y * 190) / (h - 1));
+            px[pixel_at(x, y, w, 3) + 2] = static_cast<std::uint8_t>(200 - ((x + y) * 150) / (w + h - 2));
         }
     }
     return px;
@@ -177,7 +177,7 @@ std::vector<std::uint8_t> stored_for(const std::vector<std::uint8_t>& upright, i
                 default:
                     break;
             }
-            for (int k = 0; k < 3; ++k) out[at(sx, sy, sw, 3) + k] = upright[at(dx, dy, w, 3) + k];
+            for (int k = 0; k < 3; ++k) out[pixel_at(sx, sy, sw, 3) + k] = upright[pixel_at(dx, dy, w, 3) + k];
         }
     }
     return out;
@@ -369,7 +369,7 @@ TEST_CASE("read_image: WebP alpha comes back straight (OIIO premultiplies it on 
     for (int y = 0; y < 32; ++y) {
         for (int x = 0; x < 64; ++x) {
             const int* c = colours[x / 16];
-            const std::size_t p = at(x, y, 64, 4);
+            const std::size_t p = pixel_at(x, y, 64, 4);
             REQUIRE(int(img->pixels[p + 3]) == c[3]);
             // OIIO premultiplies in 8 bits: undoing it is exact to half a level times 255/alpha.
             const double tol = 0.5 * 255.0 / c[3] + 0.5;
@@ -393,7 +393,8 @@ TEST_CASE("read_image: all eight EXIF orientations are turned upright", "[media]
         for (int x = 0; x < w; ++x) {
             const auto& c = quad[static_cast<std::size_t>((y >= h / 2) * 2 + (x >= w / 2))];
             for (int k = 0; k < 3; ++k)
-                upright[at(x, y, w, 3) + k] = static_cast<std::uint8_t>(c[static_cast<std::size_t>(k)] - (x + y) % 7);
+                upright[pixel_at(x, y, w, 3) + k] =
+                    static_cast<std::uint8_t>(c[static_cast<std::size_t>(k)] - (x + y) % 7);
         }
     }
     for (int o = 1; o <= 8; ++o) {
@@ -421,8 +422,8 @@ TEST_CASE("read_image: all eight EXIF orientations are turned upright", "[media]
                 for (int q = 0; q < 4; ++q) {
                     const int cx = (q % 2) * 12 + 6, cy = (q / 2) * 8 + 4;
                     for (int k = 0; k < 3; ++k) {
-                        CHECK(std::abs(int(img->pixels[at(cx, cy, w, 3) + k]) - int(upright[at(cx, cy, w, 3) + k])) <=
-                              12);
+                        CHECK(std::abs(int(img->pixels[pixel_at(cx, cy, w, 3) + k]) -
+                                       int(upright[pixel_at(cx, cy, w, 3) + k])) <= 12);
                     }
                 }
             }
@@ -430,7 +431,7 @@ TEST_CASE("read_image: all eight EXIF orientations are turned upright", "[media]
     }
     // By hand, orientation 6 (camera turned clockwise): the displayed top-left pixel is the stored bottom-left.
     std::vector<std::uint8_t> s(3 * 2 * 3, 0);
-    s[at(0, 1, 3, 3)] = 255;  // stored bottom-left is red
+    s[pixel_at(0, 1, 3, 3)] = 255;  // stored bottom-left is red
     write_with_oiio(dir / "six.tif", 3, 2, 3, OIIO::TypeDesc::UINT8, s, {{"Orientation", 6}});
     auto six = engine::read_image(dir / "six.tif");
     REQUIRE(six);

@@ -160,10 +160,14 @@ std::vector<std::uint8_t> quantize_frame(const Image& frame, ColorMapper& mapper
         }
         return out;
     }
-    // Floyd-Steinberg with serpentine scanning; errors of the current and the next row, 1 px margins.
-    std::vector<float> cur(static_cast<std::size_t>(w + 2) * 3, 0.f), next(cur.size(), 0.f);
+    // Floyd-Steinberg with serpentine scanning. Two rows of errors (current, next) in one buffer, with a
+    // one-pixel margin on both sides.
+    const std::size_t row = static_cast<std::size_t>(w + 2) * 3;
+    std::vector<float> errors(2 * row, 0.f);
     for (int y = 0; y < h; ++y) {
-        std::fill(next.begin(), next.end(), 0.f);
+        float* cur = errors.data() + static_cast<std::size_t>(y % 2) * row;
+        float* next = errors.data() + static_cast<std::size_t>((y + 1) % 2) * row;
+        std::fill(next, next + row, 0.f);
         const bool ltr = (y % 2) == 0;
         const int dir = ltr ? 1 : -1;
         for (int k = 0; k < w; ++k) {
@@ -171,25 +175,22 @@ std::vector<std::uint8_t> quantize_frame(const Image& frame, ColorMapper& mapper
             const std::size_t i =
                 static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
             const std::uint8_t* p = frame.pixels.data() + i * 3;
-            const std::size_t e = static_cast<std::size_t>(x + 1) * 3;
+            const float* e = cur + static_cast<std::ptrdiff_t>(x + 1) * 3;
             int v[3];
             for (int c = 0; c < 3; ++c) {
-                v[c] =
-                    static_cast<int>(std::lround(std::clamp(p[c] + cur[e + static_cast<std::size_t>(c)], 0.f, 255.f)));
+                v[c] = static_cast<int>(std::lround(std::clamp(p[c] + e[c], 0.f, 255.f)));
             }
             const std::uint8_t idx = mapper.map(v[0], v[1], v[2]);
             out[i] = idx;
             const auto& q = mapper.color(idx);
             for (int c = 0; c < 3; ++c) {
                 const float err = static_cast<float>(v[c] - q[static_cast<std::size_t>(c)]);
-                const auto cu = static_cast<std::size_t>(c);
-                cur[static_cast<std::size_t>(x + 1 + dir) * 3 + cu] += err * (7.f / 16.f);
-                next[static_cast<std::size_t>(x + 1 - dir) * 3 + cu] += err * (3.f / 16.f);
-                next[static_cast<std::size_t>(x + 1) * 3 + cu] += err * (5.f / 16.f);
-                next[static_cast<std::size_t>(x + 1 + dir) * 3 + cu] += err * (1.f / 16.f);
+                cur[(x + 1 + dir) * 3 + c] += err * (7.f / 16.f);
+                next[(x + 1 - dir) * 3 + c] += err * (3.f / 16.f);
+                next[(x + 1) * 3 + c] += err * (5.f / 16.f);
+                next[(x + 1 + dir) * 3 + c] += err * (1.f / 16.f);
             }
         }
-        std::swap(cur, next);
     }
     return out;
 }
