@@ -125,7 +125,8 @@ VideoFormat video_format_for_path(const std::string& path) noexcept;
 struct VideoExportOptions {
     VideoFormat format = VideoFormat::Mp4;
     /// Constant quality: -1 = the format's default (MP4: CRF 18, visually lossless for x264; WebM: CRF 30).
-    /// H.264 takes 0..51, VP9 0..63; lower is better and larger. Ignored by GIF and PNG frames.
+    /// H.264 takes 0..51, VP9 0..63; lower is better and larger. H.264 CRF 0 is lossless (High 4:4:4
+    /// Predictive profile, which browsers do not play). Ignored by GIF and PNG frames.
     int crf = -1;
     /// Stored with the video: MP4/WebM tags "comment" (A1111 text), "description" (the prompt) and
     /// "kinora" (JSON); GIF comment extensions; PNG text chunks in every frame.

@@ -246,8 +246,7 @@ Expected<void> encode_video_ffmpeg(const std::string& tmp_path, const std::strin
         const std::string crf_text = std::to_string(crf);
         if (std::strcmp(*it, "libx264") == 0) {
             av_dict_set(&raw_opts, "crf", crf_text.c_str(), 0);
-            av_dict_set(&raw_opts, "preset", "medium", 0);
-            av_dict_set(&raw_opts, "profile", "high", 0);
+            av_dict_set(&raw_opts, "preset", "medium", 0);  // x264 picks High profile (High 4:4:4 for CRF 0)
         } else if (std::strcmp(*it, "libvpx-vp9") == 0) {
             c->bit_rate = 0;  // with crf: constant quality
             av_dict_set(&raw_opts, "crf", crf_text.c_str(), 0);
