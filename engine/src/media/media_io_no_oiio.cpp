@@ -7,7 +7,9 @@
 
 namespace engine {
 
-bool has_image_io() noexcept { return false; }
+bool has_image_io() noexcept {
+    return false;
+}
 
 Expected<void> write_png(const std::string& path, const Image& image, const ParameterList& parameters) {
     if (!image.is_consistent()) {
@@ -20,6 +22,11 @@ Expected<void> write_png(const std::string& path, const Image& image, const Para
 }
 
 Expected<ParameterList> read_png_text(const std::string& path) {
+    return make_error(ErrorCode::UnsupportedModel,
+                      "Cannot read " + path + ": this build has no image reader (built without OpenImageIO).");
+}
+
+Expected<ImageInfo> read_image_info(const std::string& path) {
     return make_error(ErrorCode::UnsupportedModel,
                       "Cannot read " + path + ": this build has no image reader (built without OpenImageIO).");
 }
