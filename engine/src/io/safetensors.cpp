@@ -269,16 +269,29 @@ Expected<TensorMap> load_sharded_safetensors(const std::string& index_json_path)
 
 Expected<TensorMap> load_safetensors_folder(const std::string& dir, const std::vector<std::string>& stems) {
     namespace fs = std::filesystem;
+    // Plain files first; then diffusers' weight variants, as `variant="bf16"` downloads name them:
+    // <stem>.<variant>.safetensors, or sharded <stem>.safetensors.index.<variant>.json.
+    static const char* const kVariants[] = {"bf16", "fp16", "fp32"};
     for (const auto& stem : stems) {
         const fs::path single = fs::path(dir) / (stem + ".safetensors");
         if (fs::exists(single)) return load_safetensors(single.string());
         const fs::path index = fs::path(dir) / (stem + ".safetensors.index.json");
         if (fs::exists(index)) return load_sharded_safetensors(index.string());
     }
+    for (const auto& stem : stems) {
+        for (const char* variant : kVariants) {
+            const fs::path single = fs::path(dir) / (stem + "." + variant + ".safetensors");
+            if (fs::exists(single)) return load_safetensors(single.string());
+            const fs::path index = fs::path(dir) / (stem + ".safetensors.index." + variant + ".json");
+            if (fs::exists(index)) return load_sharded_safetensors(index.string());
+        }
+    }
     std::string tried;
     for (const auto& stem : stems) tried += (tried.empty() ? "" : ", ") + stem + ".safetensors";
     return make_error(ErrorCode::ModelNotFound,
-                      "No weights in " + dir + " (looked for " + tried + " and their sharded .index.json)");
+                      "No weights in " + dir + " (looked for " + tried +
+                          ", their sharded .index.json and their bf16/fp16/fp32 variants). The download may be "
+                          "incomplete: open the Model Manager to finish it.");
 }
 
 namespace {
