@@ -224,3 +224,51 @@ TEST_CASE("sana pipeline: bad requests and bad folders give clear errors", "[pip
         CHECK(o.error().code == engine::ErrorCode::InvalidRequest);
     }
 }
+
+namespace {
+
+// Runs a golden pipeline on CUDA with the golden's own prompt embeddings (GPU machines have no tokenizer
+// bridge) and compares every step's latents and the image.
+void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double tol) {
+    if (!torch::cuda::is_available()) {
+        WARN("no CUDA device");
+        return;
+    }
+    auto gc = test_support::GoldenCase::load(name);
+    engine::pipelines::SanaLoadOptions lo;
+    lo.device = c10::Device(c10::kCUDA, 0);
+    lo.dtype = dtype;
+    lo.vae_dtype = dtype;
+    auto p = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
+    INFO((p ? std::string() : p.error().message));
+    REQUIRE(p.has_value());
+    auto options = engine::pipelines::resolve_sana_options(*p.value(), request_from(gc));
+    REQUIRE(options.has_value());
+    options->prompt_embeds = engine::pipelines::PromptEmbedding{gc.io("prompt_embeds"), gc.io("prompt_attention_mask")};
+    if (gc.has_io("negative_prompt_embeds")) {
+        options->negative_prompt_embeds =
+            engine::pipelines::PromptEmbedding{gc.io("negative_prompt_embeds"), gc.io("negative_prompt_attention_mask")};
+    }
+    SanaTrace trace;
+    torch::NoGradGuard no_grad;
+    at::Tensor image = engine::pipelines::generate_sana(*p.value(), *options, {}, &trace);
+    const at::Tensor expected = gc.io("latents_per_step");
+    REQUIRE(static_cast<int64_t>(trace.latents_per_step.size()) == expected.size(0));
+    for (int64_t i = 0; i < expected.size(0); ++i) {
+        CAPTURE(i);
+        CHECK_MAXDIFF_REL(trace.latents_per_step[static_cast<size_t>(i)], expected[i], tol);
+    }
+    REQUIRE_MAXDIFF_REL(image, gc.io("image"), tol);
+}
+
+}  // namespace
+
+TEST_CASE("sana pipelines (CUDA, float32): every step and the image match diffusers", "[.cuda][pipelines]") {
+    run_golden_on_cuda("sana_pipeline_tiny", at::kFloat, 2e-3);
+    run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kFloat, 2e-3);
+}
+
+TEST_CASE("sana pipelines (CUDA, bfloat16): within 1e-2 of the float32 reference", "[.cuda][pipelines]") {
+    run_golden_on_cuda("sana_pipeline_tiny", at::kBFloat16, 1e-2);
+    run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kBFloat16, 1e-2);
+}

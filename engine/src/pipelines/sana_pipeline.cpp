@@ -368,11 +368,21 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     // 1. Prompt.
     if (on_stage) on_stage(JobStage::EncodingPrompt);
     hooks.cancel_point();
-    PromptEmbedding positive = encode_sana_prompt(pipe, o.prompt, o.use_instruction, o.max_sequence_length);
+    PromptEmbedding positive = o.prompt_embeds ? *o.prompt_embeds
+                                               : encode_sana_prompt(pipe, o.prompt, o.use_instruction,
+                                                                    o.max_sequence_length);
     std::optional<PromptEmbedding> negative;
     if (cfg) {
         hooks.cancel_point();
-        negative = encode_sana_prompt(pipe, o.negative_prompt, /*use_instruction=*/false, o.max_sequence_length);
+        negative = o.negative_prompt_embeds ? *o.negative_prompt_embeds
+                                            : encode_sana_prompt(pipe, o.negative_prompt, /*use_instruction=*/false,
+                                                                 o.max_sequence_length);
+    }
+    positive.embeds = positive.embeds.to(device);
+    positive.mask = positive.mask.to(device);
+    if (negative) {
+        negative->embeds = negative->embeds.to(device);
+        negative->mask = negative->mask.to(device);
     }
     if (release_text_encoder) pipe.text_encoder = nullptr;
     if (trace) {

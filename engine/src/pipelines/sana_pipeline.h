@@ -95,6 +95,10 @@ struct SanaGenerateOptions {
     schedulers::SchedulerKind scheduler = schedulers::SchedulerKind::None;
     double flow_shift = 3.0;
     std::vector<double> scm_timesteps;  // Sprint: num_inference_steps + 1 values
+    /// Precomputed prompt embeddings (diffusers' prompt_embeds / negative_prompt_embeds): when set, the text
+    /// encoder is not run for that side (tests on machines without a tokenizer; prompt reuse).
+    std::optional<PromptEmbedding> prompt_embeds;
+    std::optional<PromptEmbedding> negative_prompt_embeds;
 };
 
 /// Fills defaults and checks the request against the model (sizes, steps, Sprint timestep rules).
