@@ -17,9 +17,15 @@
 
 #include "core/engine_error.h"
 #include "io/safetensors.h"
+#include "models/common/normalization.h"
 #include "models/unets/lvdm_unet_3d.h"
 #include "support/golden_case.h"
 #include "support/tensor_checks.h"
+
+#if __has_include("io/checkpoint.h")
+#include "io/checkpoint.h"
+#define KINORA_TEST_HAVE_CKPT_READER 1
+#endif
 
 using engine::ErrorCode;
 using engine::models::LVDMUNet3D;
@@ -451,3 +457,168 @@ TEST_CASE("LVDMUNet3D: bad inputs get errors that say what is wrong", "[models]"
     msg = engine_error_message([&] { i2v_model->forward(x, t, ctx); }, ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("image tokens"));
 }
+
+TEST_CASE("group_norm_into: GroupNorm over permuted layouts, written into another layout", "[models]") {
+    // The temporal blocks normalise [B, C, F, H, W] viewed from frame-major storage and write sequence order.
+    torch::manual_seed(3);
+    const int64_t b = 2, f = 3, c = 8, h = 4, w = 5, groups = 4;
+    at::Tensor frames = torch::randn({b, f, c, h, w}) * 3 + 1;  // frame-major storage
+    at::Tensor weight = torch::randn({c});
+    at::Tensor bias = torch::randn({c});
+    at::Tensor logical = frames.permute({0, 2, 1, 3, 4});  // [B, C, F, H, W], not contiguous
+    at::Tensor expected = at::group_norm(logical.contiguous(), groups, weight, bias, 1e-6);
+    at::Tensor seq = at::empty({b, h, w, f, c});  // sequence order
+    engine::models::group_norm_into(logical, groups, weight, bias, 1e-6, seq.permute({0, 4, 3, 1, 2}));
+    REQUIRE_ALLCLOSE(seq.permute({0, 4, 3, 1, 2}), expected, 0.0, 1e-5);
+    // Without affine parameters, and a contiguous output.
+    at::Tensor plain = at::empty_like(expected);
+    engine::models::group_norm_into(logical, groups, at::Tensor(), at::Tensor(), 1e-5, plain);
+    REQUIRE_ALLCLOSE(plain, at::group_norm(logical.contiguous(), groups, {}, {}, 1e-5), 0.0, 1e-5);
+    // bfloat16 input: float32 statistics, one rounding.
+    at::Tensor out_bf16 = at::empty({b, c, f, h, w}, at::kBFloat16);
+    engine::models::group_norm_into(logical.to(at::kBFloat16), groups, weight, bias, 1e-6, out_bf16);
+    REQUIRE_ALLCLOSE(out_bf16.to(at::kFloat),
+                     at::group_norm(logical.to(at::kBFloat16).to(at::kFloat).contiguous(), groups, weight, bias, 1e-6),
+                     1e-2, 1e-2);
+}
+
+TEST_CASE("LVDMUNet3D: the released configurations have the published parameter counts", "[models][.slow]") {
+    // Tensor and parameter counts of every released UNet, as docs/reference/videocrafter.md §2.2 derives them
+    // (they reproduce the Hugging Face checkpoint sizes). Builds each full-size UNet once: ~6 GB and ~1.5 min.
+    const nlohmann::json vc2 = {{"in_channels", 4},
+                                {"out_channels", 4},
+                                {"model_channels", 320},
+                                {"attention_resolutions", {4, 2, 1}},
+                                {"num_res_blocks", 2},
+                                {"channel_mult", {1, 2, 4, 4}},
+                                {"num_head_channels", 64},
+                                {"transformer_depth", 1},
+                                {"context_dim", 1024},
+                                {"use_linear", true},
+                                {"use_checkpoint", true},
+                                {"temporal_conv", true},
+                                {"temporal_attention", true},
+                                {"temporal_selfatt_only", true},
+                                {"use_relative_position", false},
+                                {"use_causal_attention", false},
+                                {"temporal_length", 16},
+                                {"addition_attention", true},
+                                {"fps_cond", true}};
+    auto vc1_1024 = vc2;
+    vc1_1024["temporal_conv"] = false;
+    vc1_1024["use_relative_position"] = true;
+    auto vc1_512 = vc1_1024;
+    vc1_512.erase("fps_cond");
+    auto vc1_i2v = vc2;
+    vc1_i2v["use_image_attention"] = true;
+    auto dc = vc2;
+    dc.erase("fps_cond");
+    dc["in_channels"] = 8;
+    dc["dropout"] = 0.1;
+    dc["image_cross_attention"] = true;
+    dc["default_fs"] = 24;
+    dc["fs_condition"] = true;
+    auto dc256 = dc;
+    dc256["image_cross_attention_scale_learnable"] = true;
+    struct Expected {
+        const char* name;
+        nlohmann::json config;
+        int64_t tensors;
+        int64_t params;
+    };
+    for (const auto& e : std::vector<Expected>{{"VideoCrafter2 t2v 512", vc2, 1484, 1413284420},
+                                               {"VideoCrafter1 t2v 1024", vc1_1024, 1200, 1146536516},
+                                               {"VideoCrafter1 t2v 512", vc1_512, 1196, 1144485956},
+                                               {"VideoCrafter1 i2v 512", vc1_i2v, 1516, 1438843460},
+                                               {"DynamiCrafter 512/1024", dc, 1516, 1438854980},
+                                               {"DynamiCrafter 256", dc256, 1532, 1438854996}}) {
+        CAPTURE(e.name);
+        int64_t tensors = 0;
+        int64_t params = 0;
+        {
+            LVDMUNet3D model(parse_config(e.config));
+            for (const auto& p : model->parameters()) {
+                ++tensors;
+                params += p.numel();
+            }
+        }
+        CHECK(tensors == e.tensors);
+        CHECK(params == e.params);
+    }
+}
+
+#ifdef KINORA_TEST_HAVE_CKPT_READER
+
+namespace {
+
+// The UNet of a pipeline golden, loaded strictly from its model.ckpt (weights stored in float16) with the prefix.
+LVDMUNet3D load_pipeline_unet(const test_support::GoldenCase& gc) {
+    auto weights = engine::io::load_checkpoint(gc.file("model.ckpt").string());
+    INFO((weights ? std::string("read") : weights.error().message));
+    REQUIRE(weights.has_value());
+    engine::models::LVDMUNet3DLoadOptions options;
+    options.source = gc.file("model.ckpt").string();
+    auto model = engine::models::load_lvdm_unet_3d(parse_config(gc.config()["model"]["params"]["unet_config"]),
+                                                   *weights, options);
+    INFO((model ? std::string("loaded") : model.error().message));
+    REQUIRE(model.has_value());
+    return std::move(model).value();
+}
+
+}  // namespace
+
+TEST_CASE("LVDMUNet3D: the VideoCrafter2 pipeline's UNet loads from model.ckpt and gives its first DDIM x0",
+          "[models]") {
+    // First step of the golden DDIM run (eta 0): e = e_u + 12 (e_c - e_u) at the last DDIM timestep, fps 8, then
+    // x0 = (x_T - sqrt(1 - a_t) e) / sqrt(a_t) / scale_t (use_scale), which LVDM records as pred_x0[1].
+    auto gc = test_support::GoldenCase::load("vc2_pipeline_tiny");
+    auto model = load_pipeline_unet(gc);
+    torch::NoGradGuard no_grad;
+    const at::Tensor x = gc.io("eta0.x_T");
+    const int64_t last = gc.io("ddim_timesteps").size(0) - 1;
+    const at::Tensor t = at::full({1}, gc.io("ddim_timesteps")[last].item<int64_t>(), at::kLong);
+    LVDMUNet3DConditioning cond;
+    cond.fps = at::full({1}, gc.meta().at("fps").get<int64_t>(), at::kLong);
+    const at::Tensor e_c = model->forward(x, t, gc.io("cond"), cond);
+    const at::Tensor e_u = model->forward(x, t, gc.io("uncond"), cond);
+    const at::Tensor e = e_u + gc.meta().at("cfg").get<double>() * (e_c - e_u);
+    const double a_t = gc.io("ddim_alphas")[last].item<double>();
+    const double scale_t = gc.io("ddim_scale_arr")[last].item<double>();
+    const at::Tensor x0 = (x - std::sqrt(1.0 - a_t) * e) / std::sqrt(a_t) / scale_t;
+    const at::Tensor ref = gc.io("eta0.pred_x0")[1];
+    const double max_abs_diff = (x0 - ref).abs().max().item<double>();
+    CAPTURE(max_abs_diff);
+    REQUIRE_MAXDIFF_REL(x0, ref, 1e-4);
+}
+
+TEST_CASE("LVDMUNet3D: the DynamiCrafter pipeline's UNet loads from model.ckpt and gives its first DDIM x0",
+          "[models]") {
+    // Hybrid conditioning (x_T ++ first-frame latent, 8 channels), 77 text + 256 image tokens split 16 per frame
+    // over 16 frames, fs 10, v-prediction: v = v_u + 7.5 (v_c - v_u), rescaled to the conditional std with
+    // guidance_rescale 0.7 (unbiased std over C, F, H, W), x0 = sqrt(a) x_T - sqrt(1 - a) v at t = 999 (zero SNR).
+    auto gc = test_support::GoldenCase::load("dc_pipeline_tiny");
+    auto model = load_pipeline_unet(gc);
+    CHECK(model->config.variant == LVDMVariant::DynamiCrafter);
+    torch::NoGradGuard no_grad;
+    const at::Tensor x = gc.io("eta0.x_T");
+    const at::Tensor x_in = at::cat({x, gc.io("img_cat_cond")}, 1);  // [1, 8, 16, 4, 8]
+    const int64_t step = gc.io("ddim_timesteps")[-1].item<int64_t>();
+    const at::Tensor t = at::full({1}, step, at::kLong);
+    LVDMUNet3DConditioning cond;
+    cond.fs = at::full({1}, gc.meta().at("fs").get<int64_t>(), at::kLong);
+    const at::Tensor v_c = model->forward(x_in, t, at::cat({gc.io("cond_emb"), gc.io("img_emb")}, 1), cond);
+    const at::Tensor v_u = model->forward(x_in, t, at::cat({gc.io("uc_emb"), gc.io("uc_img_emb")}, 1), cond);
+    at::Tensor v = v_u + gc.meta().at("cfg").get<double>() * (v_c - v_u);
+    const double rescale = gc.meta().at("guidance_rescale").get<double>();
+    const at::Tensor std_c = v_c.std({1, 2, 3, 4}, /*unbiased=*/true, /*keepdim=*/true);
+    const at::Tensor std_cfg = v.std({1, 2, 3, 4}, /*unbiased=*/true, /*keepdim=*/true);
+    v = rescale * (v * (std_c / std_cfg)) + (1.0 - rescale) * v;
+    const double a = gc.io("alphas_cumprod")[step].item<double>();
+    const at::Tensor x0 = std::sqrt(a) * x - std::sqrt(1.0 - a) * v;
+    const at::Tensor ref = gc.io("eta0.pred_x0")[1];
+    const double max_abs_diff = (x0 - ref).abs().max().item<double>();
+    CAPTURE(max_abs_diff);
+    REQUIRE_MAXDIFF_REL(x0, ref, 1e-4);
+}
+
+#endif  // KINORA_TEST_HAVE_CKPT_READER
