@@ -94,8 +94,10 @@ at::Tensor group_norm_into(const at::Tensor& x, int64_t num_groups, const at::Te
     std::vector<int64_t> channel_shape(static_cast<size_t>(x.dim()), 1);
     channel_shape[0] = n;
     channel_shape[1] = channels;
-    a = a.view(channel_shape);
-    b = b.view(channel_shape);
+    std::vector<int64_t> per_channel(affine_shape);  // [1, G, C/G, 1, ...] → [N, G, C/G, 1, ...]
+    per_channel[0] = n;
+    a = a.expand(per_channel).reshape(channel_shape);
+    b = b.expand(per_channel).reshape(channel_shape);
     if (xf.scalar_type() != at::kFloat) {  // float64
         a = a.to(xf.scalar_type());
         b = b.to(xf.scalar_type());
