@@ -2,6 +2,7 @@
 #include "models/common/feed_forward.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/dropout.h>
 
 namespace engine::models {
 
@@ -33,6 +34,26 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
         h = h + x;
     }
     return h;
+}
+
+GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
+    proj = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(dim_in, dim_out * 2)));
+}
+
+at::Tensor GEGLUImpl::forward(const at::Tensor& x) {
+    auto halves = proj->forward(x).chunk(2, -1);  // value, gate: [..., dim_out] each
+    return halves[0] * at::gelu(halves[1]);
+}
+
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
+    const int64_t inner = dim * mult;
+    net_0 = GEGLU(dim, inner);
+    net_2 = torch::nn::Linear(torch::nn::LinearOptions(inner, dim));
+    net = register_module("net", torch::nn::ModuleList(net_0, torch::nn::Dropout(0.0), net_2));
+}
+
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
+    return net_2->forward(net_0->forward(x));
 }
 
 }  // namespace engine::models

@@ -1,9 +1,12 @@
 // Ref: huggingface/diffusers src/diffusers/models/transformers/sana_transformer.py@58eb52c0803e GLUMBConv
+// Ref: AILab-CVC/VideoCrafter lvdm/modules/attention.py@11bcd76 GEGLU, FeedForward
 // Feed-forward blocks shared by the models.
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 
@@ -37,5 +40,31 @@ public:
     RMSNorm norm{nullptr};
 };
 TORCH_MODULE(GLUMBConv);
+
+/// GEGLU projection: [a, g] = chunk(proj(x), 2) on the last dim, a · GELU(g) with the exact (erf) GELU.
+/// Key: proj.*.
+class GEGLUImpl : public torch::nn::Module {
+public:
+    GEGLUImpl(int64_t dim_in, int64_t dim_out);
+    at::Tensor forward(const at::Tensor& x);
+
+    torch::nn::Linear proj{nullptr};  // dim_in → 2·dim_out
+};
+TORCH_MODULE(GEGLU);
+
+/// The gated feed-forward of the LDM/LVDM transformer blocks (FeedForward(dim, glu=True), also diffusers'
+/// FeedForward(activation_fn="geglu")): net.2(GEGLU(x)) with inner = mult · dim. Keys: net.0.proj.*, net.2.* (net.1
+/// is a parameter-free dropout).
+class FeedForwardImpl : public torch::nn::Module {
+public:
+    explicit FeedForwardImpl(int64_t dim, int64_t mult = 4);
+    /// x: [..., dim] → [..., dim].
+    at::Tensor forward(const at::Tensor& x);
+
+    torch::nn::ModuleList net{nullptr};
+    GEGLU net_0{nullptr};              // == net[0]
+    torch::nn::Linear net_2{nullptr};  // == net[2]
+};
+TORCH_MODULE(FeedForward);
 
 }  // namespace engine::models
