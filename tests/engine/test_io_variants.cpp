@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "io/safetensors.h"
 
 namespace fs = std::filesystem;
