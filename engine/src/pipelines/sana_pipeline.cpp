@@ -13,6 +13,7 @@
 #include "pipelines/resolution_bins.h"
 #include "schedulers/samplers.h"
 #include "schedulers/sigmas.h"
+#include "tokenizers/spm_library.h"
 #include "tokenizers/text_unicode.h"
 
 namespace engine::pipelines {
@@ -149,8 +150,14 @@ Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& di
     };
     step(0);
     auto tokenizer = tokenizers::GemmaTokenizer::load((root / "tokenizer").string());
-    if (!tokenizer) return Unexpected{tokenizer.error()};
-    pipe->tokenizer.emplace(std::move(tokenizer).value());
+    if (tokenizer) {
+        pipe->tokenizer.emplace(std::move(tokenizer).value());
+    } else if (!tokenizers::built_with_sentencepiece()) {
+        // Builds without sentencepiece (the GPU machines) can still run precomputed prompt embeddings.
+        pipe->tokenizer_error = tokenizer.error();
+    } else {
+        return Unexpected{tokenizer.error()};
+    }
     step(1);
     auto scheduler = schedulers::read_scheduler_config((root / "scheduler" / "scheduler_config.json").string());
     if (!scheduler) return Unexpected{scheduler.error()};
@@ -221,6 +228,10 @@ at::Tensor to_long_tensor(const std::vector<int64_t>& v, int64_t rows, int64_t c
 PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
                                    int max_sequence_length) {
     core::require(max_sequence_length >= 2, ErrorCode::InvalidRequest, "max sequence length must be at least 2");
+    if (!pipe.tokenizer) {
+        throw EngineError(pipe.tokenizer_error ? *pipe.tokenizer_error
+                                               : Error{ErrorCode::Internal, "the Gemma tokenizer is not loaded"});
+    }
     pipe.ensure_text_encoder();
     std::string text = lower_strip(prompt);
     int64_t max_length = max_sequence_length;

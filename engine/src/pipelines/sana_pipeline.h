@@ -46,7 +46,8 @@ struct SanaLoadOptions {
 struct SanaPipeline {
     std::string dir;
     SanaVariant variant = SanaVariant::None;
-    std::optional<tokenizers::GemmaTokenizer> tokenizer;  // always set once loaded
+    std::optional<tokenizers::GemmaTokenizer> tokenizer;  // unset only in builds without sentencepiece
+    std::optional<Error> tokenizer_error;                 // why it is unset (raised when a prompt is encoded)
     models::Gemma2Model text_encoder{nullptr};  // may be released after encoding (low-memory mode)
     models::SanaTransformer2D transformer{nullptr};
     models::AutoencoderDC vae{nullptr};
