@@ -105,8 +105,8 @@ ParseResult malformed(const std::string& what) {
     return make_error(ErrorCode::ModelLoadFailed, what);
 }
 
-// Calls on_field(field, wire_type, reader) for each field of one message; on_field returns false when it did
-// not consume the value (the reader then skips it), or sets `bad` for a value it could not read.
+// Calls on_field(field, wire_type, reader, bad) for each field of one message. on_field returns false when it
+// does not take the value (the reader then skips it); it sets `bad` to what went wrong when it could not read it.
 template <typename Fn>
 ParseResult for_each_field(std::string_view message, const char* what, Fn&& on_field) {
     WireReader r(message);
@@ -116,14 +116,14 @@ ParseResult for_each_field(std::string_view message, const char* what, Fn&& on_f
         if (!r.tag(field, wire_type)) {
             return malformed(std::string("bad field tag in ") + what);
         }
-        bool bad = false;
+        std::string bad;
         if (!on_field(field, wire_type, r, bad)) {
             if (!r.skip(field, wire_type)) {
                 return malformed(std::string("truncated or invalid field ") + std::to_string(field) + " in " + what);
             }
         }
-        if (bad) {
-            return malformed(std::string("truncated field ") + std::to_string(field) + " in " + what);
+        if (!bad.empty()) {
+            return malformed(bad + " (field " + std::to_string(field) + " of " + what + ")");
         }
     }
     return {};
@@ -139,16 +139,16 @@ bool valid_model_type(std::uint64_t v) {
 
 ParseResult parse_normalizer(std::string_view message, SpmModelProto::Normalizer& spec, const char* what) {
     spec.present = true;
-    return for_each_field(message, what, [&](std::uint32_t field, int wt, WireReader& r, bool& bad) {
+    return for_each_field(message, what, [&](std::uint32_t field, int wt, WireReader& r, std::string& bad) {
         std::string_view s;
         std::uint64_t v = 0;
         if ((field == 1 || field == 2) && wt == kLen) {
-            bad = !r.bytes(s);
+            if (!r.bytes(s)) bad = "truncated value";
             (field == 1 ? spec.name : spec.precompiled_charsmap) = std::string(s);
             return true;
         }
         if (field >= 3 && field <= 5 && wt == kVarint) {
-            bad = !r.varint(v);
+            if (!r.varint(v)) bad = "truncated value";
             (field == 3   ? spec.add_dummy_prefix
              : field == 4 ? spec.remove_extra_whitespaces
                           : spec.escape_whitespaces) = v != 0;
@@ -159,18 +159,18 @@ ParseResult parse_normalizer(std::string_view message, SpmModelProto::Normalizer
 }
 
 ParseResult parse_trainer(std::string_view message, SpmModelProto::Trainer& t) {
-    return for_each_field(message, "trainer_spec", [&](std::uint32_t field, int wt, WireReader& r, bool& bad) {
+    return for_each_field(message, "trainer_spec", [&](std::uint32_t field, int wt, WireReader& r, std::string& bad) {
         std::string_view s;
         std::uint64_t v = 0;
         if (wt == kVarint && (field == 3 || field == 35 || field == 24)) {
-            bad = !r.varint(v);
+            if (!r.varint(v)) bad = "truncated value";
             if (field == 3 && valid_model_type(v)) t.model_type = static_cast<int>(v);
             if (field == 35) t.byte_fallback = v != 0;
             if (field == 24) t.treat_whitespace_as_suffix = v != 0;
             return true;
         }
         if (wt == kLen && field >= 44 && field <= 48) {
-            bad = !r.bytes(s);
+            if (!r.bytes(s)) bad = "truncated value";
             std::string* out[] = {&t.unk_surface, &t.unk_piece, &t.bos_piece, &t.eos_piece, &t.pad_piece};
             *out[field - 44] = std::string(s);
             t.has_unk_surface = t.has_unk_surface || field == 44;
@@ -181,23 +181,23 @@ ParseResult parse_trainer(std::string_view message, SpmModelProto::Trainer& t) {
 }
 
 ParseResult parse_piece(std::string_view message, SpmModelProto::Piece& piece) {
-    return for_each_field(message, "a piece", [&](std::uint32_t field, int wt, WireReader& r, bool& bad) {
+    return for_each_field(message, "a piece", [&](std::uint32_t field, int wt, WireReader& r, std::string& bad) {
         std::string_view s;
         std::uint64_t v = 0;
         std::uint32_t bits = 0;
         if (field == 1 && wt == kLen) {
-            bad = !r.bytes(s);
+            if (!r.bytes(s)) bad = "truncated value";
             piece.piece = std::string(s);
             return true;
         }
         if (field == 2 && wt == kFixed32) {
-            bad = !r.fixed32(bits);
+            if (!r.fixed32(bits)) bad = "truncated value";
             static_assert(sizeof(float) == sizeof(std::uint32_t));
             std::memcpy(&piece.score, &bits, sizeof(bits));
             return true;
         }
         if (field == 3 && wt == kVarint) {
-            bad = !r.varint(v);
+            if (!r.varint(v)) bad = "truncated value";
             if (valid_piece_type(v)) piece.type = static_cast<PieceType>(v);
             return true;
         }
@@ -206,20 +206,23 @@ ParseResult parse_piece(std::string_view message, SpmModelProto::Piece& piece) {
 }
 
 ParseResult parse_self_test(std::string_view message, std::vector<SpmModelProto::SelfTestSample>& samples) {
-    return for_each_field(message, "self_test_data", [&](std::uint32_t field, int wt, WireReader& r, bool& bad) {
+    return for_each_field(message, "self_test_data", [&](std::uint32_t field, int wt, WireReader& r, std::string& bad) {
         if (field != 1 || wt != kLen) return false;
         std::string_view body;
-        bad = !r.bytes(body);
-        if (bad) return true;
-        SpmModelProto::SelfTestSample sample;
-        auto ok = for_each_field(body, "a self-test sample", [&](std::uint32_t f, int w, WireReader& rr, bool& b) {
-            if ((f != 1 && f != 2) || w != kLen) return false;
-            std::string_view s;
-            b = !rr.bytes(s);
-            (f == 1 ? sample.input : sample.expected) = std::string(s);
+        if (!r.bytes(body)) {
+            bad = "truncated value";
             return true;
-        });
-        bad = !ok;
+        }
+        SpmModelProto::SelfTestSample sample;
+        auto ok =
+            for_each_field(body, "a self-test sample", [&](std::uint32_t f, int w, WireReader& rr, std::string& b) {
+                if ((f != 1 && f != 2) || w != kLen) return false;
+                std::string_view s;
+                if (!rr.bytes(s)) b = "truncated value";
+                (f == 1 ? sample.input : sample.expected) = std::string(s);
+                return true;
+            });
+        if (!ok) bad = ok.error().message;
         samples.push_back(std::move(sample));
         return true;
     });
@@ -359,11 +362,11 @@ Error invalid_model(const std::string& path, const std::string& why) {
 
 Expected<SpmModelProto> SpmModelProto::parse(std::string_view bytes) {
     SpmModelProto proto;
-    auto ok = for_each_field(bytes, "ModelProto", [&](std::uint32_t field, int wt, WireReader& r, bool& bad) {
+    auto ok = for_each_field(bytes, "ModelProto", [&](std::uint32_t field, int wt, WireReader& r, std::string& bad) {
         if (wt != kLen || field < 1 || field > 5) return false;
         std::string_view body;
         if (!r.bytes(body)) {
-            bad = true;
+            bad = "truncated value";
             return true;
         }
         ParseResult sub;
@@ -372,9 +375,9 @@ Expected<SpmModelProto> SpmModelProto::parse(std::string_view bytes) {
                 proto.pieces.emplace_back();
                 sub = parse_piece(body, proto.pieces.back());
                 break;
-            case 2:
+            case 2:  // a message field seen twice merges, as protobuf does
                 sub = parse_trainer(body, proto.trainer);
-                break;  // repeated messages merge, as protobuf does
+                break;
             case 3:
                 sub = parse_normalizer(body, proto.normalizer, "normalizer_spec");
                 break;
@@ -387,16 +390,12 @@ Expected<SpmModelProto> SpmModelProto::parse(std::string_view bytes) {
             default:
                 break;
         }
-        if (!sub) {
-            bad = true;
-            return true;
-        }
+        if (!sub) bad = sub.error().message;
         return true;
     });
     if (!ok) {
         return Unexpected{ok.error()};
     }
-    // for_each_field flags a bad nested message as "truncated field N"; that is all a user needs to know.
     return proto;
 }
 
