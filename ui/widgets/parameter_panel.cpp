@@ -107,7 +107,7 @@ ParameterPanel::ParameterPanel(QWidget* parent) : QWidget(parent) {
         tr("Sana was trained on a fixed set of sizes. On: it generates at the trained size closest in shape, "
            "then resizes the picture to the size above (as diffusers does). Off: it generates at exactly "
            "that size."));
-    form_->addRow(tr("Trained size"), binning_);
+    form_->addRow(binning_);  // spans both columns: the text is the label
     connect(binning_, &QCheckBox::toggled, this, &ParameterPanel::changed);
 
     for (SliderSpinBox* s : {steps_, guidance_, frames_, fps_, frameStride_, eta_, flowShift_}) {
