@@ -214,17 +214,49 @@ double rel_maxdiff(const at::Tensor& actual, const at::Tensor& expected) {
     return r.max_abs_diff / std::max(1.0, r.max_abs_expected);
 }
 
-// The plan's halo gives the untiled result; one base pixel less does not (the halo is the smallest exact
-// one, not a guess that happens to be large enough). Returns the diffs measured.
+// The plan's halo gives the untiled result, and tiles without a halo do not (so this check can fail: a
+// missing or misplaced halo shows up orders of magnitude above kTiledTol). That the plan's halo is the
+// reach of the local part, not a guess that happens to be large enough, is checked separately
+// (check_receptive_field). Returns the diffs measured.
 std::pair<double, double> check_tiling_is_exact(AutoencoderDC& ae, const at::Tensor& z, int64_t tile,
                                                 const at::Tensor& untiled) {
-    const auto plan = ae->tiled_decode_plan();
     const double exact = rel_maxdiff(ae->decode_tiled(z, tile), untiled);
-    const double short_halo = rel_maxdiff(ae->decode_tiled_with_halo(z, tile, plan.halo - 1), untiled);
-    CAPTURE(tile, plan.halo, exact, short_halo);
+    const double no_halo = rel_maxdiff(ae->decode_tiled_with_halo(z, tile, 0), untiled);
+    CAPTURE(tile, ae->tiled_decode_plan().halo, exact, no_halo);
     CHECK(exact <= kTiledTol);
-    CHECK(short_halo > 100 * kTiledTol);
-    return {exact, short_halo};
+    CHECK(no_halo > 100 * kTiledTol);
+    return {exact, no_halo};
+}
+
+// The reach of the decoder's local part, measured: in float64, one row (then one column) of a base map is
+// perturbed; output pixels outside its receptive field come out bit for bit the same (they are computed
+// from the same numbers by the same kernels), those inside change. The farthest changed output pixel,
+// in base pixels from the perturbed one, must be the plan's halo on both sides: a smaller halo would cut
+// context off (seams), a larger one would only cost time. A whole row is perturbed so that many paths
+// reach the edge of the field (a ReLU cannot close them all), and float64 keeps the weak far influence
+// above rounding.
+void check_receptive_field(AutoencoderDC& ae, uint64_t seed) {
+    const auto plan = ae->tiled_decode_plan();
+    const auto& ch = ae->config.decoder_block_out_channels;
+    const int64_t channels = ch[static_cast<std::size_t>(std::min<int64_t>(plan.split_stage, ch.size() - 1))];
+    ae->to_dtype_device(at::kDouble, at::kCPU);
+    const int64_t n = 2 * plan.halo + 5, p = plan.halo + 2;  // the field fits inside the map
+    torch::manual_seed(seed);
+    at::Tensor base = torch::randn({1, channels, n, n}, at::kDouble);
+    const at::Tensor out = ae->decode_local(base);
+    for (int64_t dim : {2, 3}) {
+        at::Tensor perturbed = base.clone();
+        perturbed.select(dim, p).add_(torch::randn_like(perturbed.select(dim, p)));
+        const at::Tensor changed = (ae->decode_local(perturbed) != out).any(1).any(0).any(dim == 2 ? 1 : 0);
+        const at::Tensor idx = changed.nonzero().flatten();  // output rows (columns) that changed
+        REQUIRE(idx.numel() > 0);
+        const int64_t first = idx.min().item<int64_t>() / plan.local_scale;
+        const int64_t last = idx.max().item<int64_t>() / plan.local_scale;
+        CAPTURE(dim, plan.halo, p, first, last);
+        CHECK(p - first == plan.halo);
+        CHECK(last - p == plan.halo);
+    }
+    ae->to_dtype_device(at::kFloat, at::kCPU);
 }
 
 // A random DC-AE with the layout of Sana's dc-ae-f32c32-sana-1.0 decoder (docs/reference/sana.md §2.2-2.3:
@@ -286,7 +318,7 @@ AutoencoderDC random_vae(const AutoencoderDCConfig& config, uint64_t seed) {
 TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention stage", "[models]") {
     // Halo by hand, walking back from the output (conv reach k/2 = 1 for 3x3; an up block halves the
     // context, rounding up, on the input side of its conv for nearest-interpolate, before it for pixel
-    // shuffle). These numbers are confirmed against real decodes by the tests below (halo - 1 fails).
+    // shuffle). Each is then confirmed as the measured reach of the local part (check_receptive_field).
     SECTION("dcae_tiny: stages 3-2 global; 1-0 local") {
         auto gc = GoldenCase::load("dcae_tiny");
         AutoencoderDC ae = load_vae(gc.dir());
@@ -297,6 +329,7 @@ TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention st
         // conv_out 1; stage 0: ResBlock +2 = 3, up conv +1 = 4 → 2; stage 1: 2 ResBlocks +4 = 6,
         // up conv +1 = 7 → 4.
         CHECK(p.halo == 4);
+        check_receptive_field(ae, 31);
     }
     SECTION("the tiny pipelines' VAE: stage 1 global; 0 local") {
         auto gc = GoldenCase::load("sana_pipeline_tiny");
@@ -306,6 +339,7 @@ TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention st
         CHECK(p.global_scale == 1);
         CHECK(p.local_scale == 2);
         CHECK(p.halo == 2);  // conv_out 1, ResBlock 3, up conv 4 → 2
+        check_receptive_field(ae, 32);
     }
     SECTION("Sana 1.0 layout: stages 5-3 global; 2-0 local, 8x up") {
         AutoencoderDC ae = random_vae(sana_layout_config(), 1);
@@ -316,6 +350,7 @@ TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention st
         // conv_out 1; stage 0: 3 ResBlocks 7, up conv 8 → 4; stage 1: 10, 11 → 6; stage 2: 12, 13 → 7.
         // That is 56 output pixels, 1.75 latent pixels.
         CHECK(p.halo == 7);
+        check_receptive_field(ae, 33);
     }
     SECTION("DC-AE in layout: pixel shuffle, conv_out up block") {
         AutoencoderDC ae = random_vae(in_layout_config(), 2);
@@ -326,6 +361,7 @@ TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention st
         // conv_out block: conv 1 before the shuffle → 1; stage 1: 5 ResBlocks 11, shuffle → 6, conv 7;
         // stage 2: 10 ResBlocks 27, shuffle → 14, conv 15.
         CHECK(p.halo == 15);
+        check_receptive_field(ae, 34);
     }
 }
 
