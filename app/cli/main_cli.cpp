@@ -60,6 +60,8 @@ cli::Parser& add_engine_options(cli::Parser& p) {
     return p.option("device", "cpu|cuda[:N]", "where to run (default cpu)")
         .option("precision", "auto|fp32|bf16|fp16", "weights/activations precision (default auto)")
         .option("threads", "N", "CPU threads (default: cores - 1)")
+        .option("memory", "balanced|low|keep",
+                "memory mode (default balanced); low also frees models after the job and decodes in tiles")
         .flag("quiet", "no progress bar")
         .flag("verbose", "print engine log lines")
         .flag("help", "show this help");
@@ -98,6 +100,11 @@ engine::EngineOptions engine_options(const cli::ParsedArgs& a) {
     else if (precision == "bf16") o.precision = engine::Precision::BFloat16;
     else if (precision == "fp16") o.precision = engine::Precision::Float16;
     else throw std::invalid_argument("--precision expects auto, fp32, bf16 or fp16; got '" + precision + "'");
+    const std::string memory = a.get("memory", "balanced");
+    if (memory == "balanced") o.memory_mode = engine::MemoryMode::Balanced;
+    else if (memory == "low") o.memory_mode = engine::MemoryMode::LowMemory;
+    else if (memory == "keep") o.memory_mode = engine::MemoryMode::KeepLoaded;
+    else throw std::invalid_argument("--memory expects balanced, low or keep; got '" + memory + "'");
     if (auto t = a.get_int("threads")) {
         if (*t < 0 || *t > 1024) throw std::invalid_argument("--threads must be between 0 and 1024");
         o.num_threads = static_cast<int>(*t);

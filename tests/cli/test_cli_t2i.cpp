@@ -77,6 +77,20 @@ TEST_CASE("cli t2i: Sana-Sprint is picked from model_index.json and writes the g
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("cli t2i: --memory low decodes in tiles and still writes the golden image", "[cli]") {
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    const std::string dir = test_cli::make_temp_dir("cli-lowmem");
+    const std::string out = dir + "/sana.png";
+    auto args = golden_args(gc, out);
+    for (const char* a : {"--negative", "", "--memory", "low", "--verbose"}) args.push_back(a);
+    auto run = test_cli::run_cli(args);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.output, Catch::Contains("in tiles"));
+    check_png_equals_golden(out, gc);
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("cli t2i: bad input gives a clear message and a non-zero exit code", "[cli]") {
     auto gc = test_support::GoldenCase::load("sana_sprint_pipeline_tiny");
     const std::string dir = test_cli::make_temp_dir("cli-bad");
@@ -92,6 +106,7 @@ TEST_CASE("cli t2i: bad input gives a clear message and a non-zero exit code", "
         {{"--model", "/nonexistent/model"}, "does not exist"},
         {{"--out", "/nonexistent-dir/x.png"}, "Cannot write"},
         {{"--bogus"}, "unknown option"},
+        {{"--memory", "tiny"}, "--memory expects balanced, low or keep"},
     };
     for (const auto& c : cases) {
         auto args = golden_args(gc, dir + "/x.png");

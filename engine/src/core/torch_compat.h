@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/Allocator.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -33,5 +34,23 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
     return at::matmul(probs, v);
 #endif
 }
+
+/// A c10::Allocator whose overrides fit every supported LibTorch: `allocate` is const in 1.13 and not in
+/// 2.x, where `copy_data` is also required (the gpu-pip preset needs torch >= 2.7). Subclasses implement
+/// allocate_bytes.
+class AllocatorBase : public c10::Allocator {
+public:
+#if TORCH_VERSION_MAJOR >= 2
+    c10::DataPtr allocate(size_t n) override { return allocate_bytes(n); }
+    void copy_data(void* dest, const void* src, std::size_t count) const override {
+        default_copy_data(dest, src, count);
+    }
+#else
+    c10::DataPtr allocate(size_t n) const override { return allocate_bytes(n); }
+#endif
+
+protected:
+    virtual c10::DataPtr allocate_bytes(size_t n) const = 0;
+};
 
 }  // namespace engine::core

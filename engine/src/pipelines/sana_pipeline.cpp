@@ -3,8 +3,12 @@
 #include <ATen/ATen.h>
 #include <torch/types.h>
 
+#include <c10/util/Exception.h>
+
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <new>
 #include <string>
 
 #include "core/engine_error.h"
@@ -369,10 +373,47 @@ at::Tensor resize_and_crop(const at::Tensor& image, int new_height, int new_widt
     return resized.slice(2, y0, y0 + new_height).slice(3, x0, x0 + new_width);
 }
 
+bool is_out_of_memory(const c10::Error& e) {
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+    const std::string m = e.what_without_backtrace();
+    // CUDA: "CUDA out of memory"; CPU (DefaultCPUAllocator): "not enough memory".
+    return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
+}
+
 }  // namespace
 
+at::Tensor decode_sana_latents(models::AutoencoderDC& vae, const at::Tensor& latents, SanaDecode mode,
+                               int64_t tile_latent_size) {
+    if (latents.dim() != 4) return vae->decode(latents);  // its error says what is wrong
+    const int64_t f = vae->config.decoder_upsample_factor();
+    const int64_t h = latents.size(2), w = latents.size(3);
+    const int64_t pixels = h * f * w * f;
+    if (mode == SanaDecode::Tiled || pixels > kSanaTiledDecodeAbovePixels) {
+        LOG_INFO("decoding %lldx%lld px in tiles of %lld latent px", static_cast<long long>(w * f),
+                 static_cast<long long>(h * f), static_cast<long long>(tile_latent_size));
+        return vae->decode_tiled(latents, tile_latent_size);
+    }
+    std::string what;
+    try {
+        return vae->decode(latents);
+    } catch (const c10::Error& e) {
+        if (!is_out_of_memory(e)) throw;
+        what = e.what_without_backtrace();
+    } catch (const std::bad_alloc&) {
+        what = "a host memory allocation failed";
+    }
+    // The failed decode's tensors are released by now. Tiles of at most half the latent per side, so that
+    // a latent smaller than one default tile is split too.
+    const int64_t tile = std::min(tile_latent_size, std::max<int64_t>(1, (std::max(h, w) + 1) / 2));
+    LOG_WARN("decoding %lldx%lld px at once ran out of memory (%s); decoding in tiles of %lld latent px instead",
+             static_cast<long long>(w * f), static_cast<long long>(h * f), what.substr(0, what.find('\n')).c_str(),
+             static_cast<long long>(tile));
+    return vae->decode_tiled(latents, tile);
+}
+
 at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const schedulers::StepHooks& hooks,
-                         SanaTrace* trace, bool release_text_encoder, const std::function<void(JobStage)>& on_stage) {
+                         SanaTrace* trace, bool release_text_encoder, const std::function<void(JobStage)>& on_stage,
+                         SanaDecode decode) {
     torch::NoGradGuard no_grad;
     const bool sprint = pipe.variant == SanaVariant::Sprint;
     const bool cfg = !sprint && o.guidance_scale > 1.0;
@@ -472,7 +513,8 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     // 4. Decode.
     hooks.cancel_point();
     if (on_stage) on_stage(JobStage::Decoding);
-    at::Tensor image = pipe.vae->decode(final_latents.to(pipe.vae->dtype()) / pipe.vae->config.scaling_factor);
+    at::Tensor image = decode_sana_latents(
+        pipe.vae, final_latents.to(pipe.vae->dtype()) / pipe.vae->config.scaling_factor, decode);
     image = image.to(at::kFloat);
     if (o.height_px != o.output_height_px || o.width_px != o.output_width_px) {
         image = resize_and_crop(image, o.output_height_px, o.output_width_px);

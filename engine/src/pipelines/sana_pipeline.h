@@ -112,9 +112,28 @@ struct SanaTrace {
     std::vector<at::Tensor> latents_per_step;  // [1, C, h, w] after each step
 };
 
+/// How the final latents are decoded by the DC-AE.
+enum class SanaDecode {
+    /// Whole images up to kSanaTiledDecodeAbovePixels at once; larger ones in tiles. A whole-image decode
+    /// that runs out of memory is retried in tiles (logged).
+    Auto,
+    /// Always in tiles (low-memory mode): AutoencoderDC::decode_tiled, the same image with bounded memory.
+    Tiled,
+};
+
+/// Auto decodes images of more output pixels than this (2048²) in tiles.
+inline constexpr int64_t kSanaTiledDecodeAbovePixels = int64_t{2048} * 2048;
+
+/// vae.decode(latents) as `mode` says; latents are already divided by scaling_factor. Tiles are
+/// tile_latent_size² latent pixels (an out-of-memory retry uses at most half the latent per side, so a
+/// latent smaller than one tile is still split). The result has the VAE's dtype and device.
+at::Tensor decode_sana_latents(models::AutoencoderDC& vae, const at::Tensor& latents, SanaDecode mode,
+                               int64_t tile_latent_size = models::kDCDefaultDecodeTile);
+
 /// Runs the whole pipeline → image [1, 3, output_height, output_width] in [0, 1] (float32, CPU).
+/// `decode` picks how the latents are decoded (SanaDecode::Tiled in low-memory mode).
 at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& options, const schedulers::StepHooks& hooks,
                          SanaTrace* trace, bool release_text_encoder = false,
-                         const std::function<void(JobStage)>& on_stage = {});
+                         const std::function<void(JobStage)>& on_stage = {}, SanaDecode decode = SanaDecode::Auto);
 
 }  // namespace engine::pipelines

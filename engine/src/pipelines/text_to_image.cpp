@@ -44,7 +44,8 @@ JobResult run_text_to_image(const TextToImageRequest& request, runtime::JobConte
     schedulers::StepHooks hooks = schedulers::make_step_hooks(ctx, render, JobStage::Denoising);
     const bool low_memory = cache.settings().memory_mode == MemoryMode::LowMemory;
     at::Tensor image = generate_sana(*pipe, options, hooks, nullptr, low_memory,
-                                     [&ctx](JobStage stage) { ctx.report_progress(stage, 0, 0); });
+                                     [&ctx](JobStage stage) { ctx.report_progress(stage, 0, 0); },
+                                     low_memory ? SanaDecode::Tiled : SanaDecode::Auto);
     ctx.report_progress(JobStage::Finishing, 0, 0);
 
     JobResult result;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -423,6 +424,12 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t str
         torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(bias).groups(groups));
 }
 
+int64_t conv_reach(const torch::nn::Conv2d& conv) {  // pixels a stride-1 "same" conv reads on each side
+    return (*conv->options.kernel_size())[0] / 2;
+}
+
+int64_t ceil_half(int64_t x) { return (x + 1) / 2; }
+
 torch::nn::Linear make_linear(int64_t in, int64_t out) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
@@ -485,6 +492,13 @@ TORCH_MODULE(ChannelNorm);
 class DCLayer : public torch::nn::Module {
 public:
     virtual at::Tensor forward(const at::Tensor& x) = 0;
+    // For a layer whose output pixels depend only on a neighbourhood of input pixels (at the same or a
+    // coarser grid): how many input pixels of context on each side an output window with `output_halo`
+    // pixels of context needs, assuming window edges on the input grid. nullopt for layers that sum over
+    // the whole map (the LiteMLA attention), and for the encoder's down blocks (never tiled).
+    virtual std::optional<int64_t> input_halo(int64_t /*output_halo*/) const { return std::nullopt; }
+    // How much the layer enlarges H and W.
+    virtual int64_t upscale() const { return 1; }
 };
 
 // ResBlock: x + norm(conv2(act(conv1(x)))).
@@ -500,6 +514,9 @@ public:
         h = norm->forward(conv2->forward(h));
         return h + x;
     }
+    // Two convolutions; the norm (per pixel over channels, or batch norm with running statistics), the
+    // activation and the residual are per pixel.
+    std::optional<int64_t> input_halo(int64_t h) const override { return h + conv_reach(conv1) + conv_reach(conv2); }
 
 private:
     DCActivation act_;
@@ -664,6 +681,13 @@ public:
         at::Tensor y = at::pixel_shuffle(h.repeat_interleave(repeats_, 1), 2);
         return x + y;
     }
+    // Output pixel (2i + a) comes from input pixel i (nearest, pixel shuffle and the shortcut alike), so
+    // h output pixels of context need ceil(h/2) input pixels; the conv reads its reach more pixels on
+    // the grid it runs on (after the nearest upsampling, or before the pixel shuffle).
+    std::optional<int64_t> input_halo(int64_t h) const override {
+        return interpolate_ ? ceil_half(h + conv_reach(conv)) : ceil_half(h) + conv_reach(conv);
+    }
+    int64_t upscale() const override { return 2; }
 
 private:
     bool interpolate_, shortcut_;
@@ -688,6 +712,12 @@ struct Stage {
     at::Tensor forward(at::Tensor x) const {
         for (const auto& l : layers) x = l->forward(x);
         return x;
+    }
+    bool is_local() const {
+        for (const auto& l : layers) {
+            if (!l->input_halo(0)) return false;
+        }
+        return true;
     }
 };
 
@@ -761,6 +791,7 @@ public:
             up_blocks_->push_back(s.list);
             stages_.push_back(std::move(s));
         }
+        while (split_ < n && stages_[split_].is_local()) ++split_;
         const int64_t channels = ly[0] > 0 ? ch[0] : ch[1];
         norm_out_ = register_module("norm_out", ChannelNorm(DCNormType::RmsNorm, channels));
         if (ly[0] > 0) {
@@ -772,17 +803,53 @@ public:
     }
 
     at::Tensor forward(const at::Tensor& z) {  // [B, latent, h, w] -> [B, in, h*f, w*f]
-        at::Tensor h = conv_in_->forward(z);   // [B, C_last, h, w]
+        return forward_local(forward_global(z));
+    }
+
+    // The decoder in two parts, for exact tiling. Stages run from n-1 down to 0; the local part is the
+    // longest run of final stages (0 .. split-1) made only of layers with a finite receptive field,
+    // plus the output head; the global part (conv_in, the stem shortcut, stages n-1 .. split) holds
+    // every LiteMLA attention.
+    at::Tensor forward_global(const at::Tensor& z) {  // [B, latent, h, w] -> [B, C_split, h*g, w*g]
+        at::Tensor h = conv_in_->forward(z);          // [B, C_last, h, w]
         if (in_shortcut_) h = h + z.repeat_interleave(repeats_, 1);
-        for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) h = it->forward(h);
-        h = activate(norm_out_->forward(h), conv_act_);
+        for (std::size_t i = stages_.size(); i-- > split_;) h = stages_[i].forward(h);
+        return h;
+    }
+    at::Tensor forward_local(at::Tensor h) {  // [B, C_split, H, W] -> [B, in, H*s, W*s]
+        for (std::size_t i = split_; i-- > 0;) h = stages_[i].forward(h);
+        h = activate(norm_out_->forward(h), conv_act_);  // per pixel
         return conv_out_ ? conv_out_->forward(h) : conv_out_block_->forward(h);
+    }
+
+    DCTiledDecodePlan plan() const {
+        DCTiledDecodePlan p;
+        p.split_stage = static_cast<int64_t>(split_);
+        // Receptive field of the local part, walked back from the output.
+        int64_t halo = conv_out_ ? conv_reach(conv_out_) : *conv_out_block_->input_halo(0);
+        int64_t local_scale = conv_out_ ? 1 : conv_out_block_->upscale();
+        for (std::size_t i = 0; i < split_; ++i) {
+            const auto& layers = stages_[i].layers;
+            for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+                halo = *(*it)->input_halo(halo);
+                local_scale *= (*it)->upscale();
+            }
+        }
+        int64_t global_scale = 1;
+        for (std::size_t i = split_; i < stages_.size(); ++i) {
+            for (const auto& l : stages_[i].layers) global_scale *= l->upscale();
+        }
+        p.halo = halo;
+        p.local_scale = local_scale;
+        p.global_scale = global_scale;
+        return p;
     }
 
 private:
     bool in_shortcut_;
     DCActivation conv_act_;
     int64_t repeats_ = 1;
+    std::size_t split_ = 0;  // stages [0, split_) and the head are local
     torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
     std::shared_ptr<DCUpBlock2d> conv_out_block_;
     torch::nn::ModuleList up_blocks_{nullptr};
@@ -793,72 +860,13 @@ private:
 // ---------------------------------------------------------------------------------------------------
 // Tiling
 // ---------------------------------------------------------------------------------------------------
-namespace {
 
-// Start offsets of tiles of `tile` covering [0, length), `stride` apart, the last one ending at length.
-std::vector<int64_t> tile_starts(int64_t length, int64_t tile, int64_t stride) {
-    if (length <= tile) return {0};
-    std::vector<int64_t> starts;
-    for (int64_t s = 0;; s += stride) {
-        if (s + tile >= length) {
-            starts.push_back(length - tile);
-            break;
-        }
-        starts.push_back(s);
-    }
-    return starts;
-}
-
-// Blend weights along one axis of a tile of `size` output pixels: linear ramps of `ramp` pixels on the
-// sides that have a neighbour ((i + 0.5) / ramp, never 0), 1 elsewhere. With the nominal overlap the
-// two ramps of neighbouring tiles sum to 1.
-at::Tensor axis_weights(int64_t size, int64_t ramp, bool ramp_low, bool ramp_high) {
-    at::Tensor w = torch::ones({size}, torch::kFloat);
-    if (ramp <= 0) return w;
-    at::Tensor pos = torch::arange(size, torch::kFloat) + 0.5;
-    if (ramp_low) w = at::minimum(w, pos / static_cast<double>(ramp));
-    if (ramp_high) w = at::minimum(w, (static_cast<double>(size) - pos) / static_cast<double>(ramp));
-    return w;
-}
-
-}  // namespace
-
-at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn,
-                       const std::function<void(int64_t, int64_t)>& on_tile) {
-    TORCH_CHECK(latent.dim() == 4, "tiled_apply: expected [B, C, H, W], got ", latent.sizes());
-    TORCH_CHECK(tile >= 1 && overlap >= 0 && overlap < tile && scale >= 1, "tiled_apply: bad tile ", tile,
-                " / overlap ", overlap, " / scale ", scale);
-    const int64_t height = latent.size(2), width = latent.size(3);
-    const int64_t th = std::min(tile, height), tw = std::min(tile, width);
-    const auto ys = tile_starts(height, th, tile - overlap);
-    const auto xs = tile_starts(width, tw, tile - overlap);
-    const int64_t ramp = overlap * scale;
-
-    at::Tensor out, weight_sum;  // float32 accumulators, allocated after the first tile
-    for (std::size_t iy = 0; iy < ys.size(); ++iy) {
-        const at::Tensor wy = axis_weights(th * scale, ramp, iy > 0, iy + 1 < ys.size());
-        for (std::size_t ix = 0; ix < xs.size(); ++ix) {
-            const at::Tensor wx = axis_weights(tw * scale, ramp, ix > 0, ix + 1 < xs.size());
-            at::Tensor piece = fn(latent.slice(2, ys[iy], ys[iy] + th).slice(3, xs[ix], xs[ix] + tw));
-            TORCH_CHECK(piece.dim() == 4 && piece.size(2) == th * scale && piece.size(3) == tw * scale,
-                        "tiled_apply: a tile of ", th, "x", tw, " gave ", piece.sizes(), ", expected x", scale);
-            if (!out.defined()) {
-                out = torch::zeros({piece.size(0), piece.size(1), height * scale, width * scale},
-                                   piece.options().dtype(at::kFloat));
-                weight_sum = torch::zeros({1, 1, height * scale, width * scale}, out.options());
-            }
-            const at::Tensor w =
-                (wy.view({-1, 1}) * wx.view({1, -1})).to(out.device()).view({1, 1, th * scale, tw * scale});
-            const int64_t y0 = ys[iy] * scale, x0 = xs[ix] * scale;
-            out.slice(2, y0, y0 + th * scale).slice(3, x0, x0 + tw * scale).add_(piece.to(at::kFloat) * w);
-            weight_sum.slice(2, y0, y0 + th * scale).slice(3, x0, x0 + tw * scale).add_(w);
-            if (on_tile) {
-                on_tile(static_cast<int64_t>(iy * xs.size() + ix + 1), static_cast<int64_t>(ys.size() * xs.size()));
-            }
-        }
-    }
-    out.div_(weight_sum);
-    return out.to(latent.scalar_type());
+std::vector<int64_t> split_evenly(int64_t length, int64_t max_part) {
+    TORCH_CHECK(length >= 1 && max_part >= 1, "split_evenly: bad length ", length, " / part ", max_part);
+    const int64_t parts = (length + max_part - 1) / max_part;
+    std::vector<int64_t> bounds;
+    for (int64_t i = 0; i <= parts; ++i) bounds.push_back(i * length / parts);
+    return bounds;
 }
 
 }  // namespace detail
@@ -926,21 +934,74 @@ at::Tensor AutoencoderDCImpl::decode(const at::Tensor& latent) {
     return decoder_->forward(latent.to(device(), dtype()));
 }
 
-at::Tensor AutoencoderDCImpl::decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap,
-                                           const std::function<void(int64_t, int64_t)>& on_tile) {
+DCTiledDecodePlan AutoencoderDCImpl::tiled_decode_plan() const { return decoder_->plan(); }
+
+at::Tensor AutoencoderDCImpl::decode_global(const at::Tensor& latent) {
     require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
-    core::require(tile_latent_size >= 1 && overlap >= 0 && overlap < tile_latent_size, ErrorCode::InvalidRequest,
-                  "AutoencoderDC: tiled decoding needs tile size >= 1 and 0 <= overlap < tile size, got tile " +
-                      std::to_string(tile_latent_size) + ", overlap " + std::to_string(overlap));
-    if (latent.size(2) <= tile_latent_size && latent.size(3) <= tile_latent_size) {
-        at::Tensor out = decode(latent);
-        if (on_tile) on_tile(1, 1);
-        return out;
-    }
     torch::NoGradGuard no_grad;
-    return detail::tiled_apply(
-        latent.to(device(), dtype()), tile_latent_size, overlap, config.decoder_upsample_factor(),
-        [this](const at::Tensor& tile) { return decoder_->forward(tile); }, on_tile);
+    return decoder_->forward_global(latent.to(device(), dtype()));
+}
+
+at::Tensor AutoencoderDCImpl::decode_local(const at::Tensor& base) {
+    const auto plan = decoder_->plan();
+    const auto& ch = config.decoder_block_out_channels;
+    const int64_t channels = static_cast<std::size_t>(plan.split_stage) < ch.size() ? ch[plan.split_stage]
+                                                                                   : ch.back();
+    require_nchw(base, channels, "decoder feature map", "the output of decode_global");
+    torch::NoGradGuard no_grad;
+    return decoder_->forward_local(base.to(device(), dtype()));
+}
+
+at::Tensor AutoencoderDCImpl::decode_tiled(const at::Tensor& latent, int64_t tile_latent_size,
+                                           const std::function<void(int64_t, int64_t)>& on_tile) {
+    return decode_tiled_with_halo(latent, tile_latent_size, decoder_->plan().halo, on_tile);
+}
+
+at::Tensor AutoencoderDCImpl::decode_tiled_with_halo(const at::Tensor& latent, int64_t tile_latent_size, int64_t halo,
+                                                     const std::function<void(int64_t, int64_t)>& on_tile) {
+    require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
+    core::require(tile_latent_size >= 1, ErrorCode::InvalidRequest,
+                  "AutoencoderDC: the decode tile size must be at least 1 latent pixel, got " +
+                      std::to_string(tile_latent_size));
+    core::require(halo >= 0, ErrorCode::InvalidRequest,
+                  "AutoencoderDC: the tile halo cannot be negative, got " + std::to_string(halo));
+    torch::NoGradGuard no_grad;
+    const DCTiledDecodePlan plan = decoder_->plan();
+    const int64_t g = plan.global_scale, s = plan.local_scale;
+    // The global part on the whole latent: [B, C_split, h*g, w*g].
+    const at::Tensor base = decoder_->forward_global(latent.to(device(), dtype()));
+    const int64_t height = base.size(2), width = base.size(3);
+    // Non-overlapping cores (whole latent pixels), each decoded from a window that adds `halo` base pixels
+    // of context on every side that has a neighbour; only the core of each decoded window is kept.
+    const auto ys = detail::split_evenly(latent.size(2), tile_latent_size);
+    const auto xs = detail::split_evenly(latent.size(3), tile_latent_size);
+    const auto total = static_cast<int64_t>((ys.size() - 1) * (xs.size() - 1));
+    at::Tensor out;  // [B, in, H*s, W*s], allocated with the first tile
+    int64_t done = 0;
+    for (std::size_t iy = 0; iy + 1 < ys.size(); ++iy) {
+        const int64_t y0 = ys[iy] * g, y1 = ys[iy + 1] * g;
+        const int64_t wy0 = std::max<int64_t>(0, y0 - halo), wy1 = std::min(height, y1 + halo);
+        for (std::size_t ix = 0; ix + 1 < xs.size(); ++ix) {
+            const int64_t x0 = xs[ix] * g, x1 = xs[ix + 1] * g;
+            const int64_t wx0 = std::max<int64_t>(0, x0 - halo), wx1 = std::min(width, x1 + halo);
+            at::Tensor window = base.slice(2, wy0, wy1).slice(3, wx0, wx1);
+            if (total > 1) window = window.contiguous();
+            at::Tensor piece = decoder_->forward_local(window);  // [B, in, (wy1-wy0)*s, (wx1-wx0)*s]
+            if (total == 1) {  // the whole map in one window: exactly decode()
+                if (on_tile) on_tile(1, 1);
+                return piece;
+            }
+            if (!out.defined()) {
+                out = at::empty({base.size(0), piece.size(1), height * s, width * s}, piece.options());
+            }
+            out.slice(2, y0 * s, y1 * s)
+                .slice(3, x0 * s, x1 * s)
+                .copy_(piece.slice(2, (y0 - wy0) * s, (y1 - wy0) * s).slice(3, (x0 - wx0) * s, (x1 - wx0) * s));
+            ++done;
+            if (on_tile) on_tile(done, total);
+        }
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------------

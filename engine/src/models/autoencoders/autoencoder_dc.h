@@ -8,7 +8,7 @@
 //
 //     auto ae = engine::core::unwrap(engine::models::load_autoencoder_dc("<pipeline>/vae", at::kFloat, at::kCPU));
 //     at::Tensor image = ae->decode(latents / ae->config.scaling_factor);       // [B, 3, 32h, 32w] in ~[-1, 1]
-//     at::Tensor big = ae->decode_tiled(latents / ae->config.scaling_factor, 32, 8);  // bounded memory
+//     at::Tensor big = ae->decode_tiled(latents / ae->config.scaling_factor);  // same image, bounded memory
 //     at::Tensor z = ae->encode(image) * ae->config.scaling_factor;              // what the pipelines feed Sana
 //
 // Precision: the module runs in the dtype of its weights (load_autoencoder_dc's `dtype`; float32 by
@@ -95,18 +95,25 @@ at::Tensor dc_relu_linear_attention(const at::Tensor& q, const at::Tensor& k, co
 /// ReLU applied here, scores normalized in float32, result in v's dtype.
 at::Tensor dc_relu_quadratic_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps);
 
+/// How AutoencoderDC::decode_tiled cuts the decoder (see there). "Base pixels" are pixels of the feature
+/// map between the two parts: latent pixels × global_scale; output pixels are base pixels × local_scale.
+struct DCTiledDecodePlan {
+    int64_t split_stage = 0;   // decoder stages [split_stage, n) (and conv_in) run on the whole latent
+    int64_t global_scale = 1;  // base pixels per latent pixel (2 per up block in the global part)
+    int64_t local_scale = 1;   // output pixels per base pixel (2 per up block in the local part)
+    int64_t halo = 0;          // base pixels of context a tile needs on each side: the local part's reach
+};
+
+/// Default tile edge of decode_tiled, in latent pixels (1024 output pixels for Sana's f32 DC-AE).
+inline constexpr int64_t kDCDefaultDecodeTile = 32;
+
 namespace detail {
 class DCEncoderImpl;
 class DCDecoderImpl;
 
-using TileFn = std::function<at::Tensor(const at::Tensor&)>;
-/// Tiled evaluation of `fn`, which maps a latent tile [B, C, h, w] to [B, C', h*scale, w*scale].
-/// Tiles are tile x tile latent pixels (clipped to the latent), start every tile - overlap pixels (the
-/// last row/column is moved back to end at the border, so every tile has full size), and are blended
-/// with linear ramps over their overlaps: out = Σ w_t·fn(tile_t) / Σ w_t. Only one tile's activations
-/// plus the output and a [1, 1, H, W] weight map are alive at a time.
-at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, int64_t scale, const TileFn& fn,
-                       const std::function<void(int64_t, int64_t)>& on_tile = {});
+/// Bounds of the fewest near-equal parts of at most max_part that cover [0, length): part i is
+/// [b[i], b[i+1]).
+std::vector<int64_t> split_evenly(int64_t length, int64_t max_part);
 }  // namespace detail
 
 class AutoencoderDCImpl : public torch::nn::Module {
@@ -121,16 +128,31 @@ public:
     /// latent [B, latent_channels, h, w] (already divided by scaling_factor, as the pipelines do)
     /// → image [B, in_channels, h*f, w*f], roughly in [-1, 1] (not clamped).
     at::Tensor decode(const at::Tensor& latent);
-    /// decode() by overlapping tiles of tile_latent_size x tile_latent_size latent pixels that overlap by
-    /// `overlap` latent pixels (0 <= overlap < tile_latent_size), blended with linear ramps (see
-    /// detail::tiled_apply). Peak memory is that of decoding one tile plus the float32 output and weight
-    /// maps, whatever the image size; a latent that fits in one tile is decoded exactly (plain decode()).
-    /// Tiles cannot be exact: the LiteMLA attention sums over the whole feature map and the convolutions
-    /// see zero padding at tile borders, so each tile lacks context. How much that shows depends on the
-    /// weights; use the largest tiles memory allows. `on_tile(done, total)` runs after each tile (progress;
-    /// it may throw to cancel).
-    at::Tensor decode_tiled(const at::Tensor& latent, int64_t tile_latent_size, int64_t overlap,
+    /// decode() with bounded memory and the same result (up to float summation order). The decoder is
+    /// cut in two (tiled_decode_plan()): the global part — conv_in and every stage from the deepest one
+    /// down to the last that holds a LiteMLA attention, whose sums run over the whole map — runs once on
+    /// the whole latent; the local part — the remaining stages of ResBlocks and up blocks, and the
+    /// output norm/act/conv, all with a finite receptive field — runs tile by tile. Tiles are
+    /// non-overlapping cores of at most tile_latent_size² latent pixels, each decoded from a window
+    /// that adds the plan's halo of context on every side (clipped at the image border, where the
+    /// untiled decode pads too); only the core of each window is kept, so there is no blending and no
+    /// seam. Peak memory: max(the global part's peak, its output + the output image + one window's
+    /// activations). A latent that fits in one tile is decoded exactly as decode() does.
+    /// `on_tile(done, total)` runs after each tile (progress; it may throw to cancel).
+    at::Tensor decode_tiled(const at::Tensor& latent, int64_t tile_latent_size = kDCDefaultDecodeTile,
                             const std::function<void(int64_t, int64_t)>& on_tile = {});
+    /// decode_tiled with `halo` base pixels of context instead of the plan's. A smaller halo gives wrong
+    /// pixels along the tile borders, a larger one only costs time: this is for tests that pin the plan's
+    /// halo down as the smallest exact one.
+    at::Tensor decode_tiled_with_halo(const at::Tensor& latent, int64_t tile_latent_size, int64_t halo,
+                                      const std::function<void(int64_t, int64_t)>& on_tile = {});
+    /// Where decode_tiled cuts this decoder and the halo it needs (from the kernel sizes and up blocks).
+    DCTiledDecodePlan tiled_decode_plan() const;
+    /// The two parts of decode() = decode_local(decode_global(latent)), as decode_tiled cuts it:
+    /// latent [B, latent_channels, h, w] → base [B, C, h*g, w*g] (g = plan.global_scale), and
+    /// base [B, C, H, W] → image [B, in_channels, H*s, W*s] (s = plan.local_scale).
+    at::Tensor decode_global(const at::Tensor& latent);
+    at::Tensor decode_local(const at::Tensor& base);
 
     /// The dtype of the weights (what encode/decode compute in).
     at::ScalarType dtype() const;
