@@ -15,8 +15,11 @@ std::atomic<bool>& cuda_kernels_flag() {
     return enabled;
 }
 
-// CUDA tensors go to our kernels unless they are switched off; everything else to the device-generic references.
-bool use_cuda_kernel(const at::Tensor& t) { return t.is_cuda() && cuda_kernels_flag().load(std::memory_order_relaxed); }
+// CUDA tensors go to our kernels when they are built in and not switched off; everything else to the device-generic
+// references (which LibTorch runs on any device).
+bool use_cuda_kernel(const at::Tensor& t) {
+    return t.is_cuda() && detail::cuda_built() && cuda_kernels_flag().load(std::memory_order_relaxed);
+}
 
 }  // namespace
 

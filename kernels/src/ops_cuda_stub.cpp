@@ -1,4 +1,5 @@
-// Built when KINORA_ENABLE_CUDA is OFF: CUDA tensors reach a clear error instead of a missing symbol.
+// Built when KINORA_ENABLE_CUDA is OFF. ops.cpp sends CUDA tensors to the device-generic references when
+// cuda_built() is false, so these are never reached; they fail clearly instead of leaving a missing symbol.
 #include <c10/util/Exception.h>
 
 #include "ops_impl.h"

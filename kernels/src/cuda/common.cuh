@@ -1,23 +1,36 @@
-// Small device helpers shared by our CUDA kernels.
+// Small device helpers shared by our CUDA kernels. No torch headers: the kernels take raw pointers (launch.h).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "launch.h"
 
 namespace kernels::cuda {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
 __device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(c10::Half v) { return static_cast<float>(v); }
-__device__ __forceinline__ float to_float(c10::BFloat16 v) { return static_cast<float>(v); }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
+// Round to nearest even, as ATen's float → half/bfloat16 conversions do.
 template <typename T>
-__device__ __forceinline__ T from_float(float v) {
-    return static_cast<T>(v);
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+    return v;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) {
+    return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -52,23 +65,26 @@ __device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Runs fn with scalar_t = float, c10::Half or c10::BFloat16 for the three dtypes our kernels take; returns false
-// (fn not run) for any other dtype, so the caller can fall back to ATen ops.
+template <typename T>
+struct TypeTag {
+    using type = T;
+};
+
+// Runs fn(TypeTag<T>{}) with T = float, __half or __nv_bfloat16; returns false (fn not run) for any other value.
 template <typename Fn>
-bool dispatch_float_types(at::ScalarType type, Fn&& fn) {
+bool dispatch_dtype(DType type, Fn&& fn) {
     switch (type) {
-        case at::kFloat:
-            fn(float{});
+        case DType::kFloat32:
+            fn(TypeTag<float>{});
             return true;
-        case at::kHalf:
-            fn(c10::Half{});
+        case DType::kFloat16:
+            fn(TypeTag<__half>{});
             return true;
-        case at::kBFloat16:
-            fn(c10::BFloat16{});
+        case DType::kBFloat16:
+            fn(TypeTag<__nv_bfloat16>{});
             return true;
-        default:
-            return false;
     }
+    return false;
 }
 
 }  // namespace kernels::cuda

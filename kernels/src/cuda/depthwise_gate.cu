@@ -2,12 +2,6 @@
 // each output value reads the 3×3 neighbourhoods of its value channel c and gate channel c + C, accumulates both in
 // float32 and writes value · SiLU(gate) once. The [B, 2C, H, W] intermediate of the unfused version never exists.
 // Two layouts: channels-last (Sana's token grid; threads along channels) and contiguous NCHW (threads along W).
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-
-#include "../ops_impl.h"
 #include "common.cuh"
 
 namespace kernels::cuda {
@@ -97,50 +91,29 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace
-}  // namespace kernels::cuda
 
-namespace kernels::detail {
-
-at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-    const bool supported =
-        x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
-    if (!supported) {
-        return depthwise_conv3x3_silu_gate_cpu(x, weight, bias);  // device-generic ATen ops (e.g. float64)
+cudaError_t depthwise_conv3x3_silu_gate(DType dtype, bool channels_last, const void* x, const float* weight,
+                                        const float* bias, int64_t batch, int64_t channels, int64_t height,
+                                        int64_t width, void* out, cudaStream_t stream) {
+    const int64_t total = batch * channels * height * width;
+    if (batch <= 0 || channels <= 0 || height <= 0 || width <= 0 || weight == nullptr ||
+        ceil_div(total, kThreads) > kMaxGridX) {
+        return cudaErrorInvalidValue;
     }
-    c10::cuda::CUDAGuard guard(x.device());
-    const int64_t batch = x.size(0);
-    const int64_t channels = x.size(1) / 2;
-    const int64_t height = x.size(2);
-    const int64_t width = x.size(3);
-    // Channels-last in (Sana's [B, N, D] tokens seen as [B, D, h, w]) stays channels-last; anything else is NCHW.
-    const bool channels_last = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
-    const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-    const at::Tensor xc = x.contiguous(format);
-    at::Tensor out = at::empty({batch, channels, height, width}, x.options().memory_format(format));
-    const int64_t total = out.numel();
-    if (total == 0) {
-        return out;
-    }
-    const at::Tensor w = weight.to(at::kFloat).reshape({2 * channels, 9});
-    const at::Tensor w_used = channels_last ? w.t().contiguous() : w.contiguous();  // [9, 2C] or [2C, 9]
-    const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-    const float* bias_ptr = bias_f.defined() ? bias_f.data_ptr<float>() : nullptr;
-    const auto blocks = static_cast<unsigned>(cuda::ceil_div(total, cuda::kThreads));
-    auto stream = at::cuda::getCurrentCUDAStream();
-    cuda::dispatch_float_types(x.scalar_type(), [&](auto tag) {
-        using scalar_t = decltype(tag);
+    const auto blocks = static_cast<unsigned>(ceil_div(total, kThreads));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        const auto* xp = static_cast<const scalar_t*>(x);
+        auto* op = static_cast<scalar_t*>(out);
         if (channels_last) {
-            cuda::depthwise_gate_nhwc_kernel<scalar_t><<<blocks, cuda::kThreads, 0, stream>>>(
-                xc.data_ptr<scalar_t>(), w_used.data_ptr<float>(), bias_ptr, height, width, channels, total,
-                out.data_ptr<scalar_t>());
+            depthwise_gate_nhwc_kernel<scalar_t>
+                <<<blocks, kThreads, 0, stream>>>(xp, weight, bias, height, width, channels, total, op);
         } else {
-            cuda::depthwise_gate_nchw_kernel<scalar_t><<<blocks, cuda::kThreads, 0, stream>>>(
-                xc.data_ptr<scalar_t>(), w_used.data_ptr<float>(), bias_ptr, height, width, channels, total,
-                out.data_ptr<scalar_t>());
+            depthwise_gate_nchw_kernel<scalar_t>
+                <<<blocks, kThreads, 0, stream>>>(xp, weight, bias, height, width, channels, total, op);
         }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
-    return out;
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
-}  // namespace kernels::detail
+}  // namespace kernels::cuda

@@ -8,16 +8,8 @@
 // Heads up to 64 wide (Sana and the DC-AE use 32). Inputs may be any strided views: tiles are loaded along
 // whichever of the token or feature axes is contiguous, and the output pass has one variant for feature-contiguous
 // inputs (a warp per token) and one for token-contiguous inputs (a thread per token, the DC-AE's layout).
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-
 #include <algorithm>
-#include <numeric>
-#include <vector>
 
-#include "../ops_impl.h"
 #include "common.cuh"
 
 namespace kernels::cuda {
@@ -25,15 +17,10 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kTileRows = 32;
-
-struct Strides4 {
-    int64_t b, h, n, d;
-};
-
-Strides4 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)}; }
+constexpr int kRowsPerBlock = 64;  // tokens per block of the feature-contiguous output pass
 
 template <int DMAX>
-constexpr int kv_block_size() {
+__host__ __device__ constexpr int kv_block_size() {
     return DMAX * DMAX + DMAX;  // KV [DMAX, DMAX] then ks [DMAX]
 }
 
@@ -250,101 +237,80 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// An uninitialised tensor of `sizes` whose memory order follows `like`'s strides (dense), e.g. [B, H, N, D] stored
-// as [B, N, H, D] when `like` is a head-split view of a [B, N, H·D] projection.
-at::Tensor empty_in_layout_of(const at::Tensor& like, at::IntArrayRef sizes, const at::TensorOptions& options) {
-    std::vector<int64_t> order(static_cast<size_t>(like.dim()));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return like.stride(a) > like.stride(b); });
-    std::vector<int64_t> permuted_sizes;
-    for (int64_t dim : order) {
-        permuted_sizes.push_back(sizes[static_cast<size_t>(dim)]);
-    }
-    std::vector<int64_t> inverse(order.size());
-    for (size_t i = 0; i < order.size(); ++i) {
-        inverse[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
-    }
-    return at::empty(permuted_sizes, options).permute(inverse);
-}
-
 template <typename scalar_t, int DMAX>
-void launch(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps, at::Tensor& out) {
-    const int64_t batch = q.size(0);
-    const int64_t heads = q.size(1);
-    const int64_t tokens = q.size(2);
-    const int d_k = static_cast<int>(q.size(3));
-    const int d_v = static_cast<int>(v.size(3));
+void launch(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, const scalar_t* v, Strides4 vs,
+            int64_t batch, int64_t heads, int64_t tokens, int d_k, int d_v, float eps, const LinearAttentionPlan& plan,
+            float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
     const int64_t bh = batch * heads;
-    auto stream = at::cuda::getCurrentCUDAStream();
-    const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-
-    // Chunks of at least 64 tokens (a multiple of the tile), enough of them for about two blocks per SM.
-    const int64_t max_chunks = std::max<int64_t>(1, ceil_div(tokens, 64));
-    int64_t chunks = std::min<int64_t>(max_chunks, std::max<int64_t>(1, ceil_div(2 * num_sms, bh)));
-    chunks = std::min<int64_t>(chunks, 65535);
-    int64_t rows_per_chunk = ceil_div(ceil_div(tokens, chunks), kTileRows) * kTileRows;
-    chunks = ceil_div(tokens, rows_per_chunk);
-
-    const auto f32 = q.options().dtype(at::kFloat);
-    at::Tensor partial = at::empty({bh, chunks, kv_block_size<DMAX>()}, f32);
-    kv_partial_kernel<scalar_t, DMAX><<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(chunks)), kThreads, 0,
-                                        stream>>>(k.data_ptr<scalar_t>(), strides_of(k), v.data_ptr<scalar_t>(),
-                                                  strides_of(v), heads, tokens, d_k, d_v, rows_per_chunk,
-                                                  partial.data_ptr<float>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    at::Tensor kv = partial;
-    if (chunks > 1) {
-        kv = at::empty({bh, kv_block_size<DMAX>()}, f32);
-        reduce_chunks_kernel<DMAX><<<static_cast<unsigned>(bh), kThreads, 0, stream>>>(
-            partial.data_ptr<float>(), static_cast<int>(chunks), kv.data_ptr<float>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
+    kv_partial_kernel<scalar_t, DMAX><<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kThreads,
+                                        0, stream>>>(k, ks, v, vs, heads, tokens, d_k, d_v, plan.rows_per_chunk,
+                                                     partial);
+    const float* summed = partial;
+    if (plan.chunks > 1) {
+        reduce_chunks_kernel<DMAX>
+            <<<static_cast<unsigned>(bh), kThreads, 0, stream>>>(partial, static_cast<int>(plan.chunks), kv);
+        summed = kv;
     }
-
-    const auto feps = static_cast<float>(eps);
-    auto* out_ptr = out.data_ptr<scalar_t>();
-    if (q.stride(3) == 1 || q.stride(2) != 1) {
-        constexpr int kRowsPerBlock = 64;
-        const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(ceil_div(tokens, kRowsPerBlock)));
-        output_rows_kernel<scalar_t, scalar_t, DMAX><<<grid, kThreads, 0, stream>>>(
-            q.data_ptr<scalar_t>(), strides_of(q), kv.data_ptr<float>(), heads, tokens, d_k, d_v, feps, kRowsPerBlock,
-            out_ptr, strides_of(out));
+    const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(plan.output_blocks_y));
+    if (qs.d == 1 || qs.n != 1) {
+        output_rows_kernel<scalar_t, scalar_t, DMAX>
+            <<<grid, kThreads, 0, stream>>>(q, qs, summed, heads, tokens, d_k, d_v, eps, kRowsPerBlock, out, os);
     } else {
-        const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(ceil_div(tokens, kThreads)));
-        output_tokens_kernel<scalar_t, scalar_t, DMAX><<<grid, kThreads, 0, stream>>>(
-            q.data_ptr<scalar_t>(), strides_of(q), kv.data_ptr<float>(), heads, tokens, d_k, d_v, feps, out_ptr,
-            strides_of(out));
+        output_tokens_kernel<scalar_t, scalar_t, DMAX>
+            <<<grid, kThreads, 0, stream>>>(q, qs, summed, heads, tokens, d_k, d_v, eps, out, os);
     }
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 }  // namespace
-}  // namespace kernels::cuda
 
-namespace kernels::detail {
-
-at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
-    const int64_t head_dim = std::max(q.size(3), v.size(3));
-    const bool same_dtype = q.scalar_type() == k.scalar_type() && q.scalar_type() == v.scalar_type();
-    const bool supported_dtype =
-        q.scalar_type() == at::kFloat || q.scalar_type() == at::kHalf || q.scalar_type() == at::kBFloat16;
-    if (!same_dtype || !supported_dtype || head_dim > 64 || q.size(3) == 0) {
-        return relu_linear_attention_cpu(q, k, v, eps);  // device-generic ATen ops
-    }
-    c10::cuda::CUDAGuard guard(q.device());
-    const std::vector<int64_t> out_sizes = {q.size(0), q.size(1), q.size(2), v.size(3)};
-    at::Tensor out = cuda::empty_in_layout_of(v, out_sizes, v.options());
-    if (out.numel() == 0) {
-        return out;
-    }
-    cuda::dispatch_float_types(q.scalar_type(), [&](auto tag) {
-        using scalar_t = decltype(tag);
-        if (head_dim <= 32) {
-            cuda::launch<scalar_t, 32>(q, k, v, eps, out);
-        } else {
-            cuda::launch<scalar_t, 64>(q, k, v, eps, out);
-        }
-    });
-    return out;
+LinearAttentionPlan plan_relu_linear_attention(int64_t batch_heads, int64_t tokens, int head_dim, bool token_contiguous,
+                                               int num_sms) {
+    LinearAttentionPlan plan;
+    plan.dmax = head_dim <= 32 ? 32 : 64;
+    const int64_t block = static_cast<int64_t>(plan.dmax) * plan.dmax + plan.dmax;
+    // Chunks of at least 64 tokens (a multiple of the tile), enough of them for about two blocks per SM.
+    const int64_t max_chunks = std::max<int64_t>(1, ceil_div(tokens, 64));
+    int64_t chunks = std::min<int64_t>(max_chunks, std::max<int64_t>(1, ceil_div(2 * static_cast<int64_t>(num_sms),
+                                                                                 std::max<int64_t>(1, batch_heads))));
+    chunks = std::min<int64_t>(chunks, kMaxGridY);
+    plan.rows_per_chunk = std::max<int64_t>(kTileRows, ceil_div(ceil_div(tokens, chunks), kTileRows) * kTileRows);
+    plan.chunks = std::max<int64_t>(1, ceil_div(tokens, plan.rows_per_chunk));
+    plan.partial_floats = batch_heads * plan.chunks * block;
+    plan.kv_floats = plan.chunks > 1 ? batch_heads * block : 0;
+    plan.output_blocks_y = ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock);
+    return plan;
 }
 
-}  // namespace kernels::detail
+cudaError_t relu_linear_attention(DType dtype, const void* q, Strides4 q_strides, const void* k, Strides4 k_strides,
+                                  const void* v, Strides4 v_strides, int64_t batch, int64_t heads, int64_t tokens,
+                                  int d_k, int d_v, float eps, const LinearAttentionPlan& plan, float* partial,
+                                  float* kv, void* out, Strides4 out_strides, cudaStream_t stream) {
+    const int64_t bh = batch * heads;
+    const bool token_contiguous = !(q_strides.d == 1 || q_strides.n != 1);
+    if (bh <= 0 || bh > kMaxGridX || tokens <= 0 || d_k <= 0 || d_v <= 0 || d_k > plan.dmax || d_v > plan.dmax ||
+        plan.chunks < 1 || plan.chunks > kMaxGridY || plan.output_blocks_y < 1 || plan.output_blocks_y > kMaxGridY ||
+        plan.output_blocks_y != ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock) ||
+        (plan.chunks > 1 && kv == nullptr) || partial == nullptr) {
+        return cudaErrorInvalidValue;
+    }
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        const auto* qp = static_cast<const scalar_t*>(q);
+        const auto* kp = static_cast<const scalar_t*>(k);
+        const auto* vp = static_cast<const scalar_t*>(v);
+        auto* op = static_cast<scalar_t*>(out);
+        if (plan.dmax == 32) {
+            launch<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps,
+                                 plan, partial, kv, op, out_strides, stream);
+        } else {
+            launch<scalar_t, 64>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps,
+                                 plan, partial, kv, op, out_strides, stream);
+        }
+    });
+    if (!ok) {
+        return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+}  // namespace kernels::cuda
