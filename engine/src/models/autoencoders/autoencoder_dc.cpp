@@ -17,7 +17,6 @@
 #include "core/json.h"
 #include "io/state_dict.h"
 #include "kernels/ops.h"
-#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -419,14 +418,13 @@ at::Tensor dc_relu_quadratic_attention(const at::Tensor& q, const at::Tensor& k,
 namespace detail {
 namespace {
 
-// Parameters are allocated uninitialised with `o` (dtype, device): loading fills them.
-PlainConv make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, bool bias, const at::TensorOptions& o,
-                    int64_t groups = 1) {
-    return PlainConv(in, out, conv2d_geometry(kernel, stride, kernel / 2, bias, groups), o);
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, bool bias, int64_t groups = 1) {
+    return torch::nn::Conv2d(
+        torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(bias).groups(groups));
 }
 
-PlainLinear make_linear(int64_t in, int64_t out, const at::TensorOptions& o) {
-    return PlainLinear(in, out, /*with_bias=*/false, o);
+torch::nn::Linear make_linear(int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
 
 at::Tensor activate(const at::Tensor& x, DCActivation a) {
@@ -450,15 +448,13 @@ at::Tensor activate(const at::Tensor& x, DCActivation a) {
 // BatchNorm2d in inference mode (weight, bias, running_mean, running_var, num_batches_tracked).
 class ChannelNormImpl : public torch::nn::Module {
 public:
-    ChannelNormImpl(DCNormType type, int64_t channels, const at::TensorOptions& o, double eps = 1e-5)
-        : type_(type), eps_(eps) {
-        const at::TensorOptions f = o.requires_grad(false);
-        weight = register_parameter("weight", at::empty({channels}, f), /*requires_grad=*/false);
-        bias = register_parameter("bias", at::empty({channels}, f), false);
+    ChannelNormImpl(DCNormType type, int64_t channels, double eps = 1e-5) : type_(type), eps_(eps) {
+        weight = register_parameter("weight", torch::ones({channels}));
+        bias = register_parameter("bias", torch::zeros({channels}));
         if (type == DCNormType::BatchNorm) {
-            running_mean = register_buffer("running_mean", at::empty({channels}, f));
-            running_var = register_buffer("running_var", at::empty({channels}, f));
-            register_buffer("num_batches_tracked", at::zeros({}, f.dtype(at::kLong)));
+            running_mean = register_buffer("running_mean", torch::zeros({channels}));
+            running_var = register_buffer("running_var", torch::ones({channels}));
+            register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
         }
     }
 
@@ -494,10 +490,10 @@ public:
 // ResBlock: x + norm(conv2(act(conv1(x)))).
 class ResBlock : public DCLayer {
 public:
-    ResBlock(int64_t channels, DCNormType norm_type, DCActivation act, const at::TensorOptions& o) : act_(act) {
-        conv1 = register_module("conv1", make_conv(channels, channels, 3, 1, true, o));
-        conv2 = register_module("conv2", make_conv(channels, channels, 3, 1, false, o));
-        norm = register_module("norm", ChannelNorm(norm_type, channels, o));
+    ResBlock(int64_t channels, DCNormType norm_type, DCActivation act) : act_(act) {
+        conv1 = register_module("conv1", make_conv(channels, channels, 3, 1, true));
+        conv2 = register_module("conv2", make_conv(channels, channels, 3, 1, false));
+        norm = register_module("norm", ChannelNorm(norm_type, channels));
     }
     at::Tensor forward(const at::Tensor& x) override {  // [B, C, H, W]
         at::Tensor h = activate(conv1->forward(x), act_);
@@ -507,45 +503,44 @@ public:
 
 private:
     DCActivation act_;
-    PlainConv conv1{nullptr}, conv2{nullptr};
+    torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
     ChannelNorm norm{nullptr};
 };
 
 // SanaMultiscaleAttentionProjection: depthwise k x k conv, then a 1x1 conv grouped per head of q, k, v.
 class MultiscaleProjectionImpl : public torch::nn::Module {
 public:
-    MultiscaleProjectionImpl(int64_t inner, int64_t heads, int64_t kernel, const at::TensorOptions& o) {
+    MultiscaleProjectionImpl(int64_t inner, int64_t heads, int64_t kernel) {
         const int64_t c = 3 * inner;
-        proj_in = register_module("proj_in", make_conv(c, c, kernel, 1, false, o, /*groups=*/c));
-        proj_out = register_module("proj_out", make_conv(c, c, 1, 1, false, o, /*groups=*/3 * heads));
+        proj_in = register_module("proj_in", make_conv(c, c, kernel, 1, false, /*groups=*/c));
+        proj_out = register_module("proj_out", make_conv(c, c, 1, 1, false, /*groups=*/3 * heads));
     }
     at::Tensor forward(const at::Tensor& x) { return proj_out->forward(proj_in->forward(x)); }
 
 private:
-    PlainConv proj_in{nullptr}, proj_out{nullptr};
+    torch::nn::Conv2d proj_in{nullptr}, proj_out{nullptr};
 };
 TORCH_MODULE(MultiscaleProjection);
 
 // SanaMultiscaleLinearAttention with SanaMultiscaleAttnProcessor2_0 (residual_connection=True, mult=1).
 class LiteMLAImpl : public torch::nn::Module {
 public:
-    LiteMLAImpl(int64_t channels, int64_t head_dim, const std::vector<int64_t>& kernel_sizes, DCNormType norm_type,
-                const at::TensorOptions& o)
+    LiteMLAImpl(int64_t channels, int64_t head_dim, const std::vector<int64_t>& kernel_sizes, DCNormType norm_type)
         : head_dim_(head_dim) {
         const int64_t heads = channels / head_dim;
         const int64_t inner = heads * head_dim;
-        to_q = register_module("to_q", make_linear(channels, inner, o));
-        to_k = register_module("to_k", make_linear(channels, inner, o));
-        to_v = register_module("to_v", make_linear(channels, inner, o));
+        to_q = register_module("to_q", make_linear(channels, inner));
+        to_k = register_module("to_k", make_linear(channels, inner));
+        to_v = register_module("to_v", make_linear(channels, inner));
         to_qkv_multiscale = register_module("to_qkv_multiscale", torch::nn::ModuleList());
         for (int64_t k : kernel_sizes) {
-            auto p = MultiscaleProjection(inner, heads, k, o);
+            auto p = MultiscaleProjection(inner, heads, k);
             to_qkv_multiscale->push_back(p);
             projections_.push_back(p);
         }
-        to_out = register_module("to_out",
-                                 make_linear(inner * (1 + static_cast<int64_t>(kernel_sizes.size())), channels, o));
-        norm_out = register_module("norm_out", ChannelNorm(norm_type, channels, o));
+        to_out =
+            register_module("to_out", make_linear(inner * (1 + static_cast<int64_t>(kernel_sizes.size())), channels));
+        norm_out = register_module("norm_out", ChannelNorm(norm_type, channels));
     }
 
     at::Tensor forward(const at::Tensor& x) {  // [B, C, H, W]
@@ -580,7 +575,7 @@ public:
 private:
     int64_t head_dim_;
     double eps_ = 1e-15;
-    PlainLinear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
+    torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out{nullptr};
     torch::nn::ModuleList to_qkv_multiscale{nullptr};
     std::vector<MultiscaleProjection> projections_;
     ChannelNorm norm_out{nullptr};
@@ -590,23 +585,23 @@ TORCH_MODULE(LiteMLA);
 // GLUMBConv (expand 4, rms_norm, residual): 1x1 up to 8C, SiLU, depthwise 3x3, gated halves, 1x1 down.
 class GLUMBConvImpl : public torch::nn::Module {
 public:
-    GLUMBConvImpl(int64_t channels, const at::TensorOptions& o) {
+    explicit GLUMBConvImpl(int64_t channels) {
         const int64_t hidden = 4 * channels;
-        conv_inverted = register_module("conv_inverted", make_conv(channels, 2 * hidden, 1, 1, true, o));
-        conv_depth = register_module("conv_depth", make_conv(2 * hidden, 2 * hidden, 3, 1, true, o, 2 * hidden));
-        conv_point = register_module("conv_point", make_conv(hidden, channels, 1, 1, false, o));
-        norm = register_module("norm", ChannelNorm(DCNormType::RmsNorm, channels, o));
+        conv_inverted = register_module("conv_inverted", make_conv(channels, 2 * hidden, 1, 1, true));
+        conv_depth = register_module("conv_depth", make_conv(2 * hidden, 2 * hidden, 3, 1, true, 2 * hidden));
+        conv_point = register_module("conv_point", make_conv(hidden, channels, 1, 1, false));
+        norm = register_module("norm", ChannelNorm(DCNormType::RmsNorm, channels));
     }
     at::Tensor forward(const at::Tensor& x) {                // [B, C, H, W]
         at::Tensor h = at::silu(conv_inverted->forward(x));  // [B, 8C, H, W]
-        // conv_depth, then value · SiLU(gate) of its two channel halves: [B, 4C, H, W]
+        // conv_depth, then value · SiLU(gate) of its two channel halves (one fused kernel on CUDA): [B, 4C, H, W]
         h = kernels::depthwise_conv3x3_silu_gate(h, conv_depth->weight, conv_depth->bias);
         h = norm->forward(conv_point->forward(h));
         return h + x;
     }
 
 private:
-    PlainConv conv_inverted{nullptr}, conv_depth{nullptr}, conv_point{nullptr};
+    torch::nn::Conv2d conv_inverted{nullptr}, conv_depth{nullptr}, conv_point{nullptr};
     ChannelNorm norm{nullptr};
 };
 TORCH_MODULE(GLUMBConv);
@@ -614,9 +609,9 @@ TORCH_MODULE(GLUMBConv);
 class EfficientViTBlock : public DCLayer {
 public:
     EfficientViTBlock(int64_t channels, int64_t head_dim, const std::vector<int64_t>& kernel_sizes,
-                      DCNormType norm_type, const at::TensorOptions& o) {
-        attn = register_module("attn", LiteMLA(channels, head_dim, kernel_sizes, norm_type, o));
-        conv_out = register_module("conv_out", GLUMBConv(channels, o));
+                      DCNormType norm_type) {
+        attn = register_module("attn", LiteMLA(channels, head_dim, kernel_sizes, norm_type));
+        conv_out = register_module("conv_out", GLUMBConv(channels));
     }
     at::Tensor forward(const at::Tensor& x) override { return conv_out->forward(attn->forward(x)); }
 
@@ -628,10 +623,10 @@ private:
 // DCDownBlock2d: stride-2 conv (or conv + pixel unshuffle), plus the channel-averaged pixel-unshuffle shortcut.
 class DCDownBlock2d : public DCLayer {
 public:
-    DCDownBlock2d(int64_t in, int64_t out, bool pixel_unshuffle, bool shortcut, const at::TensorOptions& o)
+    DCDownBlock2d(int64_t in, int64_t out, bool pixel_unshuffle, bool shortcut)
         : pixel_unshuffle_(pixel_unshuffle), shortcut_(shortcut), group_size_(in * 4 / out) {
-        conv = register_module("conv",
-                               make_conv(in, pixel_unshuffle ? out / 4 : out, 3, pixel_unshuffle ? 1 : 2, true, o));
+        conv =
+            register_module("conv", make_conv(in, pixel_unshuffle ? out / 4 : out, 3, pixel_unshuffle ? 1 : 2, true));
     }
     at::Tensor forward(const at::Tensor& h) override {  // [B, Cin, H, W] -> [B, Cout, H/2, W/2]
         at::Tensor x = conv->forward(h);
@@ -645,15 +640,15 @@ public:
 private:
     bool pixel_unshuffle_, shortcut_;
     int64_t group_size_;
-    PlainConv conv{nullptr};
+    torch::nn::Conv2d conv{nullptr};
 };
 
 // DCUpBlock2d: nearest x2 + conv (or conv + pixel shuffle), plus the channel-repeated pixel-shuffle shortcut.
 class DCUpBlock2d : public DCLayer {
 public:
-    DCUpBlock2d(int64_t in, int64_t out, bool interpolate, bool shortcut, const at::TensorOptions& o)
+    DCUpBlock2d(int64_t in, int64_t out, bool interpolate, bool shortcut)
         : interpolate_(interpolate), shortcut_(shortcut), repeats_(out * 4 / in) {
-        conv = register_module("conv", make_conv(in, interpolate ? out : out * 4, 3, 1, true, o));
+        conv = register_module("conv", make_conv(in, interpolate ? out : out * 4, 3, 1, true));
     }
     at::Tensor forward(const at::Tensor& h) override {  // [B, Cin, H, W] -> [B, Cout, 2H, 2W]
         at::Tensor x;
@@ -672,14 +667,13 @@ public:
 private:
     bool interpolate_, shortcut_;
     int64_t repeats_;
-    PlainConv conv{nullptr};
+    torch::nn::Conv2d conv{nullptr};
 };
 
 std::shared_ptr<DCLayer> make_block(DCBlockType type, int64_t channels, int64_t head_dim, DCNormType norm,
-                                    DCActivation act, const std::vector<int64_t>& kernel_sizes,
-                                    const at::TensorOptions& o) {
-    if (type == DCBlockType::ResBlock) return std::make_shared<ResBlock>(channels, norm, act, o);
-    return std::make_shared<EfficientViTBlock>(channels, head_dim, kernel_sizes, norm, o);
+                                    DCActivation act, const std::vector<int64_t>& kernel_sizes) {
+    if (type == DCBlockType::ResBlock) return std::make_shared<ResBlock>(channels, norm, act);
+    return std::make_shared<EfficientViTBlock>(channels, head_dim, kernel_sizes, norm);
 }
 
 // A stage's layers: a ModuleList for the names ("down_blocks.3.1.attn..."), the typed pointers to run them.
@@ -700,29 +694,29 @@ struct Stage {
 
 class DCEncoderImpl : public torch::nn::Module {
 public:
-    DCEncoderImpl(const AutoencoderDCConfig& c, const at::TensorOptions& o) : out_shortcut_(c.encoder_out_shortcut) {
+    explicit DCEncoderImpl(const AutoencoderDCConfig& c) : out_shortcut_(c.encoder_out_shortcut) {
         const auto& ch = c.encoder_block_out_channels;
         const auto& ly = c.encoder_layers_per_block;
         const std::size_t n = ch.size();
         const bool unshuffle = c.downsample_block_type == DCDownsampleType::PixelUnshuffle;
         if (ly[0] > 0) {
-            conv_in_ = register_module("conv_in", make_conv(c.in_channels, ch[0], 3, 1, true, o));
+            conv_in_ = register_module("conv_in", make_conv(c.in_channels, ch[0], 3, 1, true));
         } else {
-            conv_in_block_ = register_module(
-                "conv_in", std::make_shared<DCDownBlock2d>(c.in_channels, ch[1], unshuffle, /*shortcut=*/false, o));
+            conv_in_block_ = register_module("conv_in", std::make_shared<DCDownBlock2d>(c.in_channels, ch[1], unshuffle,
+                                                                                        /*shortcut=*/false));
         }
         down_blocks_ = register_module("down_blocks", torch::nn::ModuleList());
         for (std::size_t i = 0; i < n; ++i) {
             Stage s;
             for (int64_t l = 0; l < ly[i]; ++l) {
                 s.add(make_block(c.encoder_block_types[i], ch[i], c.attention_head_dim, DCNormType::RmsNorm,
-                                 DCActivation::SiLU, c.encoder_qkv_multiscales[i], o));
+                                 DCActivation::SiLU, c.encoder_qkv_multiscales[i]));
             }
-            if (i + 1 < n && ly[i] > 0) s.add(std::make_shared<DCDownBlock2d>(ch[i], ch[i + 1], unshuffle, true, o));
+            if (i + 1 < n && ly[i] > 0) s.add(std::make_shared<DCDownBlock2d>(ch[i], ch[i + 1], unshuffle, true));
             down_blocks_->push_back(s.list);
             stages_.push_back(std::move(s));
         }
-        conv_out_ = register_module("conv_out", make_conv(ch[n - 1], c.latent_channels, 3, 1, true, o));
+        conv_out_ = register_module("conv_out", make_conv(ch[n - 1], c.latent_channels, 3, 1, true));
         group_ = ch[n - 1] / c.latent_channels;
     }
 
@@ -739,7 +733,7 @@ public:
 private:
     bool out_shortcut_;
     int64_t group_ = 1;
-    PlainConv conv_in_{nullptr}, conv_out_{nullptr};
+    torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
     std::shared_ptr<DCDownBlock2d> conv_in_block_;
     torch::nn::ModuleList down_blocks_{nullptr};
     std::vector<Stage> stages_;
@@ -747,34 +741,32 @@ private:
 
 class DCDecoderImpl : public torch::nn::Module {
 public:
-    DCDecoderImpl(const AutoencoderDCConfig& c, const at::TensorOptions& o)
+    explicit DCDecoderImpl(const AutoencoderDCConfig& c)
         : in_shortcut_(c.decoder_in_shortcut), conv_act_(c.decoder_conv_act_fn) {
         const auto& ch = c.decoder_block_out_channels;
         const auto& ly = c.decoder_layers_per_block;
         const std::size_t n = ch.size();
         const bool interpolate = c.upsample_block_type == DCUpsampleType::Interpolate;
-        conv_in_ = register_module("conv_in", make_conv(c.latent_channels, ch[n - 1], 3, 1, true, o));
+        conv_in_ = register_module("conv_in", make_conv(c.latent_channels, ch[n - 1], 3, 1, true));
         repeats_ = ch[n - 1] / c.latent_channels;
         up_blocks_ = register_module("up_blocks", torch::nn::ModuleList());
         for (std::size_t i = 0; i < n; ++i) {  // up_blocks[i] is stage i; forward runs them from n-1 down to 0
             Stage s;
-            if (i + 1 < n && ly[i] > 0) {
-                s.add(std::make_shared<DCUpBlock2d>(ch[i + 1], ch[i], interpolate, true, o));
-            }
+            if (i + 1 < n && ly[i] > 0) s.add(std::make_shared<DCUpBlock2d>(ch[i + 1], ch[i], interpolate, true));
             for (int64_t l = 0; l < ly[i]; ++l) {
                 s.add(make_block(c.decoder_block_types[i], ch[i], c.attention_head_dim, c.decoder_norm_types[i],
-                                 c.decoder_act_fns[i], c.decoder_qkv_multiscales[i], o));
+                                 c.decoder_act_fns[i], c.decoder_qkv_multiscales[i]));
             }
             up_blocks_->push_back(s.list);
             stages_.push_back(std::move(s));
         }
         const int64_t channels = ly[0] > 0 ? ch[0] : ch[1];
-        norm_out_ = register_module("norm_out", ChannelNorm(DCNormType::RmsNorm, channels, o));
+        norm_out_ = register_module("norm_out", ChannelNorm(DCNormType::RmsNorm, channels));
         if (ly[0] > 0) {
-            conv_out_ = register_module("conv_out", make_conv(channels, c.in_channels, 3, 1, true, o));
+            conv_out_ = register_module("conv_out", make_conv(channels, c.in_channels, 3, 1, true));
         } else {
             conv_out_block_ = register_module(
-                "conv_out", std::make_shared<DCUpBlock2d>(channels, c.in_channels, interpolate, /*shortcut=*/false, o));
+                "conv_out", std::make_shared<DCUpBlock2d>(channels, c.in_channels, interpolate, /*shortcut=*/false));
         }
     }
 
@@ -790,7 +782,7 @@ private:
     bool in_shortcut_;
     DCActivation conv_act_;
     int64_t repeats_ = 1;
-    PlainConv conv_in_{nullptr}, conv_out_{nullptr};
+    torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
     std::shared_ptr<DCUpBlock2d> conv_out_block_;
     torch::nn::ModuleList up_blocks_{nullptr};
     std::vector<Stage> stages_;
@@ -874,10 +866,10 @@ at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, 
 // AutoencoderDC
 // ---------------------------------------------------------------------------------------------------
 
-AutoencoderDCImpl::AutoencoderDCImpl(const AutoencoderDCConfig& cfg, const at::TensorOptions& options) : config(cfg) {
+AutoencoderDCImpl::AutoencoderDCImpl(const AutoencoderDCConfig& cfg) : config(cfg) {
     core::unwrap(config.validate());
-    encoder_ = register_module("encoder", std::make_shared<detail::DCEncoderImpl>(config, options));
-    decoder_ = register_module("decoder", std::make_shared<detail::DCDecoderImpl>(config, options));
+    encoder_ = register_module("encoder", std::make_shared<detail::DCEncoderImpl>(config));
+    decoder_ = register_module("decoder", std::make_shared<detail::DCDecoderImpl>(config));
     eval();
 }
 
@@ -959,7 +951,7 @@ Expected<AutoencoderDC> load_autoencoder_dc(const AutoencoderDCConfig& config, c
     try {
         auto ok = config.validate();
         if (!ok) return Unexpected{ok.error()};
-        AutoencoderDC model(config, at::TensorOptions().dtype(dtype).device(device));
+        AutoencoderDC model(config);
         // A checkpoint sharing no key with the model is another model's (or not a diffusers VAE at all).
         std::size_t expected = 0, present = 0;
         for (const auto& item : model->named_parameters(true)) {
@@ -975,6 +967,7 @@ Expected<AutoencoderDC> load_autoencoder_dc(const AutoencoderDCConfig& config, c
                                   "'); they belong to another model. Point the VAE at the "
                                   "pipeline's vae/ folder.");
         }
+        model->to_dtype_device(dtype, device);
         auto report = io::load_state_dict(*model, weights, io::StateDictOptions{}, what);
         if (!report) return Unexpected{report.error()};
         return model;

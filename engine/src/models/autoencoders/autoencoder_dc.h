@@ -111,10 +111,9 @@ at::Tensor tiled_apply(const at::Tensor& latent, int64_t tile, int64_t overlap, 
 
 class AutoencoderDCImpl : public torch::nn::Module {
 public:
-    /// Builds the modules with parameters allocated uninitialised with `options` (dtype, device; float32 CPU by
-    /// default): load weights into them (load_autoencoder_dc does). Throws core::EngineError for an invalid config
+    /// Builds the modules (float32, CPU, random init). Throws core::EngineError for an invalid config
     /// (use load_autoencoder_dc for Expected-style errors).
-    explicit AutoencoderDCImpl(const AutoencoderDCConfig& config, const at::TensorOptions& options = {});
+    explicit AutoencoderDCImpl(const AutoencoderDCConfig& config);
 
     /// image [B, in_channels, H, W] in [-1, 1], H and W multiples of encoder_downsample_factor()
     /// → latent [B, latent_channels, H/f, W/f], not multiplied by scaling_factor (diffusers' encode).
