@@ -144,9 +144,15 @@ std::string dtype_name(at::ScalarType t) {
     }
 }
 
+// "fused" when CUDA tensors go to our kernels, "aten" when they go to the ATen references (--kernels off, or a
+// build without CUDA kernels); the CPU always runs the references.
+std::string kernel_mode() {
+    return kernels::has_cuda_kernels() && kernels::cuda_kernels_enabled() ? "fused" : "aten";
+}
+
 double gib(std::int64_t bytes) { return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30); }
 
-double millions(std::int64_t n) { return round_to(static_cast<double>(n) / 1e6, 1); }
+double millions(std::int64_t n) { return round_to(static_cast<double>(n) / 1e6, 3); }
 
 // Builds a module on the device, uninitialised in its dtype (the engine's constructors), then random weights.
 template <typename Holder, typename Config>
@@ -173,6 +179,7 @@ void finish_result(json& result, const std::string& name, const BenchOptions& o,
     result["build_s"] = round_to(build_s, 2);
     const auto peak = peak_memory_bytes(o.device);
     result["peak_mem_GiB"] = peak ? json(round_to(gib(*peak), 2)) : json(nullptr);
+    result["kernels"] = kernel_mode();
     result["torch"] = TORCH_VERSION;
 }
 
@@ -336,7 +343,16 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const auto vae_cfg = unwrap(models::AutoencoderDCConfig::from_json(dcae_config(o.tiny)));
     pipe->text_encoder = build<models::Gemma2Model>(gemma_cfg, options);
     pipe->transformer = build<models::SanaTransformer2D>(transformer_cfg, options);
-    pipe->vae = build<models::AutoencoderDC>(vae_cfg, options);
+    // The DC-AE's constructor takes no TensorOptions (float32 CPU with torch::nn's init): random weights there, then
+    // moved to the device in the pipeline's dtype, as load_autoencoder_dc does with a checkpoint.
+    {
+        torch::NoGradGuard no_grad;
+        models::AutoencoderDC vae(vae_cfg);
+        randomize_parameters(*vae);
+        vae->to_dtype_device(dtype, o.device);
+        vae->eval();
+        pipe->vae = vae;
+    }
     if (sc.sprint) {
         pipe->scheduler.kind = schedulers::SchedulerKind::SCM;
         pipe->scheduler.class_name = "SCMScheduler";

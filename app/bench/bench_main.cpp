@@ -6,6 +6,7 @@
 //     kinora-bench --case all --repeats 3 --out bench.jsonl          # CUDA, the reference's dtypes
 //     kinora-bench --case sana1600,sprint1600_1step --dtype bf16
 //     kinora-bench --tiny --device cpu --case sana600 --repeats 1    # smoke test (tiny configs, seconds on a CPU)
+//     kinora-bench --case sana1600 --kernels off                     # "before": ATen ops instead of our kernels
 //
 // Exit code: 0 when every case ran, 1 when one failed (its line then has "error"), 2 for bad arguments.
 #include <ATen/Parallel.h>
@@ -27,6 +28,7 @@
 #include "bench_cases.h"
 #include "bench_device.h"
 #include "core/engine_error.h"
+#include "kernels/ops.h"
 
 namespace {
 
@@ -35,7 +37,7 @@ using kinora_bench::BenchOptions;
 const char* const kUsage = R"(kinora-bench: Kinora's engine at real model sizes with random weights, one JSON line per case.
 
 Usage: kinora-bench [options]
-  --case NAMES        comma-separated cases, or "all" (default); --list shows them
+  --case NAMES        comma-separated cases, or "all" (default); --list shows them (--cases: the same)
   --repeats N         timed end-to-end runs per case, median reported (default 3)
   --warmup N          untimed warm-up runs (default 1; each with --warmup-steps denoising steps)
   --warmup-steps N    denoising steps of a warm-up run (default 2)
@@ -45,6 +47,8 @@ Usage: kinora-bench [options]
   --device cuda|cpu   (default cuda); cpu only with --tiny
   --tiny              tiny configs of the same model families (smoke tests)
   --steps N           override the case's denoising steps
+  --kernels on|off    our fused CUDA kernels (default on) or the ATen ops they replace, for before/after numbers
+                      (the same switch as KINORA_DISABLE_CUDA_KERNELS=1); no effect on the CPU
   --seed N            latent seed (default 0)
   --out FILE          also append the JSON lines to FILE
   --list              print the cases and exit
@@ -55,6 +59,7 @@ struct Args {
     BenchOptions options;
     std::string out;
     bool list = false;
+    std::optional<bool> kernels;  // --kernels on|off; unset: as KINORA_DISABLE_CUDA_KERNELS says (default on)
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -92,7 +97,7 @@ Args parse(int argc, char** argv) {
             if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
             return argv[++i];
         };
-        if (flag == "--case") {
+        if (flag == "--case" || flag == "--cases") {
             cases = value();
         } else if (flag == "--repeats") {
             a.options.repeats = parse_int(flag, value(), 1);
@@ -118,6 +123,12 @@ Args parse(int argc, char** argv) {
             if (device != "cuda" && device != "cpu") {
                 throw std::invalid_argument("--device is cuda or cpu, got '" + device + "'");
             }
+        } else if (flag == "--kernels") {
+            const std::string k = value();
+            if (k != "on" && k != "off") {
+                throw std::invalid_argument("--kernels is on or off, got '" + k + "'");
+            }
+            a.kernels = k == "on";
         } else if (flag == "--tiny") {
             a.options.tiny = true;
         } else if (flag == "--steps") {
@@ -191,6 +202,9 @@ int main(int argc, char** argv) {
             std::cerr << "kinora-bench: cannot write " << args.out << "\n";
             return 2;
         }
+    }
+    if (args.kernels) {
+        kernels::set_cuda_kernels_enabled(*args.kernels);
     }
     int failures = 0;
     for (const auto& name : args.cases) {

@@ -37,18 +37,19 @@ TEST_CASE("kinora-bench --tiny: every case runs on the CPU and reports one consi
         std::vector<int64_t> output_shape;
         std::vector<std::string> stages;
         std::string forward_key;
+        int forward_calls;  // timed denoiser forwards with --component-repeats 2: 2 (Sana), max(1, 2 / 2) (LVDM)
     };
     const auto e = GENERATE(
         Expect{"sana600", 2, {1, 3, 128, 128}, {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"},
-               "transformer_fwd_ms(batch2)"},
+               "transformer_fwd_ms(batch2)", 2},
         Expect{"sprint1600_1step", 1, {1, 3, 128, 128},
-               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)"},
+               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)", 2},
         Expect{"sprint1600_2step", 2, {1, 3, 128, 128},
-               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)"},
+               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)", 2},
         Expect{"vc2", 2, {1, 3, 4, 32, 32}, {"text_encode", "denoise", "vae_decode", "postprocess"},
-               "unet_fwd_ms(batch2)"},
+               "unet_fwd_ms(batch2)", 1},
         Expect{"dc512", 2, {1, 3, 4, 32, 32}, {"text_encode", "image_encode", "denoise", "vae_decode", "postprocess"},
-               "unet_fwd_ms(batch2)"});
+               "unet_fwd_ms(batch2)", 1});
     INFO("case " << e.name);
     const std::string dir = test_cli::make_temp_dir("bench");
     const std::string out_file = dir + "/bench.jsonl";
@@ -63,6 +64,7 @@ TEST_CASE("kinora-bench --tiny: every case runs on the CPU and reports one consi
     CHECK(j.at("engine") == "kinora");
     CHECK(j.at("tiny") == true);
     CHECK(j.at("dtype") == "fp32");  // the CPU default
+    CHECK(j.at("kernels") == "aten");  // the CPU runs the references (our kernels are CUDA-only)
     CHECK(j.at("steps") == e.steps);
     CHECK(j.at("output").at("shape").get<std::vector<int64_t>>() == e.output_shape);
     CHECK(j.at("output").at("finite") == true);
@@ -84,7 +86,7 @@ TEST_CASE("kinora-bench --tiny: every case runs on the CPU and reports one consi
     // With two runs each median is a mean, so the stage medians add up to the median total (up to the rounding).
     CHECK(stage_sum == Approx(j.at("total_s").get<double>()).margin(3e-4));
     CHECK(j.at(e.forward_key).get<double>() > 0.0);
-    CHECK(j.at(e.forward_key + "_all").size() == 2);
+    CHECK(j.at(e.forward_key + "_all").size() == static_cast<size_t>(e.forward_calls));
     CHECK(j.at("denoise_per_step_ms").get<double>() > 0.0);
     CHECK(j.at("peak_mem_GiB").is_null());  // the CPU has no caching-allocator statistics
     for (const auto& [part, millions] : j.at("params_M").items()) {
@@ -112,6 +114,9 @@ TEST_CASE("kinora-bench: bad arguments exit with code 2 and say what is wrong", 
     auto repeats = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--repeats", "0"});
     CHECK(repeats.exit_code == 2);
     CHECK_THAT(repeats.output, Catch::Contains("--repeats needs an integer >= 1"));
+    auto kernels = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--kernels", "maybe"});
+    CHECK(kernels.exit_code == 2);
+    CHECK_THAT(kernels.output, Catch::Contains("--kernels is on or off"));
 }
 
 TEST_CASE("kinora-bench --list names the cases of the reference benchmark", "[bench]") {
@@ -123,8 +128,9 @@ TEST_CASE("kinora-bench --list names the cases of the reference benchmark", "[be
 }
 
 TEST_CASE("kinora-bench --tiny --case kernels: each op timed fused and as ATen ops, same results", "[bench]") {
-    auto run = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--case", "kernels",
-                                                      "--component-repeats", "2"});
+    // (--cases is --case; --kernels off must not change what this case does: it times both paths itself.)
+    auto run = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--cases", "kernels",
+                                                      "--component-repeats", "2", "--kernels", "off"});
     INFO(run.output);
     REQUIRE(run.exit_code == 0);
     const nlohmann::json j = last_json_line(run.output);
