@@ -1,24 +1,22 @@
 #!/usr/bin/env bash
-# Run on the development machine (not the GPU one) before a device call of run_gpu_bench.sh: puts what the GPU
+# Run on the development machine (not the GPU one) before the device call of run_gpu_bench.sh. Puts what the GPU
 # machine lacks into ignored folders of the checkout, to be named in the call's `carry`:
-#   .device/third_party/   nlohmann/json.hpp and catch2/catch.hpp from Debian's packages (header-only)
-#   .ref/bench/            ../shared/bench/reference_diffusers.py + ../shared/golden/tiny_gemma_spm.model
-#   .ref/src/diffusers, .ref/lvdm, .ref/utils    from git mirrors given below (diffusers, VideoCrafter)
-#   .ref-dc/lvdm, .ref-dc/utils                  from a DynamiCrafter mirror
-# The source trees are exported, never committed (.ref is in .gitignore; .ref-dc is too, see below).
+#   .device/third_party/   nlohmann/json.hpp and catch2/catch.hpp from this machine's Debian packages (header-only)
+#   .golden/               the golden cases of the engine's [cuda] tests (sana_pipeline_tiny, sana_sprint_pipeline_tiny)
+#   .ref/                  copied from --ref DIR when given (a folder with bench/ vc/ dc/: the reference script with
+#                          tiny_gemma_spm.model, diffusers src/ + VideoCrafter lvdm/ utils/, DynamiCrafter lvdm/ utils/)
+# None of these is ever committed (.gitignore). Then, from the repository root:
+#   run(command="installer/bench/run_gpu_bench.sh", carry=[".device", ".golden", ".ref"], timeout_s=600)
 #
-#   installer/bench/stage_inputs.sh [--diffusers GITDIR] [--videocrafter GITDIR] [--dynamicrafter GITDIR]
-# GITDIR: a bare git directory, e.g. what the fetch tool returns for github:huggingface/diffusers.
-# Then: run(command="installer/bench/run_gpu_bench.sh", carry=[".device", ".ref", ".ref-dc"])   (64 MiB in all)
+#   installer/bench/stage_inputs.sh [--ref DIR] [--golden DIR]      (defaults: .ref as it is, ../shared/golden)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SHARED="${KINORA_SHARED_DIR:-$ROOT/../shared}"
-DIFFUSERS="" VIDEOCRAFTER="" DYNAMICRAFTER=""
+REF_FROM=""
+GOLDEN_FROM="${KINORA_GOLDEN_DIR:-$ROOT/../shared/golden}"
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --diffusers) DIFFUSERS="$2"; shift 2 ;;
-        --videocrafter) VIDEOCRAFTER="$2"; shift 2 ;;
-        --dynamicrafter) DYNAMICRAFTER="$2"; shift 2 ;;
+        --ref) REF_FROM="$2"; shift 2 ;;
+        --golden) GOLDEN_FROM="$2"; shift 2 ;;
         *) echo "stage_inputs.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -28,19 +26,31 @@ mkdir -p "$tp/nlohmann_json" "$tp/catch2/catch2"
 rm -rf "$tp/nlohmann_json/nlohmann"
 cp -r /usr/include/nlohmann "$tp/nlohmann_json/nlohmann"
 cp /usr/include/catch2/catch.hpp "$tp/catch2/catch2/catch.hpp"
-echo "third-party headers: $(du -sh "$tp" | cut -f1) in $tp"
 
-mkdir -p "$ROOT/.ref/bench"
-cp "$SHARED/bench/reference_diffusers.py" "$SHARED/bench/README.md" "$ROOT/.ref/bench/"
-cp "$SHARED/golden/tiny_gemma_spm.model" "$ROOT/.ref/bench/"
+mkdir -p "$ROOT/.golden"
+for case in sana_pipeline_tiny sana_sprint_pipeline_tiny; do
+    rm -rf "${ROOT:?}/.golden/$case"
+    cp -r "$GOLDEN_FROM/$case" "$ROOT/.golden/$case"
+done
 
-export_tree() {  # export_tree GITDIR DEST PATH...
-    local git_dir="$1" dest="$2"
-    shift 2
-    mkdir -p "$dest"
-    git --git-dir="$git_dir" archive --format=tar HEAD "$@" | tar -x -C "$dest"
-}
-[[ -n "$DIFFUSERS" ]] && export_tree "$DIFFUSERS" "$ROOT/.ref" src/diffusers
-[[ -n "$VIDEOCRAFTER" ]] && export_tree "$VIDEOCRAFTER" "$ROOT/.ref" lvdm utils
-[[ -n "$DYNAMICRAFTER" ]] && export_tree "$DYNAMICRAFTER" "$ROOT/.ref-dc" lvdm utils
-du -sh "$ROOT/.device" "$ROOT/.ref" "$ROOT/.ref-dc" 2>/dev/null || true
+if [[ -n "$REF_FROM" ]]; then
+    mkdir -p "$ROOT/.ref"
+    cp -r "$REF_FROM/." "$ROOT/.ref/"
+fi
+missing=0
+for need in .ref/bench/reference_diffusers.py .ref/bench/tiny_gemma_spm.model .ref/vc/src/diffusers .ref/vc/lvdm \
+            .ref/dc/lvdm; do
+    if [[ ! -e "$ROOT/$need" ]]; then
+        echo "missing: $need (the reference cases that need it will be skipped)"
+        missing=1
+    fi
+done
+
+du -sh "$ROOT/.device" "$ROOT/.golden" "$ROOT/.ref" 2>/dev/null || true
+total_kb=$(du -sk "$ROOT/.device" "$ROOT/.golden" "$ROOT/.ref" 2>/dev/null | awk '{s += $1} END {print s}')
+tracked_kb=$(git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 du -ck 2>/dev/null) | tail -1 | cut -f1)
+echo "carried ${total_kb} KiB + tracked files ${tracked_kb} KiB (the device call takes 64 MiB in all)"
+if (( total_kb + tracked_kb > 60 * 1024 )); then
+    echo "warning: close to or over the 64 MiB limit" >&2
+fi
+exit $missing

@@ -108,8 +108,9 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in ours:
         name = line["case"]
+        label = name + (" (ATen ops)" if line.get("kernels") == "aten" else "")
         if "error" in line:
-            print(f"| {name} | – | error: {line['error'][:80]} | | | | | | | | | | | | |")
+            print(f"| {label} | – | error: {line['error'][:80]} | | | | | | | | | | | | |")
             continue
         o = ours_numbers(line)
         prefix = REFERENCE_PREFIX.get(name)
@@ -117,7 +118,7 @@ def main():
         eager = next((r for r in matches if "compile" not in r["case"]), None)
         compiled = [r for r in matches if "compile" in r["case"]]
         r = ref_numbers(eager) if eager else {}
-        print(f"| {name} | {line.get('device', '–').split(' (')[0]} | {fmt(o['total'], ' s')} "
+        print(f"| {label} | {line.get('device', '–').split(' (')[0]} | {fmt(o['total'], ' s')} "
               f"| {fmt(r.get('total'), ' s')} | {ratio(o['total'], r.get('total'))} "
               f"| {fmt(None if o['step'] is None else 1e3 * o['step'], ' ms')} "
               f"| {fmt(None if r.get('step') is None else 1e3 * r['step'], ' ms')} | {ratio(o['step'], r.get('step'))} "
@@ -135,14 +136,33 @@ def main():
                   f"| | | | | | | |")
     print("\nRatios are ours / reference (below 1: Kinora faster or smaller). The reference times no end-to-end video "
           "run: its total for vc2 / dc512 is 50 × one UNet forward (est_50_steps_s); ours is the whole pipeline.\n")
+    # Before / after our kernels: the same case with --kernels off (ATen ops) and on (fused).
+    pairs = []
+    for line in ours:
+        if "error" in line or line.get("kernels") != "aten":
+            continue
+        fused = next((l for l in ours if l["case"] == line["case"] and l.get("kernels") == "fused"
+                      and "error" not in l), None)
+        if fused:
+            pairs.append((line, fused))
+    if pairs:
+        print("Before / after our fused kernels (same build, same card; ATen ops = --kernels off):\n")
+        print("| case | total ATen | total fused | fused / ATen | denoiser fwd ATen | fused | fused / ATen |")
+        print("|---|---|---|---|---|---|---|")
+        for before, after in pairs:
+            b, a = ours_numbers(before), ours_numbers(after)
+            print(f"| {after['case']} | {fmt(b['total'], ' s')} | {fmt(a['total'], ' s')} | {ratio(a['total'], b['total'])} "
+                  f"| {fmt(None if b['step'] is None else 1e3 * b['step'], ' ms')} "
+                  f"| {fmt(None if a['step'] is None else 1e3 * a['step'], ' ms')} | {ratio(a['step'], b['step'])} |")
+        print()
     print("Stages of our end-to-end runs (medians, seconds):\n")
-    print("| case | dtype | steps | stages | total |")
-    print("|---|---|---|---|---|")
+    print("| case | kernels | dtype | steps | stages | total |")
+    print("|---|---|---|---|---|---|")
     for line in ours:
         if "error" in line:
             continue
         stages = ", ".join(f"{k} {v:.4g}" for k, v in line.get("stages_s", {}).items())
-        print(f"| {line['case']} | {line.get('dtype')} | {line.get('steps')} | {stages} "
+        print(f"| {line['case']} | {line.get('kernels', '–')} | {line.get('dtype')} | {line.get('steps')} | {stages} "
               f"| total {fmt(line.get('total_s'))} |")
     for kl in kernel_lines:
         print(f"\nOur kernels vs the ATen ops they replace ({kl.get('device')}, {kl.get('dtype')}):\n")
