@@ -137,10 +137,14 @@ struct StageTable {
 
 std::string dtype_name(at::ScalarType t) {
     switch (t) {
-        case at::kBFloat16: return "bf16";
-        case at::kHalf: return "fp16";
-        case at::kFloat: return "fp32";
-        default: return c10::toString(t);
+        case at::kBFloat16:
+            return "bf16";
+        case at::kHalf:
+            return "fp16";
+        case at::kFloat:
+            return "fp32";
+        default:
+            return c10::toString(t);
     }
 }
 
@@ -150,9 +154,13 @@ std::string kernel_mode() {
     return kernels::has_cuda_kernels() && kernels::cuda_kernels_enabled() ? "fused" : "aten";
 }
 
-double gib(std::int64_t bytes) { return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30); }
+double gib(std::int64_t bytes) {
+    return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30);
+}
 
-double millions(std::int64_t n) { return round_to(static_cast<double>(n) / 1e6, 3); }
+double millions(std::int64_t n) {
+    return round_to(static_cast<double>(n) / 1e6, 3);
+}
 
 // Builds a module on the device, uninitialised in its dtype (the engine's constructors), then random weights.
 template <typename Holder, typename Config>
@@ -196,23 +204,48 @@ struct SanaCase {
 
 // transformer/config.json of the released checkpoints (sana.md §1.8); tiny: the same family, 2 layers of width 32.
 json sana_transformer_config(SanaSize size, bool sprint, bool tiny) {
-    json c = {{"_class_name", "SanaTransformer2DModel"}, {"in_channels", 32},     {"out_channels", 32},
-              {"caption_channels", 2304},                {"mlp_ratio", 2.5},      {"attention_bias", false},
-              {"sample_size", 32},                       {"patch_size", 1},       {"norm_elementwise_affine", false},
-              {"norm_eps", 1e-6},                        {"dropout", 0.0},        {"interpolation_scale", nullptr}};
+    json c = {{"_class_name", "SanaTransformer2DModel"},
+              {"in_channels", 32},
+              {"out_channels", 32},
+              {"caption_channels", 2304},
+              {"mlp_ratio", 2.5},
+              {"attention_bias", false},
+              {"sample_size", 32},
+              {"patch_size", 1},
+              {"norm_elementwise_affine", false},
+              {"norm_eps", 1e-6},
+              {"dropout", 0.0},
+              {"interpolation_scale", nullptr}};
     if (tiny) {
-        c.update({{"num_attention_heads", 2}, {"attention_head_dim", 16}, {"num_cross_attention_heads", 2},
-                  {"cross_attention_head_dim", 16}, {"cross_attention_dim", 32}, {"num_layers", 2},
-                  {"caption_channels", 64}, {"sample_size", 4}, {"in_channels", 8}, {"out_channels", 8}});
+        c.update({{"num_attention_heads", 2},
+                  {"attention_head_dim", 16},
+                  {"num_cross_attention_heads", 2},
+                  {"cross_attention_head_dim", 16},
+                  {"cross_attention_dim", 32},
+                  {"num_layers", 2},
+                  {"caption_channels", 64},
+                  {"sample_size", 4},
+                  {"in_channels", 8},
+                  {"out_channels", 8}});
     } else if (size == SanaSize::S1600) {
-        c.update({{"num_attention_heads", 70}, {"attention_head_dim", 32}, {"num_cross_attention_heads", 20},
-                  {"cross_attention_head_dim", 112}, {"cross_attention_dim", 2240}, {"num_layers", 20}});
+        c.update({{"num_attention_heads", 70},
+                  {"attention_head_dim", 32},
+                  {"num_cross_attention_heads", 20},
+                  {"cross_attention_head_dim", 112},
+                  {"cross_attention_dim", 2240},
+                  {"num_layers", 20}});
     } else {
-        c.update({{"num_attention_heads", 36}, {"attention_head_dim", 32}, {"num_cross_attention_heads", 16},
-                  {"cross_attention_head_dim", 72}, {"cross_attention_dim", 1152}, {"num_layers", 28}});
+        c.update({{"num_attention_heads", 36},
+                  {"attention_head_dim", 32},
+                  {"num_cross_attention_heads", 16},
+                  {"cross_attention_head_dim", 72},
+                  {"cross_attention_dim", 1152},
+                  {"num_layers", 28}});
     }
     if (sprint) {
-        c.update({{"guidance_embeds", true}, {"guidance_embeds_scale", 0.1}, {"qk_norm", "rms_norm_across_heads"},
+        c.update({{"guidance_embeds", true},
+                  {"guidance_embeds_scale", 0.1},
+                  {"qk_norm", "rms_norm_across_heads"},
                   {"timestep_scale", 1.0}});
     }
     return c;
@@ -224,10 +257,10 @@ json dcae_config(bool tiny) {
               {"in_channels", 3},
               {"latent_channels", 32},
               {"attention_head_dim", 32},
-              {"encoder_block_types", {"ResBlock", "ResBlock", "ResBlock", "EfficientViTBlock", "EfficientViTBlock",
-                                       "EfficientViTBlock"}},
-              {"decoder_block_types", {"ResBlock", "ResBlock", "ResBlock", "EfficientViTBlock", "EfficientViTBlock",
-                                       "EfficientViTBlock"}},
+              {"encoder_block_types",
+               {"ResBlock", "ResBlock", "ResBlock", "EfficientViTBlock", "EfficientViTBlock", "EfficientViTBlock"}},
+              {"decoder_block_types",
+               {"ResBlock", "ResBlock", "ResBlock", "EfficientViTBlock", "EfficientViTBlock", "EfficientViTBlock"}},
               {"encoder_block_out_channels", {128, 256, 512, 512, 1024, 1024}},
               {"decoder_block_out_channels", {128, 256, 512, 512, 1024, 1024}},
               {"encoder_layers_per_block", {2, 2, 2, 3, 3, 3}},
@@ -310,8 +343,8 @@ engine::pipelines::PromptEmbedding encode_tokens(engine::models::Gemma2ModelImpl
     at::Tensor mask = tokens.mask;
     const int64_t length = tokens.ids.size(1);
     if (length > max_sequence_length) {
-        at::Tensor index = at::cat({at::zeros({1}, mask.options()),
-                                    at::arange(length - (max_sequence_length - 1), length, mask.options())});
+        at::Tensor index = at::cat(
+            {at::zeros({1}, mask.options()), at::arange(length - (max_sequence_length - 1), length, mask.options())});
         embeds = embeds.index_select(1, index);
         mask = mask.index_select(1, index);
     }
@@ -433,18 +466,15 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     models::SanaConditioning cond;
     cond.encoder_attention_mask = context_mask;
     if (sc.sprint) cond.guidance = at::full({batch}, guidance * transformer_cfg.guidance_embeds_scale, options);
-    const auto forward_times = time_calls(o.device, 2, o.component_repeats, [&] {
-        pipe->transformer->forward(latents, context, timestep, cond);
-    });
+    const auto forward_times = time_calls(o.device, 2, o.component_repeats,
+                                          [&] { pipe->transformer->forward(latents, context, timestep, cond); });
     at::Tensor z = at::randn({1, vae_cfg.latent_channels, latent_size, latent_size}, options);
-    const auto decode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] {
-        pipe->vae->decode(z / vae_cfg.scaling_factor);
-    });
+    const auto decode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 2),
+                                         [&] { pipe->vae->decode(z / vae_cfg.scaling_factor); });
     const int64_t te_length = o.tiny ? 24 : 480;
     at::Tensor te_ids = at::randint(4, vocab, {2, te_length}, at::TensorOptions().dtype(at::kLong).device(o.device));
-    const auto encode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] {
-        pipe->text_encoder->forward(te_ids);
-    });
+    const auto encode_times =
+        time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] { pipe->text_encoder->forward(te_ids); });
 
     json result;
     result["height"] = result["width"] = request.width_px;
@@ -480,11 +510,22 @@ struct LVDMCase {
 // 16 image tokens per frame) at widths a CPU runs in seconds.
 struct TinyLVDM {
     static json unet(bool image_to_video) {
-        json u = {{"in_channels", image_to_video ? 8 : 4}, {"out_channels", 4}, {"model_channels", 32},
-                  {"attention_resolutions", {1}}, {"num_res_blocks", 1}, {"channel_mult", {1, 2}},
-                  {"num_head_channels", 16}, {"transformer_depth", 1}, {"context_dim", 32}, {"use_linear", true},
-                  {"temporal_conv", true}, {"temporal_attention", true}, {"temporal_selfatt_only", true},
-                  {"use_relative_position", false}, {"use_causal_attention", false}, {"temporal_length", 4},
+        json u = {{"in_channels", image_to_video ? 8 : 4},
+                  {"out_channels", 4},
+                  {"model_channels", 32},
+                  {"attention_resolutions", {1}},
+                  {"num_res_blocks", 1},
+                  {"channel_mult", {1, 2}},
+                  {"num_head_channels", 16},
+                  {"transformer_depth", 1},
+                  {"context_dim", 32},
+                  {"use_linear", true},
+                  {"temporal_conv", true},
+                  {"temporal_attention", true},
+                  {"temporal_selfatt_only", true},
+                  {"use_relative_position", false},
+                  {"use_causal_attention", false},
+                  {"temporal_length", 4},
                   {"addition_attention", true}};
         if (image_to_video) {
             u.update({{"image_cross_attention", true}, {"default_fs", 24}, {"fs_condition", true}});
@@ -496,8 +537,15 @@ struct TinyLVDM {
     static json autoencoder() {
         return {{"embed_dim", 4},
                 {"ddconfig",
-                 {{"double_z", true}, {"z_channels", 4}, {"resolution", 32}, {"in_channels", 3}, {"out_ch", 3},
-                  {"ch", 32}, {"ch_mult", {1, 2}}, {"num_res_blocks", 1}, {"attn_resolutions", json::array()},
+                 {{"double_z", true},
+                  {"z_channels", 4},
+                  {"resolution", 32},
+                  {"in_channels", 3},
+                  {"out_ch", 3},
+                  {"ch", 32},
+                  {"ch_mult", {1, 2}},
+                  {"num_res_blocks", 1},
+                  {"attn_resolutions", json::array()},
                   {"dropout", 0.0}}}};
     }
 };
@@ -564,16 +612,16 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
 
     // 2. Schedule: DDIM, uniform spacing, eta 1 (the scripts' defaults), the model's parameterization and rescale.
     const auto& diffusion = cfg.diffusion;
-    const auto timesteps = unwrap(schedulers::ddim_timesteps(schedulers::DDIMSpacing::Uniform, steps,
-                                                             diffusion.num_timesteps));
+    const auto timesteps =
+        unwrap(schedulers::ddim_timesteps(schedulers::DDIMSpacing::Uniform, steps, diffusion.num_timesteps));
     const auto schedule =
         unwrap(schedulers::make_ddim_schedule(diffusion.alphas_cumprod(), timesteps, 1.0, diffusion.parameterization,
                                               diffusion.rescale, diffusion.scale_arr()));
     const auto warmup_timesteps = unwrap(schedulers::ddim_timesteps(
         schedulers::DDIMSpacing::Uniform, std::min(steps, o.warmup_steps), diffusion.num_timesteps));
-    const auto warmup_schedule = unwrap(schedulers::make_ddim_schedule(
-        diffusion.alphas_cumprod(), warmup_timesteps, 1.0, diffusion.parameterization, diffusion.rescale,
-        diffusion.scale_arr()));
+    const auto warmup_schedule =
+        unwrap(schedulers::make_ddim_schedule(diffusion.alphas_cumprod(), warmup_timesteps, 1.0,
+                                              diffusion.parameterization, diffusion.rescale, diffusion.scale_arr()));
 
     // Inputs: [uncond "", prompt] token ids (77 each), and for image-to-video a picture in [-1, 1].
     at::Tensor text_ids = at::randint(1, text_cfg.vocab_size, {2, text_cfg.context_length}, i64);
@@ -641,11 +689,10 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     at::Tensor t = at::full({2}, 500, i64);
     models::LVDMUNet3DConditioning cond;
     (dc ? cond.fs : cond.fps) = at::full({2}, lc.frame_rate, i64);
-    const auto unet_times = time_calls(o.device, 2, std::max(1, o.component_repeats / 2),
-                                       [&] { unet->forward(x, t, ctx, cond); });
+    const auto unet_times =
+        time_calls(o.device, 2, std::max(1, o.component_repeats / 2), [&] { unet->forward(x, t, ctx, cond); });
     at::Tensor z = at::randn({frames, ae_cfg.embed_dim, latent_h, latent_w}, options);
-    const auto decode_times =
-        time_calls(o.device, 1, std::max(1, o.component_repeats / 3), [&] { ae->decode(z); });
+    const auto decode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 3), [&] { ae->decode(z); });
     const auto text_times =
         time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] { text->forward(text_ids); });
 
@@ -680,6 +727,13 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
 // of the real models: the before/after of each kernel, and its achieved bandwidth against the fewest bytes it must
 // move (each input read once, each output written once).
 
+// "what [d0, d1, ...]" with the tensor's actual sizes (the tiny configs' differ from the real ones).
+std::string shape_label(const std::string& what, const at::Tensor& t) {
+    std::string out = what + " [";
+    for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
+    return out + "]";
+}
+
 json run_kernels(const std::string& name, const BenchOptions& o) {
     const at::ScalarType dtype = o.dtype.value_or(o.device.is_cpu() ? at::kFloat : at::kBFloat16);
     const auto options = at::TensorOptions().dtype(dtype).device(o.device);
@@ -698,7 +752,8 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         const int64_t b = 2, n = tiny ? 64 : 1024, h = tiny ? 4 : 70, d = 32;
         auto make = [&] { return at::randn({b, n, h * d}, options).view({b, n, h, d}).transpose(1, 2); };
         at::Tensor q = make(), k = make(), v = make();
-        ops.push_back({"relu_linear_attention", "Sana 1600M [2, 70, 1024, 32]", 4.0 * b * n * h * d * element,
+        ops.push_back({"relu_linear_attention", shape_label("Sana 1600M self-attention", q),
+                       4.0 * b * n * h * d * element,
                        [q, k, v] { return kernels::relu_linear_attention(q, k, v, 1e-15); }});
     }
     {  // DC-AE decoder stage 3 (512 channels at 128x128 for a 1024 px image): [B, G, D, N] transposed views.
@@ -706,7 +761,7 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor hs = at::randn({1, g, 3 * d, n}, options);
         auto parts = hs.chunk(3, 2);
         at::Tensor q = parts[0].transpose(-1, -2), k = parts[1].transpose(-1, -2), v = parts[2].transpose(-1, -2);
-        ops.push_back({"relu_linear_attention", "DC-AE stage 3 [1, 32, 16384, 32]", 4.0 * g * n * d * element,
+        ops.push_back({"relu_linear_attention", shape_label("DC-AE stage 3 (1024 px)", q), 4.0 * g * n * d * element,
                        [q, k, v] { return kernels::relu_linear_attention(q, k, v, 1e-15); }});
     }
     {  // Sana 1600M norm1 / norm2 with the adaLN modulation.
@@ -714,14 +769,14 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor x = at::randn({b, n, d}, options);
         auto mod = at::randn({b, 6, d}, options).chunk(6, 1);
         at::Tensor shift = mod[0], scale = mod[1];
-        ops.push_back({"layer_norm_modulate", "Sana 1600M [2, 1024, 2240]", 2.0 * b * n * d * element,
+        ops.push_back({"layer_norm_modulate", shape_label("Sana 1600M norm1/norm2", x), 2.0 * b * n * d * element,
                        [x, shift, scale] { return kernels::layer_norm_modulate(x, shift, scale, 1e-6); }});
     }
     {  // Sana-Sprint 1600M qk RMSNorm across heads.
         const int64_t b = 2, n = tiny ? 64 : 1024, d = tiny ? 32 : 2240;
         at::Tensor x = at::randn({b, n, d}, options);
         at::Tensor w = at::randn({d}, options);
-        ops.push_back({"rms_norm", "Sprint 1600M q/k [2, 1024, 2240]", 2.0 * b * n * d * element,
+        ops.push_back({"rms_norm", shape_label("Sprint 1600M q/k norm", x), 2.0 * b * n * d * element,
                        [x, w] { return kernels::rms_norm(x, w, {}, 1e-5); }});
     }
     {  // Sana 1600M GLUMBConv on the 32x32 token grid (channels-last).
@@ -729,7 +784,7 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor x = at::randn({b, c2, hw, hw}, options).contiguous(at::MemoryFormat::ChannelsLast);
         at::Tensor w = at::randn({c2, 1, 3, 3}, options);
         at::Tensor bias = at::randn({c2}, options);
-        ops.push_back({"depthwise_conv3x3_silu_gate", "Sana 1600M FF [2, 11200, 32, 32] channels-last",
+        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last", x),
                        1.5 * b * c2 * hw * hw * element,
                        [x, w, bias] { return kernels::depthwise_conv3x3_silu_gate(x, w, bias); }});
     }
@@ -738,7 +793,7 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor x = at::randn({1, c2, hw, hw}, options);
         at::Tensor w = at::randn({c2, 1, 3, 3}, options);
         at::Tensor bias = at::randn({c2}, options);
-        ops.push_back({"depthwise_conv3x3_silu_gate", "DC-AE stage 3 [1, 4096, 128, 128] NCHW",
+        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("DC-AE stage 3 MLP, NCHW", x),
                        1.5 * c2 * hw * hw * element,
                        [x, w, bias] { return kernels::depthwise_conv3x3_silu_gate(x, w, bias); }});
     }

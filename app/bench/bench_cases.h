@@ -16,14 +16,14 @@
 namespace kinora_bench {
 
 struct BenchOptions {
-    int repeats = 3;            // timed end-to-end runs (median reported)
-    int warmup = 1;             // untimed runs first (with --warmup-steps denoising steps)
-    int warmup_steps = 2;       // denoising steps of a warm-up run: every kernel and shape, at a fraction of the cost
-    int component_repeats = 10; // timed calls per component (median reported)
+    int repeats = 3;             // timed end-to-end runs (median reported)
+    int warmup = 1;              // untimed runs first (with --warmup-steps denoising steps)
+    int warmup_steps = 2;        // denoising steps of a warm-up run: every kernel and shape, at a fraction of the cost
+    int component_repeats = 10;  // timed calls per component (median reported)
     std::optional<at::ScalarType> dtype;  // nullopt: the reference's (bf16 Sana, fp16 LVDM); float32 on the CPU
     c10::Device device = c10::Device(c10::kCUDA);
-    bool tiny = false;          // tiny configs of the same model families (CPU smoke tests)
-    std::optional<int> steps;   // overrides the case's denoising steps
+    bool tiny = false;         // tiny configs of the same model families (CPU smoke tests)
+    std::optional<int> steps;  // overrides the case's denoising steps
     std::uint64_t seed = 0;
 };
 

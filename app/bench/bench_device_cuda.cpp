@@ -12,7 +12,9 @@
 
 namespace kinora_bench {
 
-bool cuda_available() { return torch::cuda::is_available(); }
+bool cuda_available() {
+    return torch::cuda::is_available();
+}
 
 void synchronize(const c10::Device& device) {
     if (device.is_cuda()) {

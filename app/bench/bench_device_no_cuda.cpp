@@ -7,13 +7,17 @@
 
 namespace kinora_bench {
 
-bool cuda_available() { return false; }
+bool cuda_available() {
+    return false;
+}
 
 void synchronize(const c10::Device&) {}
 
 void reset_peak_memory(const c10::Device&) {}
 
-std::optional<std::int64_t> peak_memory_bytes(const c10::Device&) { return std::nullopt; }
+std::optional<std::int64_t> peak_memory_bytes(const c10::Device&) {
+    return std::nullopt;
+}
 
 std::string device_description(const c10::Device& device) {
     if (device.is_cuda()) {

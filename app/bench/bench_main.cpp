@@ -34,7 +34,8 @@ namespace {
 
 using kinora_bench::BenchOptions;
 
-const char* const kUsage = R"(kinora-bench: Kinora's engine at real model sizes with random weights, one JSON line per case.
+const char* const kUsage =
+    R"(kinora-bench: Kinora's engine at real model sizes with random weights, one JSON line per case.
 
 Usage: kinora-bench [options]
   --case NAMES        comma-separated cases, or "all" (default); --list shows them (--cases: the same)

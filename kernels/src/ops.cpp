@@ -23,24 +23,32 @@ bool use_cuda_kernel(const at::Tensor& t) {
 
 }  // namespace
 
-bool has_cuda_kernels() noexcept { return detail::cuda_built(); }
+bool has_cuda_kernels() noexcept {
+    return detail::cuda_built();
+}
 
 std::string kernels_description() {
     return detail::cuda_built() ? "CUDA kernels built in" : "built without CUDA kernels";
 }
 
-void set_cuda_kernels_enabled(bool enabled) noexcept { cuda_kernels_flag().store(enabled); }
+void set_cuda_kernels_enabled(bool enabled) noexcept {
+    cuda_kernels_flag().store(enabled);
+}
 
-bool cuda_kernels_enabled() noexcept { return cuda_kernels_flag().load(); }
+bool cuda_kernels_enabled() noexcept {
+    return cuda_kernels_flag().load();
+}
 
 at::Tensor relu_linear_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
     TORCH_CHECK(q.defined() && k.defined() && v.defined(), "relu_linear_attention: q, k, v must be defined");
-    TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "relu_linear_attention: q, k, v must be [B, H, N, D]; got ",
-                q.sizes(), ", ", k.sizes(), ", ", v.sizes());
+    TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+                "relu_linear_attention: q, k, v must be [B, H, N, D]; got ", q.sizes(), ", ", k.sizes(), ", ",
+                v.sizes());
     TORCH_CHECK(q.sizes() == k.sizes(), "relu_linear_attention: q and k shapes differ: ", q.sizes(), " vs ", k.sizes());
     TORCH_CHECK(v.size(0) == q.size(0) && v.size(1) == q.size(1) && v.size(2) == q.size(2),
                 "relu_linear_attention: v must be [B, H, N, Dv] matching q; got ", v.sizes(), " vs ", q.sizes());
-    TORCH_CHECK(q.device() == k.device() && q.device() == v.device(), "relu_linear_attention: tensors on different devices");
+    TORCH_CHECK(q.device() == k.device() && q.device() == v.device(),
+                "relu_linear_attention: tensors on different devices");
     TORCH_CHECK(at::isFloatingType(q.scalar_type()) && at::isFloatingType(k.scalar_type()) &&
                     at::isFloatingType(v.scalar_type()),
                 "relu_linear_attention: q, k, v must be floating-point tensors");
@@ -99,8 +107,10 @@ at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& we
     TORCH_CHECK(x.defined() && x.dim() == 4, "depthwise_conv3x3_silu_gate: x must be [B, 2C, H, W], got ",
                 x.defined() ? x.sizes() : at::IntArrayRef{});
     const int64_t channels = x.size(1);
-    TORCH_CHECK(channels > 0 && channels % 2 == 0, "depthwise_conv3x3_silu_gate: x needs an even number of channels "
-                "(value and gate halves), got ", channels);
+    TORCH_CHECK(channels > 0 && channels % 2 == 0,
+                "depthwise_conv3x3_silu_gate: x needs an even number of channels "
+                "(value and gate halves), got ",
+                channels);
     TORCH_CHECK(weight.defined() && weight.dim() == 4 && weight.size(0) == channels && weight.size(1) == 1 &&
                     weight.size(2) == 3 && weight.size(3) == 3,
                 "depthwise_conv3x3_silu_gate: weight must be [2C = ", channels, ", 1, 3, 3], got ",

@@ -31,7 +31,9 @@ std::optional<cuda::DType> kernel_dtype(at::ScalarType type) {
     }
 }
 
-cuda::Strides4 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)}; }
+cuda::Strides4 strides_of(const at::Tensor& t) {
+    return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
 
 // An uninitialised tensor of `sizes` whose memory order follows `like`'s strides (dense), e.g. [B, H, N, D] stored
 // as [B, N, H, D] when `like` is a head-split view of a [B, N, H·D] projection.
@@ -52,7 +54,9 @@ at::Tensor empty_in_layout_of(const at::Tensor& like, at::IntArrayRef sizes, con
 
 }  // namespace
 
-bool cuda_built() noexcept { return true; }
+bool cuda_built() noexcept {
+    return true;
+}
 
 at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
     const auto dtype = kernel_dtype(q.scalar_type());
@@ -68,8 +72,8 @@ at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, 
     const bool token_contiguous = !(q.stride(3) == 1 || q.stride(2) != 1);
     c10::cuda::CUDAGuard guard(q.device());
     const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const cuda::LinearAttentionPlan plan = cuda::plan_relu_linear_attention(
-        batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms);
+    const cuda::LinearAttentionPlan plan =
+        cuda::plan_relu_linear_attention(batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms);
     if (plan.output_blocks_y > cuda::kMaxGridY || batch * heads > cuda::kMaxGridX) {
         return relu_linear_attention_cpu(q, k, v, eps);
     }
@@ -102,10 +106,9 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
     const int64_t mod_rows = std::max(shift.size(0), scale.size(0));
     const at::Tensor shift_f = shift.to(at::kFloat).expand({mod_rows, 1, dim}).reshape({mod_rows, dim}).contiguous();
     const at::Tensor scale_f = scale.to(at::kFloat).expand({mod_rows, 1, dim}).reshape({mod_rows, dim}).contiguous();
-    C10_CUDA_CHECK(cuda::layer_norm_modulate(*in_type, *out_type, xc.data_ptr(), shift_f.data_ptr<float>(),
-                                             scale_f.data_ptr<float>(), rows, dim, x.size(1), mod_rows > 1,
-                                             static_cast<float>(eps), out.data_ptr(),
-                                             at::cuda::getCurrentCUDAStream()));
+    C10_CUDA_CHECK(cuda::layer_norm_modulate(
+        *in_type, *out_type, xc.data_ptr(), shift_f.data_ptr<float>(), scale_f.data_ptr<float>(), rows, dim, x.size(1),
+        mod_rows > 1, static_cast<float>(eps), out.data_ptr(), at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

@@ -8,12 +8,15 @@ namespace kernels::detail {
 namespace {
 
 [[noreturn]] void no_cuda(const char* op) {
-    TORCH_CHECK(false, op, ": this Kinora build has no CUDA kernels (KINORA_ENABLE_CUDA=OFF); build the gpu-pip preset");
+    TORCH_CHECK(false, op,
+                ": this Kinora build has no CUDA kernels (KINORA_ENABLE_CUDA=OFF); build the gpu-pip preset");
 }
 
 }  // namespace
 
-bool cuda_built() noexcept { return false; }
+bool cuda_built() noexcept {
+    return false;
+}
 
 at::Tensor relu_linear_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
     no_cuda("relu_linear_attention");
@@ -23,7 +26,9 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor&, const at::Tensor&, const 
     no_cuda("layer_norm_modulate");
 }
 
-at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) { no_cuda("rms_norm"); }
+at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+    no_cuda("rms_norm");
+}
 
 at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
     no_cuda("depthwise_conv3x3_silu_gate");

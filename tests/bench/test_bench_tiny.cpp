@@ -39,17 +39,36 @@ TEST_CASE("kinora-bench --tiny: every case runs on the CPU and reports one consi
         std::string forward_key;
         int forward_calls;  // timed denoiser forwards with --component-repeats 2: 2 (Sana), max(1, 2 / 2) (LVDM)
     };
-    const auto e = GENERATE(
-        Expect{"sana600", 2, {1, 3, 128, 128}, {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"},
-               "transformer_fwd_ms(batch2)", 2},
-        Expect{"sprint1600_1step", 1, {1, 3, 128, 128},
-               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)", 2},
-        Expect{"sprint1600_2step", 2, {1, 3, 128, 128},
-               {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"}, "transformer_fwd_ms(batch1)", 2},
-        Expect{"vc2", 2, {1, 3, 4, 32, 32}, {"text_encode", "denoise", "vae_decode", "postprocess"},
-               "unet_fwd_ms(batch2)", 1},
-        Expect{"dc512", 2, {1, 3, 4, 32, 32}, {"text_encode", "image_encode", "denoise", "vae_decode", "postprocess"},
-               "unet_fwd_ms(batch2)", 1});
+    const auto e = GENERATE(Expect{"sana600",
+                                   2,
+                                   {1, 3, 128, 128},
+                                   {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"},
+                                   "transformer_fwd_ms(batch2)",
+                                   2},
+                            Expect{"sprint1600_1step",
+                                   1,
+                                   {1, 3, 128, 128},
+                                   {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"},
+                                   "transformer_fwd_ms(batch1)",
+                                   2},
+                            Expect{"sprint1600_2step",
+                                   2,
+                                   {1, 3, 128, 128},
+                                   {"text_encode", "prepare", "denoise", "vae_decode_and_postprocess"},
+                                   "transformer_fwd_ms(batch1)",
+                                   2},
+                            Expect{"vc2",
+                                   2,
+                                   {1, 3, 4, 32, 32},
+                                   {"text_encode", "denoise", "vae_decode", "postprocess"},
+                                   "unet_fwd_ms(batch2)",
+                                   1},
+                            Expect{"dc512",
+                                   2,
+                                   {1, 3, 4, 32, 32},
+                                   {"text_encode", "image_encode", "denoise", "vae_decode", "postprocess"},
+                                   "unet_fwd_ms(batch2)",
+                                   1});
     INFO("case " << e.name);
     const std::string dir = test_cli::make_temp_dir("bench");
     const std::string out_file = dir + "/bench.jsonl";
@@ -63,7 +82,7 @@ TEST_CASE("kinora-bench --tiny: every case runs on the CPU and reports one consi
     CHECK(j.at("case") == e.name);
     CHECK(j.at("engine") == "kinora");
     CHECK(j.at("tiny") == true);
-    CHECK(j.at("dtype") == "fp32");  // the CPU default
+    CHECK(j.at("dtype") == "fp32");    // the CPU default
     CHECK(j.at("kernels") == "aten");  // the CPU runs the references (our kernels are CUDA-only)
     CHECK(j.at("steps") == e.steps);
     CHECK(j.at("output").at("shape").get<std::vector<int64_t>>() == e.output_shape);

@@ -59,7 +59,8 @@ torch::Tensor depthwise_gate_f64(const torch::Tensor& x, const torch::Tensor& we
 
 TEST_CASE("layer_norm_modulate (CPU): LN(x)·(1 + scale) + shift, per-batch and shared modulation", "[kernels]") {
     torch::manual_seed(10);
-    auto shape = GENERATE(std::vector<int64_t>{2, 7, 16}, std::vector<int64_t>{1, 1, 5}, std::vector<int64_t>{3, 33, 40});
+    auto shape =
+        GENERATE(std::vector<int64_t>{2, 7, 16}, std::vector<int64_t>{1, 1, 5}, std::vector<int64_t>{3, 33, 40});
     const int64_t b = shape[0], n = shape[1], d = shape[2];
     // x non-contiguous: [B, D, N] transposed; shift/scale: chunks of a [B, 6, D] modulation, as Sana takes them.
     auto x = torch::randn({b, d, n}).transpose(1, 2) * 3 + 0.5;
@@ -102,8 +103,8 @@ TEST_CASE("rms_norm (CPU): diffusers RMSNorm with and without weight and bias", 
         CHECK(rel_error(out16, rms_norm_f64(x, {}, {}, 1e-6)) < 1e-2);
     }
     SECTION("weight and bias") {
-        REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, bias, 1e-5), rms_norm_f64(x, weight, bias, 1e-5).to(torch::kFloat),
-                         1e-5, 1e-5);
+        REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, bias, 1e-5),
+                         rms_norm_f64(x, weight, bias, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
         REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, {}, 1e-5), rms_norm_f64(x, weight, {}, 1e-5).to(torch::kFloat),
                          1e-5, 1e-5);
     }
@@ -125,8 +126,8 @@ TEST_CASE("rms_norm (CPU): diffusers RMSNorm with and without weight and bias", 
 
 TEST_CASE("depthwise_conv3x3_silu_gate (CPU): depthwise 3×3 then value·SiLU(gate)", "[kernels]") {
     torch::manual_seed(12);
-    auto shape = GENERATE(std::vector<int64_t>{1, 4, 5, 7}, std::vector<int64_t>{2, 10, 8, 8},
-                          std::vector<int64_t>{1, 2, 1, 1});
+    auto shape =
+        GENERATE(std::vector<int64_t>{1, 4, 5, 7}, std::vector<int64_t>{2, 10, 8, 8}, std::vector<int64_t>{1, 2, 1, 1});
     auto x = torch::randn(shape);
     auto weight = torch::randn({shape[1], 1, 3, 3}) * 0.5;
     auto bias = torch::randn({shape[1]});
@@ -158,8 +159,9 @@ TEST_CASE("fused ops: bad arguments are rejected with messages that say what is 
     REQUIRE_THROWS_WITH(kernels::rms_norm(x, torch::randn({7}), {}, 1e-6), Catch::Contains("weight must be [D = 8]"));
     REQUIRE_THROWS_WITH(kernels::rms_norm(x, {}, torch::randn({8}), 1e-6), Catch::Contains("a bias needs a weight"));
     auto img = torch::randn({1, 6, 4, 4});
-    REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(torch::randn({1, 5, 4, 4}), torch::randn({5, 1, 3, 3}), {}),
-                        Catch::Contains("even number of channels"));
+    REQUIRE_THROWS_WITH(
+        kernels::depthwise_conv3x3_silu_gate(torch::randn({1, 5, 4, 4}), torch::randn({5, 1, 3, 3}), {}),
+        Catch::Contains("even number of channels"));
     REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 5, 5}), {}),
                         Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));
     REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 3, 3}), torch::randn({3})),

@@ -65,11 +65,11 @@ TEST_CASE("relu_linear_attention (CUDA): fused kernel matches the CPU reference"
         int64_t dv;
         int layout;  // 0 contiguous, 1 Sana (heads split off [B, N, H·D]), 2 DC-AE ([B, G, D, N] transposed)
     };
-    const auto c = GENERATE(Case{"tiny odd", {1, 2, 7, 8}, 8, 0}, Case{"Dv != D", {2, 3, 50, 16}, 24, 0},
-                            Case{"Sana 600M heads", {2, 36, 1024, 32}, 32, 1},
-                            Case{"Sana 1600M heads", {2, 70, 1024, 32}, 32, 1},
-                            Case{"DC-AE layout", {1, 32, 4096, 32}, 32, 2}, Case{"head 64", {1, 4, 300, 64}, 64, 1},
-                            Case{"head 80 (ATen path)", {1, 2, 33, 80}, 80, 0}, Case{"single token", {2, 2, 1, 32}, 32, 0});
+    const auto c =
+        GENERATE(Case{"tiny odd", {1, 2, 7, 8}, 8, 0}, Case{"Dv != D", {2, 3, 50, 16}, 24, 0},
+                 Case{"Sana 600M heads", {2, 36, 1024, 32}, 32, 1}, Case{"Sana 1600M heads", {2, 70, 1024, 32}, 32, 1},
+                 Case{"DC-AE layout", {1, 32, 4096, 32}, 32, 2}, Case{"head 64", {1, 4, 300, 64}, 64, 1},
+                 Case{"head 80 (ATen path)", {1, 2, 33, 80}, 80, 0}, Case{"single token", {2, 2, 1, 32}, 32, 0});
     INFO(c.name << " " << torch::toString(dtype));
     const int64_t b = c.shape[0], h = c.shape[1], n = c.shape[2], d = c.shape[3];
     auto make = [&](int64_t width) {
@@ -105,8 +105,8 @@ TEST_CASE("layer_norm_modulate (CUDA): fused kernel matches the CPU reference", 
     const int64_t b = shape[0], n = shape[1], d = shape[2];
     auto x = (torch::randn({b, n, d}) * 4 + 1).to(dtype);
     auto mod = (torch::randn({b, 6, d}) * 0.5).to(dtype).chunk(6, 1);  // [B, 1, D] views, as the blocks use them
-    auto ref = kernels::layer_norm_modulate(x.to(torch::kFloat), mod[0].to(torch::kFloat), mod[1].to(torch::kFloat),
-                                            1e-6);
+    auto ref =
+        kernels::layer_norm_modulate(x.to(torch::kFloat), mod[0].to(torch::kFloat), mod[1].to(torch::kFloat), 1e-6);
     poison_cuda_allocator();
     auto out = kernels::layer_norm_modulate(x.cuda(), mod[0].cuda(), mod[1].cuda(), 1e-6);
     CHECK(out.scalar_type() == dtype);
@@ -115,15 +115,15 @@ TEST_CASE("layer_norm_modulate (CUDA): fused kernel matches the CPU reference", 
         auto xt = (torch::randn({b, d, n}) * 2).to(dtype).transpose(1, 2);
         auto shift = torch::randn({1, 1, d}).to(dtype);
         auto scale = torch::randn({1, 1, d}).to(dtype);
-        auto ref2 = kernels::layer_norm_modulate(xt.to(torch::kFloat), shift.to(torch::kFloat),
-                                                 scale.to(torch::kFloat), 1e-5);
+        auto ref2 =
+            kernels::layer_norm_modulate(xt.to(torch::kFloat), shift.to(torch::kFloat), scale.to(torch::kFloat), 1e-5);
         poison_cuda_allocator();
         check_against(kernels::layer_norm_modulate(xt.cuda(), shift.cuda(), scale.cuda(), 1e-5), ref2, dtype);
     }
     SECTION("per-batch shift with a shared scale") {
         auto scale = torch::randn({1, 1, d}).to(dtype);
-        auto ref3 = kernels::layer_norm_modulate(x.to(torch::kFloat), mod[0].to(torch::kFloat),
-                                                 scale.to(torch::kFloat), 1e-6);
+        auto ref3 =
+            kernels::layer_norm_modulate(x.to(torch::kFloat), mod[0].to(torch::kFloat), scale.to(torch::kFloat), 1e-6);
         poison_cuda_allocator();
         check_against(kernels::layer_norm_modulate(x.cuda(), mod[0].cuda(), scale.cuda(), 1e-6), ref3, dtype);
     }

@@ -13,9 +13,15 @@ namespace kernels::cuda {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_float(float v) {
+    return v;
+}
+__device__ __forceinline__ float to_float(__half v) {
+    return __half2float(v);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
 
 // Round to nearest even, as ATen's float → half/bfloat16 conversions do.
 template <typename T>
@@ -58,12 +64,18 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
     return total;
 }
 
-__host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 // x · sigmoid(x), as at::silu computes it (full-precision expf).
-__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
+__device__ __forceinline__ float silu(float v) {
+    return v / (1.0f + expf(-v));
+}
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 template <typename T>
 struct TypeTag {

@@ -28,8 +28,8 @@ struct LinearAttentionPlan {
     int64_t chunks = 1;          // token chunks of pass 1 (grid.y), at most 65535
     int64_t rows_per_chunk = 0;  // tokens per chunk (a multiple of the tile)
     int64_t partial_floats = 0;  // workspace for the per-chunk partial sums: batch_heads · chunks · (dmax² + dmax)
-    int64_t kv_floats = 0;       // workspace for the summed KV and Σk: batch_heads · (dmax² + dmax); 0 when chunks == 1
-    int64_t output_blocks_y = 0; // grid.y of the output pass (the caller falls back to ATen if it exceeds 65535)
+    int64_t kv_floats = 0;  // workspace for the summed KV and Σk: batch_heads · (dmax² + dmax); 0 when chunks == 1
+    int64_t output_blocks_y = 0;  // grid.y of the output pass (the caller falls back to ATen if it exceeds 65535)
 };
 
 /// head_dim = max(D, Dv) in 1..kLinearAttentionMaxHead; token_contiguous: q's token stride is 1 and its feature
@@ -53,13 +53,13 @@ constexpr int64_t kMaxNormRow = 12 * 1024 - 64;
 /// else 0. x: [rows, dim] contiguous of in_type; shift, scale: float32 [Bm, dim]; out: [rows, dim] contiguous of
 /// out_type, which must be in_type or kFloat32.
 cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, const float* shift, const float* scale,
-                                int64_t rows, int64_t dim, int64_t rows_per_batch, bool per_batch, float eps,
-                                void* out, cudaStream_t stream);
+                                int64_t rows, int64_t dim, int64_t rows_per_batch, bool per_batch, float eps, void* out,
+                                cudaStream_t stream);
 
 /// out[r, :] = x[r, :] · rsqrt(mean(x[r, :]²) + eps) [· weight [+ bias]]. x: [rows, dim] contiguous of in_type;
 /// weight, bias: float32 [dim] or null; out: [rows, dim] contiguous of out_type (in_type or kFloat32).
-cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias,
-                     int64_t rows, int64_t dim, float eps, void* out, cudaStream_t stream);
+cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias, int64_t rows,
+                     int64_t dim, float eps, void* out, cudaStream_t stream);
 
 // ---- GLUMBConv's depthwise 3×3 conv + SiLU gate ------------------------------------------------------------------
 

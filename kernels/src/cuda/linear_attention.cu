@@ -30,7 +30,7 @@ __global__ void __launch_bounds__(kThreads)
     kv_partial_kernel(const scalar_t* __restrict__ k, Strides4 ks, const scalar_t* __restrict__ v, Strides4 vs,
                       int64_t heads, int64_t tokens, int d_k, int d_v, int64_t rows_per_chunk,
                       float* __restrict__ partial) {
-    constexpr int kThreadsPerD = kThreads / DMAX;    // threads sharing one row d of KV
+    constexpr int kThreadsPerD = kThreads / DMAX;     // threads sharing one row d of KV
     constexpr int kEPerThread = DMAX / kThreadsPerD;  // KV columns per thread
     __shared__ float k_tile[kTileRows][DMAX + 1];     // +1: conflict-free stores along the token axis
     __shared__ float v_tile[kTileRows][DMAX + 1];
@@ -242,9 +242,9 @@ void launch(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, cons
             int64_t batch, int64_t heads, int64_t tokens, int d_k, int d_v, float eps, const LinearAttentionPlan& plan,
             float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
     const int64_t bh = batch * heads;
-    kv_partial_kernel<scalar_t, DMAX><<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kThreads,
-                                        0, stream>>>(k, ks, v, vs, heads, tokens, d_k, d_v, plan.rows_per_chunk,
-                                                     partial);
+    kv_partial_kernel<scalar_t, DMAX>
+        <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kThreads, 0, stream>>>(
+            k, ks, v, vs, heads, tokens, d_k, d_v, plan.rows_per_chunk, partial);
     const float* summed = partial;
     if (plan.chunks > 1) {
         reduce_chunks_kernel<DMAX>
@@ -300,11 +300,11 @@ cudaError_t relu_linear_attention(DType dtype, const void* q, Strides4 q_strides
         const auto* vp = static_cast<const scalar_t*>(v);
         auto* op = static_cast<scalar_t*>(out);
         if (plan.dmax == 32) {
-            launch<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps,
-                                 plan, partial, kv, op, out_strides, stream);
+            launch<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps, plan,
+                                 partial, kv, op, out_strides, stream);
         } else {
-            launch<scalar_t, 64>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps,
-                                 plan, partial, kv, op, out_strides, stream);
+            launch<scalar_t, 64>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps, plan,
+                                 partial, kv, op, out_strides, stream);
         }
     });
     if (!ok) {

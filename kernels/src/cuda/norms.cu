@@ -19,7 +19,7 @@ __global__ void layer_norm_modulate_kernel(const scalar_t* __restrict__ x, const
                                            const float* __restrict__ scale, int64_t dim, int64_t rows_per_batch,
                                            bool per_batch, float eps, out_t* __restrict__ out) {
     extern __shared__ float smem[];
-    float* row = smem;           // [dim]
+    float* row = smem;            // [dim]
     float* scratch = smem + dim;  // [32]
     const int64_t r = blockIdx.x;
     const scalar_t* x_r = x + r * dim;
@@ -91,13 +91,15 @@ bool dispatch_in_out(DType in_type, DType out_type, Fn&& fn) {
     return ok;
 }
 
-bool valid_rows(int64_t rows, int64_t dim) { return rows > 0 && rows <= kMaxGridX && dim > 0 && dim <= kMaxNormRow; }
+bool valid_rows(int64_t rows, int64_t dim) {
+    return rows > 0 && rows <= kMaxGridX && dim > 0 && dim <= kMaxNormRow;
+}
 
 }  // namespace
 
 cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, const float* shift, const float* scale,
-                                int64_t rows, int64_t dim, int64_t rows_per_batch, bool per_batch, float eps,
-                                void* out, cudaStream_t stream) {
+                                int64_t rows, int64_t dim, int64_t rows_per_batch, bool per_batch, float eps, void* out,
+                                cudaStream_t stream) {
     if (!valid_rows(rows, dim) || rows_per_batch <= 0 || shift == nullptr || scale == nullptr) {
         return cudaErrorInvalidValue;
     }
@@ -112,8 +114,8 @@ cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, co
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
-cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias,
-                     int64_t rows, int64_t dim, float eps, void* out, cudaStream_t stream) {
+cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias, int64_t rows,
+                     int64_t dim, float eps, void* out, cudaStream_t stream) {
     if (!valid_rows(rows, dim) || (bias != nullptr && weight == nullptr)) {
         return cudaErrorInvalidValue;
     }
