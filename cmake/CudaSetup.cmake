@@ -14,6 +14,10 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR NOT CMAKE_CUDA_ARCHITECTURES)
     # enable_language(CUDA) needs a value; the kernels target sets its own below.
     set(CMAKE_CUDA_ARCHITECTURES ${KINORA_CUDA_ARCHITECTURES})
 endif()
+# The shared CUDA runtime (libcudart.so, the one LibTorch loads) for every target that links our CUDA code. CMake's
+# default, the static runtime, is linked into the executables that consume the kernels library and would put a second
+# runtime into the process beside torch's.
+set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 if(KINORA_TORCH_CUDA_VERSION)
