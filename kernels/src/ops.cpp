@@ -2,28 +2,130 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
+#include <cstdlib>
+
 #include "ops_impl.h"
 
 namespace kernels {
+namespace {
 
-bool has_cuda_kernels() noexcept { return detail::cuda_built(); }
+std::atomic<bool>& cuda_kernels_flag() {
+    static std::atomic<bool> enabled{std::getenv("KINORA_DISABLE_CUDA_KERNELS") == nullptr};
+    return enabled;
+}
+
+// CUDA tensors go to our kernels when they are built in and not switched off; everything else to the device-generic
+// references (which LibTorch runs on any device).
+bool use_cuda_kernel(const at::Tensor& t) {
+    return t.is_cuda() && detail::cuda_built() && cuda_kernels_flag().load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool has_cuda_kernels() noexcept {
+    return detail::cuda_built();
+}
 
 std::string kernels_description() {
     return detail::cuda_built() ? "CUDA kernels built in" : "built without CUDA kernels";
 }
 
+void set_cuda_kernels_enabled(bool enabled) noexcept {
+    cuda_kernels_flag().store(enabled);
+}
+
+bool cuda_kernels_enabled() noexcept {
+    return cuda_kernels_flag().load();
+}
+
 at::Tensor relu_linear_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
-    TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "relu_linear_attention: q, k, v must be [B, H, N, D]; got ",
-                q.sizes(), ", ", k.sizes(), ", ", v.sizes());
+    TORCH_CHECK(q.defined() && k.defined() && v.defined(), "relu_linear_attention: q, k, v must be defined");
+    TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+                "relu_linear_attention: q, k, v must be [B, H, N, D]; got ", q.sizes(), ", ", k.sizes(), ", ",
+                v.sizes());
     TORCH_CHECK(q.sizes() == k.sizes(), "relu_linear_attention: q and k shapes differ: ", q.sizes(), " vs ", k.sizes());
     TORCH_CHECK(v.size(0) == q.size(0) && v.size(1) == q.size(1) && v.size(2) == q.size(2),
                 "relu_linear_attention: v must be [B, H, N, Dv] matching q; got ", v.sizes(), " vs ", q.sizes());
-    TORCH_CHECK(q.device() == k.device() && q.device() == v.device(), "relu_linear_attention: tensors on different devices");
+    TORCH_CHECK(q.device() == k.device() && q.device() == v.device(),
+                "relu_linear_attention: tensors on different devices");
+    TORCH_CHECK(at::isFloatingType(q.scalar_type()) && at::isFloatingType(k.scalar_type()) &&
+                    at::isFloatingType(v.scalar_type()),
+                "relu_linear_attention: q, k, v must be floating-point tensors");
     TORCH_CHECK(eps > 0.0, "relu_linear_attention: eps must be positive, got ", eps);
-    if (q.is_cuda()) {
+    if (use_cuda_kernel(q)) {
         return detail::relu_linear_attention_cuda(q, k, v, eps);
     }
     return detail::relu_linear_attention_cpu(q, k, v, eps);
+}
+
+at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps) {
+    TORCH_CHECK(x.defined() && shift.defined() && scale.defined(),
+                "layer_norm_modulate: x, shift and scale must be defined");
+    TORCH_CHECK(x.dim() == 3, "layer_norm_modulate: x must be [B, N, D], got ", x.sizes());
+    const int64_t batch = x.size(0);
+    const int64_t dim = x.size(2);
+    for (const at::Tensor* t : {&shift, &scale}) {
+        TORCH_CHECK(t->dim() == 3 && t->size(1) == 1 && t->size(2) == dim && (t->size(0) == batch || t->size(0) == 1),
+                    "layer_norm_modulate: shift and scale must be [B, 1, D] = [", batch, ", 1, ", dim,
+                    "] (or [1, 1, D]); got ", t->sizes());
+        TORCH_CHECK(t->device() == x.device(), "layer_norm_modulate: tensors on different devices");
+        TORCH_CHECK(at::isFloatingType(t->scalar_type()), "layer_norm_modulate: shift and scale must be floating");
+    }
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "layer_norm_modulate: x must be a floating-point tensor");
+    TORCH_CHECK(eps >= 0.0, "layer_norm_modulate: eps must not be negative, got ", eps);
+    if (use_cuda_kernel(x)) {
+        return detail::layer_norm_modulate_cuda(x, shift, scale, eps);
+    }
+    return detail::layer_norm_modulate_cpu(x, shift, scale, eps);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    TORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) > 0, "rms_norm: x must be [..., D] with D > 0");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "rms_norm: x must be a floating-point tensor");
+    const int64_t dim = x.size(-1);
+    if (weight.defined()) {
+        TORCH_CHECK(weight.dim() == 1 && weight.size(0) == dim, "rms_norm: weight must be [D = ", dim, "], got ",
+                    weight.sizes());
+        TORCH_CHECK(weight.device() == x.device(), "rms_norm: tensors on different devices");
+        TORCH_CHECK(at::isFloatingType(weight.scalar_type()), "rms_norm: weight must be floating");
+    }
+    if (bias.defined()) {
+        TORCH_CHECK(weight.defined(), "rms_norm: a bias needs a weight (diffusers RMSNorm)");
+        TORCH_CHECK(bias.dim() == 1 && bias.size(0) == dim, "rms_norm: bias must be [D = ", dim, "], got ",
+                    bias.sizes());
+        TORCH_CHECK(bias.device() == x.device(), "rms_norm: tensors on different devices");
+    }
+    TORCH_CHECK(eps >= 0.0, "rms_norm: eps must not be negative, got ", eps);
+    if (use_cuda_kernel(x)) {
+        return detail::rms_norm_cuda(x, weight, bias, eps);
+    }
+    return detail::rms_norm_cpu(x, weight, bias, eps);
+}
+
+at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    TORCH_CHECK(x.defined() && x.dim() == 4, "depthwise_conv3x3_silu_gate: x must be [B, 2C, H, W], got ",
+                x.defined() ? x.sizes() : at::IntArrayRef{});
+    const int64_t channels = x.size(1);
+    TORCH_CHECK(channels > 0 && channels % 2 == 0,
+                "depthwise_conv3x3_silu_gate: x needs an even number of channels "
+                "(value and gate halves), got ",
+                channels);
+    TORCH_CHECK(weight.defined() && weight.dim() == 4 && weight.size(0) == channels && weight.size(1) == 1 &&
+                    weight.size(2) == 3 && weight.size(3) == 3,
+                "depthwise_conv3x3_silu_gate: weight must be [2C = ", channels, ", 1, 3, 3], got ",
+                weight.defined() ? weight.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == channels),
+                "depthwise_conv3x3_silu_gate: bias must be [2C = ", channels, "] or undefined, got ",
+                bias.defined() ? bias.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(weight.device() == x.device() && (!bias.defined() || bias.device() == x.device()),
+                "depthwise_conv3x3_silu_gate: tensors on different devices");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()) && at::isFloatingType(weight.scalar_type()),
+                "depthwise_conv3x3_silu_gate: x and weight must be floating-point tensors");
+    if (use_cuda_kernel(x)) {
+        return detail::depthwise_conv3x3_silu_gate_cuda(x, weight, bias);
+    }
+    return detail::depthwise_conv3x3_silu_gate_cpu(x, weight, bias);
 }
 
 }  // namespace kernels

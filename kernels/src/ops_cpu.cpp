@@ -1,4 +1,8 @@
-// CPU references: written for clarity and exactness (float32 accumulation), the oracle of the CUDA tests.
+// CPU references: written for clarity and exactness (float32 accumulation), the oracle of the CUDA tests. Where
+// an op replaces a composite in the model code (layer_norm_modulate, rms_norm, depthwise_conv3x3_silu_gate), the
+// reference IS that composite, op for op, so the CPU goldens are unchanged. These functions use device-generic ATen
+// ops: the CUDA side also falls back to them for inputs its kernels do not cover, and runs them for CUDA tensors when
+// the kernels are switched off (kernels::set_cuda_kernels_enabled, KINORA_DISABLE_CUDA_KERNELS).
 #include <ATen/ATen.h>
 
 #include "ops_impl.h"
@@ -7,14 +11,45 @@ namespace kernels::detail {
 
 at::Tensor relu_linear_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
     const auto out_dtype = v.scalar_type();
-    at::Tensor qf = at::relu(q.to(at::kFloat));  // [B, H, N, D]
-    at::Tensor kf = at::relu(k.to(at::kFloat));  // [B, H, N, D]
-    at::Tensor vf = v.to(at::kFloat);            // [B, H, N, Dv]
-    at::Tensor kv = at::matmul(kf.transpose(-1, -2), vf);           // [B, H, D, Dv]
-    at::Tensor num = at::matmul(qf, kv);                             // [B, H, N, Dv]
-    at::Tensor ksum = kf.sum(-2, /*keepdim=*/true);                  // [B, H, 1, D]
-    at::Tensor den = at::matmul(qf, ksum.transpose(-1, -2));        // [B, H, N, 1]
+    at::Tensor qf = at::relu(q.to(at::kFloat));               // [B, H, N, D]
+    at::Tensor kf = at::relu(k.to(at::kFloat));               // [B, H, N, D]
+    at::Tensor vf = v.to(at::kFloat);                         // [B, H, N, Dv]
+    at::Tensor kv = at::matmul(kf.transpose(-1, -2), vf);     // [B, H, D, Dv]
+    at::Tensor num = at::matmul(qf, kv);                      // [B, H, N, Dv]
+    at::Tensor ksum = kf.sum(-2, /*keepdim=*/true);           // [B, H, 1, D]
+    at::Tensor den = at::matmul(qf, ksum.transpose(-1, -2));  // [B, H, N, 1]
     return (num / (den + eps)).to(out_dtype);
+}
+
+at::Tensor layer_norm_modulate_cpu(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps) {
+    // What SanaTransformerBlock computed before this op existed: layer_norm_no_affine(x) * (1 + scale) + shift.
+    return at::layer_norm(x, {x.size(-1)}, /*weight=*/{}, /*bias=*/{}, eps) * (1 + scale) + shift;
+}
+
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    // diffusers RMSNorm.forward, op for op.
+    const auto input_dtype = x.scalar_type();
+    at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);  // [..., 1] float32
+    at::Tensor h = x * at::rsqrt(variance + eps);                              // float32 by type promotion
+    if (!weight.defined()) {
+        return h.to(input_dtype);
+    }
+    if (weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16) {
+        h = h.to(weight.scalar_type());
+    }
+    h = h * weight;
+    if (bias.defined()) {
+        h = h + bias;
+    }
+    return h;
+}
+
+at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    // GLUMBConv: conv_depth (3×3, padding 1, one group per channel), then value · SiLU(gate).
+    at::Tensor h = at::conv2d(x, weight, bias, /*stride=*/{1, 1}, /*padding=*/{1, 1}, /*dilation=*/{1, 1},
+                              /*groups=*/x.size(1));  // [B, 2C, H, W]
+    auto halves = h.chunk(2, 1);                      // value, gate: [B, C, H, W] each
+    return halves[0] * at::silu(halves[1]);
 }
 
 }  // namespace kernels::detail

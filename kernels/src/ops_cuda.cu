@@ -1,15 +1,172 @@
-// CUDA implementations. Until a kernel of ours lands, CUDA tensors use LibTorch's own CUDA ops in the
-// same float32-accumulating formulation as the CPU reference (GPU speed work: issue #9).
+// The CUDA side of kernels/ops.h: at::Tensor glue around the torch-free kernels in cuda/*.cu (cuda/launch.h).
+// ops.cpp has checked shapes and devices; here we pick the layout, allocate outputs and float32 workspaces on the
+// current stream, and send what the kernels do not cover (other dtypes, mixed dtypes, over-wide heads or rows, grids
+// past CUDA's limits) to the device-generic ATen references in ops_cpu.cpp.
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
 
+#include <algorithm>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "cuda/launch.h"
 #include "ops_impl.h"
 
 namespace kernels::detail {
+namespace {
 
-bool cuda_built() noexcept { return true; }
+std::optional<cuda::DType> kernel_dtype(at::ScalarType type) {
+    switch (type) {
+        case at::kFloat:
+            return cuda::DType::kFloat32;
+        case at::kHalf:
+            return cuda::DType::kFloat16;
+        case at::kBFloat16:
+            return cuda::DType::kBFloat16;
+        default:
+            return std::nullopt;
+    }
+}
+
+cuda::Strides4 strides_of(const at::Tensor& t) {
+    return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+
+// An uninitialised tensor of `sizes` whose memory order follows `like`'s strides (dense), e.g. [B, H, N, D] stored
+// as [B, N, H, D] when `like` is a head-split view of a [B, N, H·D] projection.
+at::Tensor empty_in_layout_of(const at::Tensor& like, at::IntArrayRef sizes, const at::TensorOptions& options) {
+    std::vector<int64_t> order(static_cast<size_t>(like.dim()));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return like.stride(a) > like.stride(b); });
+    std::vector<int64_t> permuted_sizes;
+    for (int64_t dim : order) {
+        permuted_sizes.push_back(sizes[static_cast<size_t>(dim)]);
+    }
+    std::vector<int64_t> inverse(order.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        inverse[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
+    }
+    return at::empty(permuted_sizes, options).permute(inverse);
+}
+
+}  // namespace
+
+bool cuda_built() noexcept {
+    return true;
+}
 
 at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps) {
-    return relu_linear_attention_cpu(q, k, v, eps);  // device-generic ATen composite
+    const auto dtype = kernel_dtype(q.scalar_type());
+    const bool same_dtype = q.scalar_type() == k.scalar_type() && q.scalar_type() == v.scalar_type();
+    const int64_t head_dim = std::max(q.size(3), v.size(3));
+    if (!dtype || !same_dtype || head_dim > cuda::kLinearAttentionMaxHead || q.size(3) == 0 || v.size(3) == 0 ||
+        q.numel() == 0) {
+        return relu_linear_attention_cpu(q, k, v, eps);  // device-generic ATen ops
+    }
+    const int64_t batch = q.size(0);
+    const int64_t heads = q.size(1);
+    const int64_t tokens = q.size(2);
+    const bool token_contiguous = !(q.stride(3) == 1 || q.stride(2) != 1);
+    c10::cuda::CUDAGuard guard(q.device());
+    const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const cuda::LinearAttentionPlan plan =
+        cuda::plan_relu_linear_attention(batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms);
+    if (plan.output_blocks_y > cuda::kMaxGridY || batch * heads > cuda::kMaxGridX) {
+        return relu_linear_attention_cpu(q, k, v, eps);
+    }
+    at::Tensor out = empty_in_layout_of(v, {batch, heads, tokens, v.size(3)}, v.options());
+    const auto f32 = q.options().dtype(at::kFloat);
+    at::Tensor partial = at::empty({plan.partial_floats}, f32);
+    at::Tensor kv = plan.kv_floats > 0 ? at::empty({plan.kv_floats}, f32) : at::Tensor();
+    C10_CUDA_CHECK(cuda::relu_linear_attention(
+        *dtype, q.data_ptr(), strides_of(q), k.data_ptr(), strides_of(k), v.data_ptr(), strides_of(v), batch, heads,
+        tokens, static_cast<int>(q.size(3)), static_cast<int>(v.size(3)), static_cast<float>(eps), plan,
+        partial.data_ptr<float>(), kv.defined() ? kv.data_ptr<float>() : nullptr, out.data_ptr(), strides_of(out),
+        at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps) {
+    const at::ScalarType out_dtype = at::promote_types(x.scalar_type(), at::result_type(shift, scale));
+    const auto in_type = kernel_dtype(x.scalar_type());
+    const auto out_type = kernel_dtype(out_dtype);
+    const int64_t dim = x.size(2);
+    const int64_t rows = x.size(0) * x.size(1);
+    if (!in_type || !out_type || (out_dtype != x.scalar_type() && out_dtype != at::kFloat) || dim == 0 || rows == 0 ||
+        dim > cuda::kMaxNormRow || rows > cuda::kMaxGridX) {
+        return layer_norm_modulate_cpu(x, shift, scale, eps);  // device-generic ATen ops
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
+    // [Bm, D] float32 each, Bm = B when either is per batch (the other is then broadcast), else 1.
+    const int64_t mod_rows = std::max(shift.size(0), scale.size(0));
+    const at::Tensor shift_f = shift.to(at::kFloat).expand({mod_rows, 1, dim}).reshape({mod_rows, dim}).contiguous();
+    const at::Tensor scale_f = scale.to(at::kFloat).expand({mod_rows, 1, dim}).reshape({mod_rows, dim}).contiguous();
+    C10_CUDA_CHECK(cuda::layer_norm_modulate(
+        *in_type, *out_type, xc.data_ptr(), shift_f.data_ptr<float>(), scale_f.data_ptr<float>(), rows, dim, x.size(1),
+        mod_rows > 1, static_cast<float>(eps), out.data_ptr(), at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    at::ScalarType out_dtype = x.scalar_type();
+    if (weight.defined()) {
+        const bool low = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16;
+        out_dtype = low ? weight.scalar_type() : at::promote_types(at::kFloat, weight.scalar_type());
+        if (bias.defined()) {
+            out_dtype = at::promote_types(out_dtype, bias.scalar_type());
+        }
+    }
+    const auto in_type = kernel_dtype(x.scalar_type());
+    const auto out_type = kernel_dtype(out_dtype);
+    const int64_t dim = x.size(-1);
+    const int64_t rows = dim > 0 ? x.numel() / dim : 0;
+    if (!in_type || !out_type || (out_dtype != x.scalar_type() && out_dtype != at::kFloat) || rows == 0 ||
+        dim > cuda::kMaxNormRow || rows > cuda::kMaxGridX) {
+        return rms_norm_cpu(x, weight, bias, eps);  // e.g. float32 x with a bfloat16 weight
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
+    const at::Tensor weight_f = weight.defined() ? weight.to(at::kFloat).contiguous() : at::Tensor();
+    const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
+    C10_CUDA_CHECK(cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
+                                  weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
+                                  bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
+                                  static_cast<float>(eps), out.data_ptr(), at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    if (!dtype || x.numel() == 0) {
+        return depthwise_conv3x3_silu_gate_cpu(x, weight, bias);  // device-generic ATen ops (e.g. float64)
+    }
+    const int64_t batch = x.size(0);
+    const int64_t channels = x.size(1) / 2;
+    const int64_t height = x.size(2);
+    const int64_t width = x.size(3);
+    if ((batch * channels * height * width + 255) / 256 > cuda::kMaxGridX) {
+        return depthwise_conv3x3_silu_gate_cpu(x, weight, bias);
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    // Channels-last in (Sana's [B, N, D] tokens seen as [B, D, h, w]) stays channels-last; anything else is NCHW.
+    const bool channels_last = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+    const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    const at::Tensor xc = x.contiguous(format);
+    at::Tensor out = at::empty({batch, channels, height, width}, x.options().memory_format(format));
+    const at::Tensor w = weight.to(at::kFloat).reshape({2 * channels, 9});
+    const at::Tensor w_used = channels_last ? w.t().contiguous() : w.contiguous();  // [9, 2C] or [2C, 9]
+    const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
+    C10_CUDA_CHECK(cuda::depthwise_conv3x3_silu_gate(*dtype, channels_last, xc.data_ptr(), w_used.data_ptr<float>(),
+                                                     bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, batch,
+                                                     channels, height, width, out.data_ptr(),
+                                                     at::cuda::getCurrentCUDAStream()));
+    return out;
 }
 
 }  // namespace kernels::detail

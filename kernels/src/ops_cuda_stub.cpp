@@ -1,14 +1,37 @@
-// Built when KINORA_ENABLE_CUDA is OFF: CUDA tensors reach a clear error instead of a missing symbol.
+// Built when KINORA_ENABLE_CUDA is OFF. ops.cpp sends CUDA tensors to the device-generic references when
+// cuda_built() is false, so these are never reached; they fail clearly instead of leaving a missing symbol.
 #include <c10/util/Exception.h>
 
 #include "ops_impl.h"
 
 namespace kernels::detail {
+namespace {
 
-bool cuda_built() noexcept { return false; }
+[[noreturn]] void no_cuda(const char* op) {
+    TORCH_CHECK(false, op,
+                ": this Kinora build has no CUDA kernels (KINORA_ENABLE_CUDA=OFF); build the gpu-pip preset");
+}
+
+}  // namespace
+
+bool cuda_built() noexcept {
+    return false;
+}
 
 at::Tensor relu_linear_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
-    TORCH_CHECK(false, "relu_linear_attention: this Kinora build has no CUDA kernels (KINORA_ENABLE_CUDA=OFF)");
+    no_cuda("relu_linear_attention");
+}
+
+at::Tensor layer_norm_modulate_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+    no_cuda("layer_norm_modulate");
+}
+
+at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+    no_cuda("rms_norm");
+}
+
+at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    no_cuda("depthwise_conv3x3_silu_gate");
 }
 
 }  // namespace kernels::detail

@@ -1,4 +1,5 @@
-// Backend entry points behind kernels/ops.h (one CPU reference, one CUDA implementation each).
+// Backend entry points behind kernels/ops.h (one CPU reference, one CUDA implementation each). ops.cpp has
+// checked shapes, devices and dtypes before either is called.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -7,6 +8,15 @@ namespace kernels::detail {
 
 at::Tensor relu_linear_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps);
 at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps);
+
+at::Tensor layer_norm_modulate_cpu(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps);
+at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps);
+
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 bool cuda_built() noexcept;
 

@@ -9,16 +9,24 @@
 
 namespace test_cli {
 
-std::string cli_path() {
+namespace {
+
+std::string program_path(const std::string& name) {
     const char* bin = std::getenv("KINORA_TEST_BIN_DIR");
     if (bin == nullptr) throw std::runtime_error("KINORA_TEST_BIN_DIR is not set (run through ctest)");
-    std::string p = std::string(bin) + "/kinora-cli";
-    if (!std::filesystem::exists(p)) throw std::runtime_error(p + " does not exist: build kinora-cli");
+    std::string p = std::string(bin) + "/" + name;
+    if (!std::filesystem::exists(p)) throw std::runtime_error(p + " does not exist: build " + name);
     return p;
 }
 
-CliRun run_cli(const std::vector<std::string>& args) {
-    const std::string exe = cli_path();
+}  // namespace
+
+std::string cli_path() { return program_path("kinora-cli"); }
+
+CliRun run_cli(const std::vector<std::string>& args) { return run_program("kinora-cli", args); }
+
+CliRun run_program(const std::string& name, const std::vector<std::string>& args) {
+    const std::string exe = program_path(name);
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
     pid_t pid = fork();

@@ -15,6 +15,8 @@ struct CliRun {
 std::string cli_path();
 /// Runs kinora-cli with args and waits.
 CliRun run_cli(const std::vector<std::string>& args);
+/// Runs another program of this build (KINORA_TEST_BIN_DIR/<name>, e.g. kinora-bench) with args and waits.
+CliRun run_program(const std::string& name, const std::vector<std::string>& args);
 /// A fresh empty temporary folder.
 std::string make_temp_dir(const std::string& tag);
 

@@ -14,7 +14,7 @@ torch::Tensor padding_trick(torch::Tensor q, torch::Tensor k, torch::Tensor v) {
     q = torch::relu(q).transpose(2, 3).to(torch::kFloat);  // [B, H, D, N]
     k = torch::relu(k).to(torch::kFloat);                  // [B, H, N, D]
     auto vt = v.transpose(2, 3).to(torch::kFloat);         // [B, H, Dv, N]
-    vt = torch::constant_pad_nd(vt, {0, 0, 0, 1}, 1.0);   // [B, H, Dv+1, N]
+    vt = torch::constant_pad_nd(vt, {0, 0, 0, 1}, 1.0);    // [B, H, Dv+1, N]
     auto scores = torch::matmul(vt, k);                    // [B, H, Dv+1, D]
     auto o = torch::matmul(scores, q);                     // [B, H, Dv+1, N]
     auto num = o.slice(2, 0, -1);
@@ -42,8 +42,8 @@ TEST_CASE("relu_linear_attention (CPU): non-contiguous inputs and bfloat16 accum
     auto v = torch::randn({2, 16, 4, 8}).transpose(1, 2);
     REQUIRE_FALSE(q.is_contiguous());
     REQUIRE_ALLCLOSE(kernels::relu_linear_attention(q, k, v, 1e-15), padding_trick(q, k, v), 1e-5, 1e-5);
-    auto out16 = kernels::relu_linear_attention(q.to(torch::kBFloat16), k.to(torch::kBFloat16),
-                                                v.to(torch::kBFloat16), 1e-15);
+    auto out16 =
+        kernels::relu_linear_attention(q.to(torch::kBFloat16), k.to(torch::kBFloat16), v.to(torch::kBFloat16), 1e-15);
     CHECK(out16.scalar_type() == torch::kBFloat16);
     REQUIRE_ALLCLOSE(out16.to(torch::kFloat), padding_trick(q, k, v), 2e-2, 2e-2);
 }
@@ -53,20 +53,4 @@ TEST_CASE("relu_linear_attention: rejects mismatched shapes with a clear message
     auto k = torch::randn({1, 2, 5, 4});
     REQUIRE_THROWS_WITH(kernels::relu_linear_attention(q, k, q, 1e-15), Catch::Contains("q and k shapes differ"));
     REQUIRE_THROWS_WITH(kernels::relu_linear_attention(q.flatten(), q, q, 1e-15), Catch::Contains("[B, H, N, D]"));
-}
-
-TEST_CASE("relu_linear_attention (CUDA): matches the CPU reference", "[.cuda][kernels]") {
-    if (!torch::cuda::is_available()) {
-        WARN("no CUDA device");
-        return;
-    }
-    REQUIRE(kernels::has_cuda_kernels());
-    torch::manual_seed(2);
-    auto shape = GENERATE(std::vector<int64_t>{1, 2, 7, 8}, std::vector<int64_t>{2, 36, 1024, 32});
-    auto q = torch::randn(shape);
-    auto k = torch::randn(shape);
-    auto v = torch::randn(shape);
-    auto ref = kernels::relu_linear_attention(q, k, v, 1e-15);
-    auto out = kernels::relu_linear_attention(q.cuda(), k.cuda(), v.cuda(), 1e-15).cpu();
-    REQUIRE_ALLCLOSE(out, ref, 1e-4, 1e-4);
 }

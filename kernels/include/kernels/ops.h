@@ -10,13 +10,44 @@ namespace kernels {
 
 /// True when this build contains our CUDA kernels.
 bool has_cuda_kernels() noexcept;
-/// "CUDA kernels for sm_80 sm_90" or "built without CUDA kernels".
+/// "CUDA kernels built in" or "built without CUDA kernels".
 std::string kernels_description();
+
+/// Whether CUDA tensors go to our fused kernels (true, the default) or to the ATen composites that the CPU
+/// references are (false): the "before" of every before/after number, with the same engine code around it.
+/// The environment variable KINORA_DISABLE_CUDA_KERNELS=1 sets the initial value to false. Thread-safe.
+void set_cuda_kernels_enabled(bool enabled) noexcept;
+bool cuda_kernels_enabled() noexcept;
 
 /// Sana's ReLU linear attention (diffusers SanaLinearAttnProcessor2_0), all heads at once:
 ///   q, k, v: [B, H, N, D] (already projected; ReLU is applied here), result: [B, H, N, D]
 ///   out[n] = (relu(q[n]) · Σ_m relu(k[m])ᵀ v[m]) / (relu(q[n]) · Σ_m relu(k[m]) + eps),
-/// accumulated in float32 whatever the input dtype; the result has v's dtype.
+/// accumulated in float32 whatever the input dtype; the result has v's dtype. Inputs may be strided views (e.g.
+/// heads split off a [B, N, H·D] projection); the CUDA result is laid out in memory like v (dense), so callers
+/// must reshape() rather than view() it.
+/// CUDA: one fused pass over N per (batch, head) for Σ relu(k)ᵀv and Σ relu(k) (float32, split over token chunks
+/// and summed in a fixed order: deterministic), then one output pass; D, Dv <= 64 (larger heads use ATen ops).
 at::Tensor relu_linear_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps);
+
+/// Sana's adaLN modulation of a LayerNorm without affine parameters (norm1 / norm2 of SanaTransformerBlock and the
+/// final layer):  out = layer_norm(x, eps) · (1 + scale) + shift, statistics over the last dim D.
+///   x: [B, N, D]; shift, scale: [B, 1, D] (or [1, 1, D]) → [B, N, D] in the type-promoted dtype of the three
+///   (x's dtype in the models). CPU: exactly those ATen ops; CUDA: one pass per row, float32 arithmetic, one
+///   rounding at the end.
+at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps);
+
+/// diffusers RMSNorm over the last dim: h = x · rsqrt(mean(x², float32) + eps) in float32; without weight the
+/// result is h in x's dtype; with a half/bfloat16 weight h is rounded to the weight's dtype and multiplied by the
+/// weight (+ bias) in that dtype; with a float32 weight, h · weight (+ bias) in float32.
+///   x: [..., D]; weight, bias: [D] or undefined (bias only with weight). CPU: exactly those ATen ops; CUDA: one
+///   pass per row in float32, one rounding at the end.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+/// GLUMBConv's depthwise step and gate (Sana's feed-forward, the DC-AE's EfficientViT MLP):
+///   y = conv2d(x, weight, bias, stride 1, padding 1, groups = 2C);  out = y[:, :C] · SiLU(y[:, C:])
+///   x: [B, 2C, H, W]; weight: [2C, 1, 3, 3]; bias: [2C] or undefined → [B, C, H, W] in x's dtype.
+/// CPU: exactly those ATen ops; CUDA: one fused kernel (float32 accumulation) that keeps x's memory format
+/// (channels-last in → channels-last out, as Sana's token grid is).
+at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 }  // namespace kernels

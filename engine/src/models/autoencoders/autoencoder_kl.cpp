@@ -208,13 +208,15 @@ int64_t AutoencoderKLConfig::downsample_factor() const {
 namespace detail {
 namespace {
 
-torch::nn::GroupNorm make_norm(int64_t channels) {
+// Parameters are allocated uninitialised with `o` (dtype, device): loading fills them.
+PlainGroupNorm make_norm(int64_t channels, const at::TensorOptions& o) {
     // ae_modules.Normalize: GroupNorm(32, C, eps=1e-6, affine=True).
-    return torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(1e-6).affine(true));
+    return PlainGroupNorm(32, channels, 1e-6, o);
 }
 
-torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-    return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(true));
+PlainConv make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                    const at::TensorOptions& o) {
+    return PlainConv(in, out, conv2d_geometry(kernel, stride, padding, /*bias=*/true), o);
 }
 
 at::Tensor swish(const at::Tensor& x) {
@@ -226,17 +228,17 @@ at::Tensor swish(const at::Tensor& x) {
 // ResnetBlock with temb_channels = 0 (the autoencoder has no timestep) and conv_shortcut = False.
 class AEResnetBlockImpl : public torch::nn::Module {
 public:
-    AEResnetBlockImpl(int64_t in_channels, int64_t out_channels)
-        : norm1_(make_norm(in_channels)),
-          conv1_(make_conv(in_channels, out_channels, 3, 1, 1)),
-          norm2_(make_norm(out_channels)),
-          conv2_(make_conv(out_channels, out_channels, 3, 1, 1)) {
+    AEResnetBlockImpl(int64_t in_channels, int64_t out_channels, const at::TensorOptions& o)
+        : norm1_(make_norm(in_channels, o)),
+          conv1_(make_conv(in_channels, out_channels, 3, 1, 1, o)),
+          norm2_(make_norm(out_channels, o)),
+          conv2_(make_conv(out_channels, out_channels, 3, 1, 1, o)) {
         register_module("norm1", norm1_);
         register_module("conv1", conv1_);
         register_module("norm2", norm2_);
         register_module("conv2", conv2_);
         if (in_channels != out_channels) {
-            nin_shortcut_ = register_module("nin_shortcut", make_conv(in_channels, out_channels, 1, 1, 0));
+            nin_shortcut_ = register_module("nin_shortcut", make_conv(in_channels, out_channels, 1, 1, 0, o));
         }
     }
 
@@ -247,23 +249,23 @@ public:
     }
 
 private:
-    torch::nn::GroupNorm norm1_;
-    torch::nn::Conv2d conv1_;
-    torch::nn::GroupNorm norm2_;
-    torch::nn::Conv2d conv2_;
-    torch::nn::Conv2d nin_shortcut_{nullptr};
+    PlainGroupNorm norm1_;
+    PlainConv conv1_;
+    PlainGroupNorm norm2_;
+    PlainConv conv2_;
+    PlainConv nin_shortcut_{nullptr};
 };
 TORCH_MODULE(AEResnetBlock);
 
 // Single-head softmax self-attention over the H·W positions with 1x1-conv projections.
 class AEAttnBlockImpl : public torch::nn::Module {
 public:
-    explicit AEAttnBlockImpl(int64_t channels)
-        : norm_(make_norm(channels)),
-          q_(make_conv(channels, channels, 1, 1, 0)),
-          k_(make_conv(channels, channels, 1, 1, 0)),
-          v_(make_conv(channels, channels, 1, 1, 0)),
-          proj_out_(make_conv(channels, channels, 1, 1, 0)) {
+    AEAttnBlockImpl(int64_t channels, const at::TensorOptions& o)
+        : norm_(make_norm(channels, o)),
+          q_(make_conv(channels, channels, 1, 1, 0, o)),
+          k_(make_conv(channels, channels, 1, 1, 0, o)),
+          v_(make_conv(channels, channels, 1, 1, 0, o)),
+          proj_out_(make_conv(channels, channels, 1, 1, 0, o)) {
         register_module("norm", norm_);
         register_module("q", q_);
         register_module("k", k_);
@@ -282,16 +284,16 @@ public:
     }
 
 private:
-    torch::nn::GroupNorm norm_;
-    torch::nn::Conv2d q_, k_, v_, proj_out_;
+    PlainGroupNorm norm_;
+    PlainConv q_, k_, v_, proj_out_;
 };
 TORCH_MODULE(AEAttnBlock);
 
 // Downsample(with_conv): pad (0, 1, 0, 1) then a 3x3 stride-2 conv without padding; else 2x2 average pooling.
 class AEDownsampleImpl : public torch::nn::Module {
 public:
-    AEDownsampleImpl(int64_t channels, bool with_conv) {
-        if (with_conv) conv_ = register_module("conv", make_conv(channels, channels, 3, 2, 0));
+    AEDownsampleImpl(int64_t channels, bool with_conv, const at::TensorOptions& o) {
+        if (with_conv) conv_ = register_module("conv", make_conv(channels, channels, 3, 2, 0, o));
     }
     at::Tensor forward(const at::Tensor& x) {
         if (conv_) return conv_(at::constant_pad_nd(x, {0, 1, 0, 1}, 0.0));
@@ -299,15 +301,15 @@ public:
     }
 
 private:
-    torch::nn::Conv2d conv_{nullptr};
+    PlainConv conv_{nullptr};
 };
 TORCH_MODULE(AEDownsample);
 
 // Upsample: nearest x2, then (with_conv) a 3x3 conv.
 class AEUpsampleImpl : public torch::nn::Module {
 public:
-    AEUpsampleImpl(int64_t channels, bool with_conv) {
-        if (with_conv) conv_ = register_module("conv", make_conv(channels, channels, 3, 1, 1));
+    AEUpsampleImpl(int64_t channels, bool with_conv, const at::TensorOptions& o) {
+        if (with_conv) conv_ = register_module("conv", make_conv(channels, channels, 3, 1, 1, o));
     }
     at::Tensor forward(const at::Tensor& x) {
         const std::vector<int64_t> size = {x.size(2) * 2, x.size(3) * 2};
@@ -316,7 +318,7 @@ public:
     }
 
 private:
-    torch::nn::Conv2d conv_{nullptr};
+    PlainConv conv_{nullptr};
 };
 TORCH_MODULE(AEUpsample);
 
@@ -324,19 +326,19 @@ TORCH_MODULE(AEUpsample);
 // optional resampler ("downsample" in the encoder, "upsample" in the decoder).
 class AELevelImpl : public torch::nn::Module {
 public:
-    AELevelImpl() {
+    explicit AELevelImpl(const at::TensorOptions& o) : options_(o) {
         register_module("block", block_);
         register_module("attn", attn_);
     }
     void add_block(int64_t in, int64_t out, bool with_attn) {
-        block_->push_back(AEResnetBlock(in, out));
-        if (with_attn) attn_->push_back(AEAttnBlock(out));
+        block_->push_back(AEResnetBlock(in, out, options_));
+        if (with_attn) attn_->push_back(AEAttnBlock(out, options_));
     }
     void set_downsample(int64_t channels, bool with_conv) {
-        downsample_ = register_module("downsample", AEDownsample(channels, with_conv));
+        downsample_ = register_module("downsample", AEDownsample(channels, with_conv, options_));
     }
     void set_upsample(int64_t channels, bool with_conv) {
-        upsample_ = register_module("upsample", AEUpsample(channels, with_conv));
+        upsample_ = register_module("upsample", AEUpsample(channels, with_conv, options_));
     }
     // The blocks (each followed by its AttnBlock when the level has them).
     at::Tensor blocks(at::Tensor h) {
@@ -354,6 +356,7 @@ public:
     }
 
 private:
+    at::TensorOptions options_;
     torch::nn::ModuleList block_;
     torch::nn::ModuleList attn_;
     AEDownsample downsample_{nullptr};
@@ -364,10 +367,10 @@ TORCH_MODULE(AELevel);
 // mid.block_1 → mid.attn_1 → mid.block_2 (kept even when attn_resolutions is empty).
 class AEMidImpl : public torch::nn::Module {
 public:
-    explicit AEMidImpl(int64_t channels)
-        : block_1_(AEResnetBlock(channels, channels)),
-          attn_1_(AEAttnBlock(channels)),
-          block_2_(AEResnetBlock(channels, channels)) {
+    AEMidImpl(int64_t channels, const at::TensorOptions& o)
+        : block_1_(AEResnetBlock(channels, channels, o)),
+          attn_1_(AEAttnBlock(channels, o)),
+          block_2_(AEResnetBlock(channels, channels, o)) {
         register_module("block_1", block_1_);
         register_module("attn_1", attn_1_);
         register_module("block_2", block_2_);
@@ -387,15 +390,15 @@ bool has_attention(const AutoencoderKLConfig& c, int64_t res) {
 
 class AEEncoderImpl : public torch::nn::Module {
 public:
-    explicit AEEncoderImpl(const AutoencoderKLConfig& c) {
+    AEEncoderImpl(const AutoencoderKLConfig& c, const at::TensorOptions& o) {
         const int64_t n = static_cast<int64_t>(c.ch_mult.size());
-        conv_in_ = register_module("conv_in", make_conv(c.in_channels, c.ch, 3, 1, 1));
+        conv_in_ = register_module("conv_in", make_conv(c.in_channels, c.ch, 3, 1, 1, o));
         int64_t res = c.resolution;
         int64_t block_in = c.ch;
         for (int64_t level = 0; level < n; ++level) {
             block_in = c.ch * (level == 0 ? 1 : c.ch_mult[level - 1]);
             const int64_t block_out = c.ch * c.ch_mult[level];
-            AELevel l;
+            AELevel l(o);
             for (int64_t i = 0; i < c.num_res_blocks; ++i) {
                 l->add_block(block_in, block_out, has_attention(c, res));
                 block_in = block_out;
@@ -407,9 +410,9 @@ public:
             down_->push_back(l);
         }
         register_module("down", down_);
-        mid_ = register_module("mid", AEMid(block_in));
-        norm_out_ = register_module("norm_out", make_norm(block_in));
-        conv_out_ = register_module("conv_out", make_conv(block_in, 2 * c.z_channels, 3, 1, 1));
+        mid_ = register_module("mid", AEMid(block_in, o));
+        norm_out_ = register_module("norm_out", make_norm(block_in, o));
+        conv_out_ = register_module("conv_out", make_conv(block_in, 2 * c.z_channels, 3, 1, 1, o));
     }
 
     at::Tensor forward(const at::Tensor& x) {
@@ -423,26 +426,27 @@ public:
     }
 
 private:
-    torch::nn::Conv2d conv_in_{nullptr};
+    PlainConv conv_in_{nullptr};
     torch::nn::ModuleList down_;
     AEMid mid_{nullptr};
-    torch::nn::GroupNorm norm_out_{nullptr};
-    torch::nn::Conv2d conv_out_{nullptr};
+    PlainGroupNorm norm_out_{nullptr};
+    PlainConv conv_out_{nullptr};
 };
 
 class AEDecoderImpl : public torch::nn::Module {
 public:
-    explicit AEDecoderImpl(const AutoencoderKLConfig& c) : give_pre_end_(c.give_pre_end), tanh_out_(c.tanh_out) {
+    AEDecoderImpl(const AutoencoderKLConfig& c, const at::TensorOptions& o)
+        : give_pre_end_(c.give_pre_end), tanh_out_(c.tanh_out) {
         const int64_t n = static_cast<int64_t>(c.ch_mult.size());
         int64_t block_in = c.ch * c.ch_mult[n - 1];
         int64_t res = c.resolution >> (n - 1);
-        conv_in_ = register_module("conv_in", make_conv(c.z_channels, block_in, 3, 1, 1));
-        mid_ = register_module("mid", AEMid(block_in));
+        conv_in_ = register_module("conv_in", make_conv(c.z_channels, block_in, 3, 1, 1, o));
+        mid_ = register_module("mid", AEMid(block_in, o));
         // LVDM builds the levels from the lowest resolution up and prepends each, so up[i] is level i.
         std::vector<AELevel> levels(static_cast<std::size_t>(n), AELevel(nullptr));
         for (int64_t level = n - 1; level >= 0; --level) {
             const int64_t block_out = c.ch * c.ch_mult[level];
-            AELevel l;
+            AELevel l(o);
             for (int64_t i = 0; i < c.num_res_blocks + 1; ++i) {
                 l->add_block(block_in, block_out, has_attention(c, res));
                 block_in = block_out;
@@ -455,8 +459,8 @@ public:
         }
         for (auto& l : levels) up_->push_back(l);
         register_module("up", up_);
-        norm_out_ = register_module("norm_out", make_norm(block_in));
-        conv_out_ = register_module("conv_out", make_conv(block_in, c.out_ch, 3, 1, 1));
+        norm_out_ = register_module("norm_out", make_norm(block_in, o));
+        conv_out_ = register_module("conv_out", make_conv(block_in, c.out_ch, 3, 1, 1, o));
     }
 
     at::Tensor forward(const at::Tensor& z) {
@@ -473,11 +477,11 @@ public:
 private:
     bool give_pre_end_;
     bool tanh_out_;
-    torch::nn::Conv2d conv_in_{nullptr};
+    PlainConv conv_in_{nullptr};
     AEMid mid_{nullptr};
     torch::nn::ModuleList up_;
-    torch::nn::GroupNorm norm_out_{nullptr};
-    torch::nn::Conv2d conv_out_{nullptr};
+    PlainGroupNorm norm_out_{nullptr};
+    PlainConv conv_out_{nullptr};
 };
 
 }  // namespace detail
@@ -485,14 +489,14 @@ private:
 // ---------------------------------------------------------------------------------------------------
 // AutoencoderKL
 // ---------------------------------------------------------------------------------------------------
-AutoencoderKLImpl::AutoencoderKLImpl(const AutoencoderKLConfig& cfg) : config(cfg) {
+AutoencoderKLImpl::AutoencoderKLImpl(const AutoencoderKLConfig& cfg, const at::TensorOptions& options) : config(cfg) {
     core::unwrap(config.validate());
-    encoder_ = register_module("encoder", std::make_shared<detail::AEEncoderImpl>(config));
-    decoder_ = register_module("decoder", std::make_shared<detail::AEDecoderImpl>(config));
-    quant_conv_ =
-        register_module("quant_conv", detail::make_conv(2 * config.z_channels, 2 * config.embed_dim, 1, 1, 0));
+    encoder_ = register_module("encoder", std::make_shared<detail::AEEncoderImpl>(config, options));
+    decoder_ = register_module("decoder", std::make_shared<detail::AEDecoderImpl>(config, options));
+    quant_conv_ = register_module("quant_conv",
+                                  detail::make_conv(2 * config.z_channels, 2 * config.embed_dim, 1, 1, 0, options));
     post_quant_conv_ =
-        register_module("post_quant_conv", detail::make_conv(config.embed_dim, config.z_channels, 1, 1, 0));
+        register_module("post_quant_conv", detail::make_conv(config.embed_dim, config.z_channels, 1, 1, 0, options));
 }
 
 at::ScalarType AutoencoderKLImpl::dtype() const {
@@ -639,7 +643,7 @@ Expected<AutoencoderKL> load_autoencoder_kl(const AutoencoderKLConfig& config, c
     try {
         auto ok = config.validate();
         if (!ok) return Unexpected{ok.error()};
-        AutoencoderKL model(config);
+        AutoencoderKL model(config, at::TensorOptions().dtype(dtype).device(device));
         std::size_t expected = 0, present = 0;
         for (const auto& item : model->named_parameters(true)) {
             ++expected;
@@ -659,7 +663,6 @@ Expected<AutoencoderKL> load_autoencoder_kl(const AutoencoderKLConfig& config, c
         options.prefix = prefix;
         auto report = io::load_state_dict(*model, weights, options, what);
         if (!report) return Unexpected{report.error()};
-        model->to_dtype_device(dtype, device);
         model->eval();
         return model;
     } catch (const EngineError& e) {

@@ -42,6 +42,7 @@
 
 #include "engine/error.h"
 #include "io/safetensors.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -102,9 +103,10 @@ class AEDecoderImpl;
 
 class AutoencoderKLImpl : public torch::nn::Module {
 public:
-    /// Builds the modules (float32, CPU, random init). Throws core::EngineError for an invalid config
+    /// Builds the modules with parameters allocated uninitialised with `options` (dtype, device; float32 CPU by
+    /// default): load weights into them (load_autoencoder_kl does). Throws core::EngineError for an invalid config
     /// (use load_autoencoder_kl for Expected-style errors).
-    explicit AutoencoderKLImpl(const AutoencoderKLConfig& config);
+    explicit AutoencoderKLImpl(const AutoencoderKLConfig& config, const at::TensorOptions& options = {});
 
     /// image [B, in_channels, H, W] in [-1, 1], H and W multiples of downsample_factor()
     /// → the posterior over the latent [B, embed_dim, H/f, W/f] (not multiplied by scale_factor).
@@ -124,8 +126,8 @@ public:
 private:
     std::shared_ptr<detail::AEEncoderImpl> encoder_;
     std::shared_ptr<detail::AEDecoderImpl> decoder_;
-    torch::nn::Conv2d quant_conv_{nullptr};       // [2·embed_dim, 2·z_channels, 1, 1]
-    torch::nn::Conv2d post_quant_conv_{nullptr};  // [z_channels, embed_dim, 1, 1]
+    PlainConv quant_conv_{nullptr};       // [2·embed_dim, 2·z_channels, 1, 1]
+    PlainConv post_quant_conv_{nullptr};  // [z_channels, embed_dim, 1, 1]
 };
 TORCH_MODULE(AutoencoderKL);
 

@@ -28,20 +28,20 @@ std::optional<QKNorm> qk_norm_from_string(const std::string& name) {
     return std::nullopt;
 }
 
-AttentionImpl::AttentionImpl(const AttentionOptions& opts) : options(opts) {
+AttentionImpl::AttentionImpl(const AttentionOptions& opts, const at::TensorOptions& tensor_options) : options(opts) {
     const int64_t inner = options.heads * options.dim_head;
     const int64_t kv_heads = options.kv_heads.value_or(options.heads);
     const int64_t inner_kv = options.dim_head * kv_heads;
     const int64_t kv_in = options.cross_attention_dim.value_or(options.query_dim);
-    to_q = register_module("to_q",
-                           torch::nn::Linear(torch::nn::LinearOptions(options.query_dim, inner).bias(options.bias)));
-    to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner_kv).bias(options.bias)));
-    to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner_kv).bias(options.bias)));
-    to_out_0 = torch::nn::Linear(torch::nn::LinearOptions(inner, options.query_dim).bias(options.out_bias));
+    const at::TensorOptions& o = tensor_options;
+    to_q = register_module("to_q", PlainLinear(options.query_dim, inner, options.bias, o));
+    to_k = register_module("to_k", PlainLinear(kv_in, inner_kv, options.bias, o));
+    to_v = register_module("to_v", PlainLinear(kv_in, inner_kv, options.bias, o));
+    to_out_0 = PlainLinear(inner, options.query_dim, options.out_bias, o);
     to_out = register_module("to_out", torch::nn::ModuleList(to_out_0));
     if (options.qk_norm == QKNorm::RMSNormAcrossHeads) {
-        norm_q = register_module("norm_q", RMSNorm(RMSNormOptions{inner, options.eps, true, false}));
-        norm_k = register_module("norm_k", RMSNorm(RMSNormOptions{inner_kv, options.eps, true, false}));
+        norm_q = register_module("norm_q", RMSNorm(RMSNormOptions{inner, options.eps, true, false}, o));
+        norm_k = register_module("norm_k", RMSNorm(RMSNormOptions{inner_kv, options.eps, true, false}, o));
     }
 }
 

@@ -7,13 +7,13 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
 #include "models/common/normalization.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -40,19 +40,20 @@ struct AttentionOptions {
 };
 
 /// The parameters of diffusers' Attention (no group norm, spatial norm, added kv or cross-attention norm). Keys:
-/// to_q.*, to_k.*, to_v.*, to_out.0.*, norm_q.weight, norm_k.weight.
+/// to_q.*, to_k.*, to_v.*, to_out.0.*, norm_q.weight, norm_k.weight. Parameters are allocated uninitialised with
+/// `tensor_options` (loading fills them).
 class AttentionImpl : public torch::nn::Module {
 public:
-    explicit AttentionImpl(const AttentionOptions& options);
+    explicit AttentionImpl(const AttentionOptions& options, const at::TensorOptions& tensor_options = {});
 
     int64_t inner_dim() const { return options.heads * options.dim_head; }
 
     AttentionOptions options;
-    torch::nn::Linear to_q{nullptr};
-    torch::nn::Linear to_k{nullptr};
-    torch::nn::Linear to_v{nullptr};
+    PlainLinear to_q{nullptr};
+    PlainLinear to_k{nullptr};
+    PlainLinear to_v{nullptr};
     torch::nn::ModuleList to_out{nullptr};  // [0]: Linear (the Dropout of diffusers has no parameters)
-    torch::nn::Linear to_out_0{nullptr};    // == to_out[0]
+    PlainLinear to_out_0{nullptr};          // == to_out[0]
     RMSNorm norm_q{nullptr};                // only with a qk_norm
     RMSNorm norm_k{nullptr};
 };

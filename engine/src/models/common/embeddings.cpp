@@ -57,17 +57,19 @@ at::Tensor sincos_pos_embed_2d(int64_t embed_dim, int64_t grid_h, int64_t grid_w
     return emb.to(at::kFloat);
 }
 
-TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim) {
-    linear_1 = register_module("linear_1", torch::nn::Linear(torch::nn::LinearOptions(in_channels, time_embed_dim)));
-    linear_2 = register_module("linear_2", torch::nn::Linear(torch::nn::LinearOptions(time_embed_dim, time_embed_dim)));
+TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim,
+                                             const at::TensorOptions& options) {
+    linear_1 = register_module("linear_1", PlainLinear(in_channels, time_embed_dim, true, options));
+    linear_2 = register_module("linear_2", PlainLinear(time_embed_dim, time_embed_dim, true, options));
 }
 
 at::Tensor TimestepEmbeddingImpl::forward(const at::Tensor& sample) {
     return linear_2->forward(at::silu(linear_1->forward(sample)));
 }
 
-PixArtAlphaCombinedTimestepSizeEmbeddingsImpl::PixArtAlphaCombinedTimestepSizeEmbeddingsImpl(int64_t embedding_dim) {
-    timestep_embedder = register_module("timestep_embedder", TimestepEmbedding(256, embedding_dim));
+PixArtAlphaCombinedTimestepSizeEmbeddingsImpl::PixArtAlphaCombinedTimestepSizeEmbeddingsImpl(
+    int64_t embedding_dim, const at::TensorOptions& options) {
+    timestep_embedder = register_module("timestep_embedder", TimestepEmbedding(256, embedding_dim, options));
 }
 
 at::Tensor PixArtAlphaCombinedTimestepSizeEmbeddingsImpl::forward(const at::Tensor& timestep,
@@ -76,21 +78,22 @@ at::Tensor PixArtAlphaCombinedTimestepSizeEmbeddingsImpl::forward(const at::Tens
     return timestep_embedder->forward(proj.to(hidden_dtype));  // [B, D]
 }
 
-PixArtAlphaTextProjectionImpl::PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size) {
-    linear_1 = register_module("linear_1", torch::nn::Linear(torch::nn::LinearOptions(in_features, hidden_size)));
-    linear_2 = register_module("linear_2", torch::nn::Linear(torch::nn::LinearOptions(hidden_size, hidden_size)));
+PixArtAlphaTextProjectionImpl::PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size,
+                                                             const at::TensorOptions& options) {
+    linear_1 = register_module("linear_1", PlainLinear(in_features, hidden_size, true, options));
+    linear_2 = register_module("linear_2", PlainLinear(hidden_size, hidden_size, true, options));
 }
 
 at::Tensor PixArtAlphaTextProjectionImpl::forward(const at::Tensor& caption) {
     return linear_2->forward(at::gelu(linear_1->forward(caption), "tanh"));
 }
 
-PatchEmbedImpl::PatchEmbedImpl(const PatchEmbedOptions& opts) : options(opts) {
+PatchEmbedImpl::PatchEmbedImpl(const PatchEmbedOptions& opts, const at::TensorOptions& tensor_options)
+    : options(opts) {
     TORCH_CHECK(options.patch_size >= 1, "PatchEmbed: patch_size must be >= 1, got ", options.patch_size);
-    proj = register_module(
-        "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_channels, options.embed_dim, options.patch_size)
-                                      .stride(options.patch_size)
-                                      .bias(options.bias)));
+    proj = register_module("proj", PlainConv(options.in_channels, options.embed_dim,
+                                             conv2d_geometry(options.patch_size, options.patch_size, 0, options.bias),
+                                             tensor_options));
 }
 
 at::Tensor PatchEmbedImpl::forward(const at::Tensor& latent) {

@@ -6,11 +6,11 @@
 
 #include <c10/core/Device.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 #include <optional>
+
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -31,14 +31,16 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim, bool fli
 at::Tensor sincos_pos_embed_2d(int64_t embed_dim, int64_t grid_h, int64_t grid_w, double base_size,
                                double interpolation_scale, const c10::Device& device);
 
+// The modules below allocate their parameters uninitialised with `options` (dtype, device): loading fills them.
+
 /// diffusers TimestepEmbedding (act "silu", no cond_proj, no post_act): linear_2(SiLU(linear_1(x))).
 class TimestepEmbeddingImpl : public torch::nn::Module {
 public:
-    TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim);
+    TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim, const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& sample);
 
-    torch::nn::Linear linear_1{nullptr};
-    torch::nn::Linear linear_2{nullptr};
+    PlainLinear linear_1{nullptr};
+    PlainLinear linear_2{nullptr};
 };
 TORCH_MODULE(TimestepEmbedding);
 
@@ -46,7 +48,8 @@ TORCH_MODULE(TimestepEmbedding);
 /// timestep_embedder(timestep_embedding(t, 256, flip_sin_to_cos, shift 0).to(hidden_dtype)) → [B, D].
 class PixArtAlphaCombinedTimestepSizeEmbeddingsImpl : public torch::nn::Module {
 public:
-    explicit PixArtAlphaCombinedTimestepSizeEmbeddingsImpl(int64_t embedding_dim);
+    explicit PixArtAlphaCombinedTimestepSizeEmbeddingsImpl(int64_t embedding_dim,
+                                                           const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& timestep, at::ScalarType hidden_dtype);
 
     TimestepEmbedding timestep_embedder{nullptr};
@@ -56,11 +59,11 @@ TORCH_MODULE(PixArtAlphaCombinedTimestepSizeEmbeddings);
 /// diffusers PixArtAlphaTextProjection with act_fn "gelu_tanh": linear_2(GELU_tanh(linear_1(caption))).
 class PixArtAlphaTextProjectionImpl : public torch::nn::Module {
 public:
-    PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size);
+    PixArtAlphaTextProjectionImpl(int64_t in_features, int64_t hidden_size, const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& caption);
 
-    torch::nn::Linear linear_1{nullptr};
-    torch::nn::Linear linear_2{nullptr};
+    PlainLinear linear_1{nullptr};
+    PlainLinear linear_2{nullptr};
 };
 TORCH_MODULE(PixArtAlphaTextProjection);
 
@@ -81,12 +84,12 @@ struct PatchEmbedOptions {
 /// not registered here (not part of the checkpoint); it is cached per grid size and device.
 class PatchEmbedImpl : public torch::nn::Module {
 public:
-    explicit PatchEmbedImpl(const PatchEmbedOptions& options);
+    explicit PatchEmbedImpl(const PatchEmbedOptions& options, const at::TensorOptions& tensor_options = {});
     /// latent: [B, C, H, W] with H, W divisible by patch_size → [B, (H/p)·(W/p), embed_dim].
     at::Tensor forward(const at::Tensor& latent);
 
     PatchEmbedOptions options;
-    torch::nn::Conv2d proj{nullptr};
+    PlainConv proj{nullptr};
 
 private:
     at::Tensor pos_embed_cache_;  // [1, N, D] float32

@@ -4,29 +4,30 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/dropout.h>
 
+#include "kernels/ops.h"
+
 namespace engine::models {
 
-GLUMBConvImpl::GLUMBConvImpl(const GLUMBConvOptions& opts) : options(opts) {
+GLUMBConvImpl::GLUMBConvImpl(const GLUMBConvOptions& opts, const at::TensorOptions& tensor_options) : options(opts) {
     const auto hidden = static_cast<int64_t>(options.expand_ratio * static_cast<double>(options.in_channels));
     TORCH_CHECK(hidden > 0, "GLUMBConv: hidden channels must be positive (expand_ratio ", options.expand_ratio,
                 ", in_channels ", options.in_channels, ")");
-    conv_inverted = register_module("conv_inverted",
-                                    torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_channels, hidden * 2, 1)));
+    const at::TensorOptions& o = tensor_options;
+    conv_inverted = register_module("conv_inverted", PlainConv(options.in_channels, hidden * 2, conv2d_geometry(1), o));
     conv_depth = register_module(
-        "conv_depth",
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden * 2, hidden * 2, 3).padding(1).groups(hidden * 2)));
+        "conv_depth", PlainConv(hidden * 2, hidden * 2, conv2d_geometry(3, 1, 1, true, /*groups=*/hidden * 2), o));
     conv_point = register_module(
-        "conv_point", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, options.out_channels, 1).bias(false)));
+        "conv_point", PlainConv(hidden, options.out_channels, conv2d_geometry(1, 1, 0, /*bias=*/false), o));
     if (options.rms_norm) {
-        norm = register_module("norm", RMSNorm(RMSNormOptions{options.out_channels, 1e-5, true, true}));
+        norm = register_module("norm", RMSNorm(RMSNormOptions{options.out_channels, 1e-5, true, true}, o));
     }
 }
 
 at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     at::Tensor h = at::silu(conv_inverted->forward(x));  // [B, 2·hidden, H, W]
-    h = conv_depth->forward(h);
-    auto halves = h.chunk(2, 1);                               // value, gate: [B, hidden, H, W] each
-    h = conv_point->forward(halves[0] * at::silu(halves[1]));  // [B, out, H, W]
+    // conv_depth, then value · SiLU(gate) of its two channel halves: [B, hidden, H, W]
+    h = kernels::depthwise_conv3x3_silu_gate(h, conv_depth->weight, conv_depth->bias);
+    h = conv_point->forward(h);  // [B, out, H, W]
     if (!norm.is_empty()) {
         h = norm->forward(h.movedim(1, -1)).movedim(-1, 1);  // RMSNorm over channels
     }
@@ -36,8 +37,8 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     return h;
 }
 
-GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
-    proj = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(dim_in, dim_out * 2)));
+GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& options) {
+    proj = register_module("proj", PlainLinear(dim_in, dim_out * 2, true, options));
 }
 
 at::Tensor GEGLUImpl::forward(const at::Tensor& x) {
@@ -45,10 +46,10 @@ at::Tensor GEGLUImpl::forward(const at::Tensor& x) {
     return halves[0] * at::gelu(halves[1]);
 }
 
-FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult, const at::TensorOptions& options) {
     const int64_t inner = dim * mult;
-    net_0 = GEGLU(dim, inner);
-    net_2 = torch::nn::Linear(torch::nn::LinearOptions(inner, dim));
+    net_0 = GEGLU(dim, inner, options);
+    net_2 = PlainLinear(inner, dim, true, options);
     net = register_module("net", torch::nn::ModuleList(net_0, torch::nn::Dropout(0.0), net_2));
 }
 

@@ -5,12 +5,11 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 
 #include "models/common/normalization.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -27,16 +26,18 @@ struct GLUMBConvOptions {
 ///   h = conv_depth(h)                          3×3 depthwise, padding 1, bias
 ///   h = conv_point(h[:hidden] · SiLU(h[hidden:]))   1×1, hidden → out, no bias
 ///   [h = RMSNorm over channels], [h = h + x]
-/// Keys: conv_inverted.*, conv_depth.*, conv_point.weight, norm.{weight,bias}.
+/// The depthwise conv and the gate go through kernels::depthwise_conv3x3_silu_gate (CPU: the same ATen ops;
+/// CUDA: one fused kernel). Keys: conv_inverted.*, conv_depth.*, conv_point.weight, norm.{weight,bias}.
+/// Parameters are allocated uninitialised with `tensor_options` (loading fills them).
 class GLUMBConvImpl : public torch::nn::Module {
 public:
-    explicit GLUMBConvImpl(const GLUMBConvOptions& options);
+    explicit GLUMBConvImpl(const GLUMBConvOptions& options, const at::TensorOptions& tensor_options = {});
     at::Tensor forward(const at::Tensor& x);
 
     GLUMBConvOptions options;
-    torch::nn::Conv2d conv_inverted{nullptr};
-    torch::nn::Conv2d conv_depth{nullptr};
-    torch::nn::Conv2d conv_point{nullptr};
+    PlainConv conv_inverted{nullptr};
+    PlainConv conv_depth{nullptr};
+    PlainConv conv_point{nullptr};
     RMSNorm norm{nullptr};
 };
 TORCH_MODULE(GLUMBConv);
@@ -45,10 +46,10 @@ TORCH_MODULE(GLUMBConv);
 /// Key: proj.*.
 class GEGLUImpl : public torch::nn::Module {
 public:
-    GEGLUImpl(int64_t dim_in, int64_t dim_out);
+    GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& x);
 
-    torch::nn::Linear proj{nullptr};  // dim_in → 2·dim_out
+    PlainLinear proj{nullptr};  // dim_in → 2·dim_out
 };
 TORCH_MODULE(GEGLU);
 
@@ -57,13 +58,13 @@ TORCH_MODULE(GEGLU);
 /// is a parameter-free dropout).
 class FeedForwardImpl : public torch::nn::Module {
 public:
-    explicit FeedForwardImpl(int64_t dim, int64_t mult = 4);
+    explicit FeedForwardImpl(int64_t dim, int64_t mult = 4, const at::TensorOptions& options = {});
     /// x: [..., dim] → [..., dim].
     at::Tensor forward(const at::Tensor& x);
 
     torch::nn::ModuleList net{nullptr};
-    GEGLU net_0{nullptr};              // == net[0]
-    torch::nn::Linear net_2{nullptr};  // == net[2]
+    GEGLU net_0{nullptr};        // == net[0]
+    PlainLinear net_2{nullptr};  // == net[2]
 };
 TORCH_MODULE(FeedForward);
 

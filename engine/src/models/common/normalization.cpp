@@ -5,33 +5,23 @@
 
 #include <vector>
 
+#include "kernels/ops.h"
+
 namespace engine::models {
 
-RMSNormImpl::RMSNormImpl(const RMSNormOptions& opts) : options(opts) {
+RMSNormImpl::RMSNormImpl(const RMSNormOptions& opts, const at::TensorOptions& tensor_options) : options(opts) {
     TORCH_CHECK(options.dim > 0, "RMSNorm: dim must be positive, got ", options.dim);
+    const at::TensorOptions o = tensor_options.requires_grad(false);
     if (options.elementwise_affine) {
-        weight = register_parameter("weight", at::ones({options.dim}));
+        weight = register_parameter("weight", at::empty({options.dim}, o), /*requires_grad=*/false);
         if (options.bias) {
-            bias = register_parameter("bias", at::zeros({options.dim}));
+            bias = register_parameter("bias", at::empty({options.dim}, o), false);
         }
     }
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-    const auto input_dtype = x.scalar_type();
-    at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);  // [..., 1] float32
-    at::Tensor h = x * at::rsqrt(variance + options.eps);                      // float32 by type promotion
-    if (!weight.defined()) {
-        return h.to(input_dtype);
-    }
-    if (weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16) {
-        h = h.to(weight.scalar_type());
-    }
-    h = h * weight;
-    if (bias.defined()) {
-        h = h + bias;
-    }
-    return h;
+    return kernels::rms_norm(x, weight, bias, options.eps);
 }
 
 at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps) {
@@ -118,9 +108,9 @@ at::Tensor layer_norm_f32(const at::Tensor& x, const at::Tensor& weight, const a
         .to(x.scalar_type());
 }
 
-AdaLayerNormSingleImpl::AdaLayerNormSingleImpl(int64_t embedding_dim) {
-    emb = register_module("emb", PixArtAlphaCombinedTimestepSizeEmbeddings(embedding_dim));
-    linear = register_module("linear", torch::nn::Linear(torch::nn::LinearOptions(embedding_dim, 6 * embedding_dim)));
+AdaLayerNormSingleImpl::AdaLayerNormSingleImpl(int64_t embedding_dim, const at::TensorOptions& options) {
+    emb = register_module("emb", PixArtAlphaCombinedTimestepSizeEmbeddings(embedding_dim, options));
+    linear = register_module("linear", PlainLinear(embedding_dim, 6 * embedding_dim, true, options));
 }
 
 TimestepModulation AdaLayerNormSingleImpl::forward(const at::Tensor& timestep, at::ScalarType hidden_dtype) {

@@ -7,11 +7,11 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 
 #include "models/common/embeddings.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -22,10 +22,12 @@ struct RMSNormOptions {
     bool bias = false;               // a "bias" parameter too (only with elementwise_affine)
 };
 
-/// diffusers RMSNorm over the last dim: x · rsqrt(mean(x², float32) + eps) [· weight (+ bias)].
+/// diffusers RMSNorm over the last dim: x · rsqrt(mean(x², float32) + eps) [· weight (+ bias)], through
+/// kernels::rms_norm (the CPU reference is this formula op by op; CUDA runs a fused kernel).
+/// Parameters are allocated uninitialised with `tensor_options` (loading fills them).
 class RMSNormImpl : public torch::nn::Module {
 public:
-    explicit RMSNormImpl(const RMSNormOptions& options);
+    explicit RMSNormImpl(const RMSNormOptions& options, const at::TensorOptions& tensor_options = {});
     at::Tensor forward(const at::Tensor& x);
 
     RMSNormOptions options;
@@ -65,12 +67,12 @@ struct TimestepModulation {
 /// emb.timestep_embedder.linear_{1,2}.*, linear.*
 class AdaLayerNormSingleImpl : public torch::nn::Module {
 public:
-    explicit AdaLayerNormSingleImpl(int64_t embedding_dim);
+    explicit AdaLayerNormSingleImpl(int64_t embedding_dim, const at::TensorOptions& options = {});
     /// timestep: [B] (any float dtype, embedded in float32); hidden_dtype: the model's activation dtype.
     TimestepModulation forward(const at::Tensor& timestep, at::ScalarType hidden_dtype);
 
     PixArtAlphaCombinedTimestepSizeEmbeddings emb{nullptr};
-    torch::nn::Linear linear{nullptr};
+    PlainLinear linear{nullptr};
 };
 TORCH_MODULE(AdaLayerNormSingle);
 

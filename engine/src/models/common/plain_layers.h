@@ -1,7 +1,8 @@
-// nn.Linear and nn.LayerNorm as parameter holders allocated uninitialised (at::empty) in the requested dtype and
-// device. Checkpoint loading fills every parameter (strict), so torch::nn::Linear's random (kaiming) init would only
-// cost time and memory: ~1 B float32 values for the ViT-H open_clip towers, on the CPU even when the model is meant
-// for the GPU in half precision. Keys: weight, bias (as torch.nn).
+// nn.Linear, nn.LayerNorm, nn.Conv{1,2,3}d and nn.GroupNorm as parameter holders allocated uninitialised (at::empty)
+// in the requested dtype and device. Checkpoint loading fills every parameter (strict), so torch::nn's random
+// (kaiming) init would only cost time and memory: ~1.6 B float32 values for the Sana 1600M transformer, on the CPU
+// even when the model is meant for the GPU in bfloat16. Keys: weight, bias (as torch.nn). The forwards compute
+// exactly what the torch::nn modules' forwards compute (PlainLayerNorm excepted: see there).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace engine::models {
 
@@ -57,5 +59,95 @@ public:
     double eps;
 };
 TORCH_MODULE(PlainLayerNorm);
+
+/// The geometry of a convolution: the kernel's rank (1, 2 or 3) is the convolution's. stride and padding are one
+/// value per spatial dim (a single value applies to all); dilation is 1.
+struct ConvGeometry {
+    std::vector<std::int64_t> kernel;
+    std::vector<std::int64_t> stride = {1};
+    std::vector<std::int64_t> padding = {0};
+    std::int64_t groups = 1;
+    bool bias = true;
+};
+
+/// nn.Conv1d / Conv2d / Conv3d (zero padding): weight [out, in / groups, *kernel], bias [out] (undefined without).
+class PlainConvImpl : public torch::nn::Module {
+public:
+    PlainConvImpl(std::int64_t in_channels, std::int64_t out_channels, const ConvGeometry& geometry,
+                  const at::TensorOptions& options)
+        : rank_(static_cast<std::int64_t>(geometry.kernel.size())),
+          stride_(expand(geometry.stride)),
+          padding_(expand(geometry.padding)),
+          groups_(geometry.groups) {
+        TORCH_CHECK(rank_ >= 1 && rank_ <= 3, "PlainConv: a kernel of rank 1, 2 or 3, got ", rank_);
+        TORCH_CHECK(groups_ >= 1 && in_channels % groups_ == 0 && out_channels % groups_ == 0, "PlainConv: ",
+                    in_channels, " -> ", out_channels, " channels are not divisible into ", groups_, " groups");
+        std::vector<std::int64_t> shape = {out_channels, in_channels / groups_};
+        shape.insert(shape.end(), geometry.kernel.begin(), geometry.kernel.end());
+        const at::TensorOptions o = options.requires_grad(false);
+        weight = register_parameter("weight", at::empty(shape, o), /*requires_grad=*/false);
+        if (geometry.bias) {
+            bias = register_parameter("bias", at::empty({out_channels}, o), false);
+        }
+    }
+    /// [N, C_in, *spatial] -> [N, C_out, *spatial']
+    at::Tensor forward(const at::Tensor& x) {
+        const std::vector<std::int64_t> dilation(static_cast<std::size_t>(rank_), 1);
+        switch (rank_) {
+            case 1:
+                return at::conv1d(x, weight, bias, stride_, padding_, dilation, groups_);
+            case 2:
+                return at::conv2d(x, weight, bias, stride_, padding_, dilation, groups_);
+            default:
+                return at::conv3d(x, weight, bias, stride_, padding_, dilation, groups_);
+        }
+    }
+    std::int64_t groups() const { return groups_; }
+    const std::vector<std::int64_t>& stride() const { return stride_; }
+    const std::vector<std::int64_t>& padding() const { return padding_; }
+
+    at::Tensor weight;
+    at::Tensor bias;
+
+private:
+    std::vector<std::int64_t> expand(const std::vector<std::int64_t>& v) const {
+        TORCH_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == rank_, "PlainConv: ", v.size(),
+                    " values for a rank-", rank_, " convolution");
+        return v.size() == 1 ? std::vector<std::int64_t>(static_cast<std::size_t>(rank_), v[0]) : v;
+    }
+
+    std::int64_t rank_;
+    std::vector<std::int64_t> stride_;
+    std::vector<std::int64_t> padding_;
+    std::int64_t groups_;
+};
+TORCH_MODULE(PlainConv);
+
+/// A square 2-D convolution's geometry: kernel k×k, the same stride and padding on both axes.
+inline ConvGeometry conv2d_geometry(std::int64_t kernel, std::int64_t stride = 1, std::int64_t padding = 0,
+                                    bool bias = true, std::int64_t groups = 1) {
+    return ConvGeometry{{kernel, kernel}, {stride}, {padding}, groups, bias};
+}
+
+/// nn.GroupNorm(num_groups, channels, eps, affine=True): weight, bias [channels]; forward = at::group_norm in the
+/// input's dtype (as nn.GroupNorm; the models mostly call group_norm_f32 with weight and bias instead).
+class PlainGroupNormImpl : public torch::nn::Module {
+public:
+    PlainGroupNormImpl(std::int64_t num_groups_, std::int64_t channels, double eps_, const at::TensorOptions& options)
+        : num_groups(num_groups_), eps(eps_) {
+        TORCH_CHECK(num_groups > 0 && channels % num_groups == 0, "PlainGroupNorm: ", channels,
+                    " channels are not divisible into ", num_groups, " groups");
+        const at::TensorOptions o = options.requires_grad(false);
+        weight = register_parameter("weight", at::empty({channels}, o), false);
+        bias = register_parameter("bias", at::empty({channels}, o), false);
+    }
+    at::Tensor forward(const at::Tensor& x) { return at::group_norm(x, num_groups, weight, bias, eps); }
+
+    at::Tensor weight;
+    at::Tensor bias;
+    std::int64_t num_groups;
+    double eps;
+};
+TORCH_MODULE(PlainGroupNorm);
 
 }  // namespace engine::models

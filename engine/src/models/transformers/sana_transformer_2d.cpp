@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
+#include "kernels/ops.h"
 
 namespace engine::models {
 namespace {
@@ -225,10 +226,11 @@ Expected<SanaTransformer2DConfig> SanaTransformer2DConfig::from_json(const nlohm
 // ---------------------------------------------------------------------------------------------------------------
 // Time embedding with guidance (SANA-Sprint)
 
-SanaCombinedTimestepGuidanceEmbeddingsImpl::SanaCombinedTimestepGuidanceEmbeddingsImpl(int64_t embedding_dim) {
-    timestep_embedder = register_module("timestep_embedder", TimestepEmbedding(256, embedding_dim));
-    guidance_embedder = register_module("guidance_embedder", TimestepEmbedding(256, embedding_dim));
-    linear = register_module("linear", torch::nn::Linear(torch::nn::LinearOptions(embedding_dim, 6 * embedding_dim)));
+SanaCombinedTimestepGuidanceEmbeddingsImpl::SanaCombinedTimestepGuidanceEmbeddingsImpl(
+    int64_t embedding_dim, const at::TensorOptions& options) {
+    timestep_embedder = register_module("timestep_embedder", TimestepEmbedding(256, embedding_dim, options));
+    guidance_embedder = register_module("guidance_embedder", TimestepEmbedding(256, embedding_dim, options));
+    linear = register_module("linear", PlainLinear(embedding_dim, 6 * embedding_dim, true, options));
 }
 
 TimestepModulation SanaCombinedTimestepGuidanceEmbeddingsImpl::forward(const at::Tensor& timestep,
@@ -245,7 +247,9 @@ TimestepModulation SanaCombinedTimestepGuidanceEmbeddingsImpl::forward(const at:
 // ---------------------------------------------------------------------------------------------------------------
 // Block
 
-SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig& config) : norm_eps(config.norm_eps) {
+SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig& config,
+                                                   const at::TensorOptions& options)
+    : norm_eps(config.norm_eps) {
     const int64_t dim = config.inner_dim();
     const bool has_qk_norm = config.qk_norm != QKNorm::None;
 
@@ -259,7 +263,7 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
     self_attn.bias = config.attention_bias;
     self_attn.out_bias = true;
     self_attn.qk_norm = config.qk_norm;
-    attn1 = register_module("attn1", Attention(self_attn));
+    attn1 = register_module("attn1", Attention(self_attn, options));
 
     AttentionOptions cross_attn;
     cross_attn.query_dim = dim;
@@ -272,12 +276,10 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
     cross_attn.bias = true;
     cross_attn.out_bias = true;
     cross_attn.qk_norm = config.qk_norm;
-    attn2 = register_module("attn2", Attention(cross_attn));
+    attn2 = register_module("attn2", Attention(cross_attn, options));
 
     if (config.norm_elementwise_affine) {
-        norm2 = register_module(
-            "norm2",
-            torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(config.norm_eps).elementwise_affine(true)));
+        norm2 = register_module("norm2", PlainLayerNorm(dim, config.norm_eps, options));
     }
 
     GLUMBConvOptions ff_options;
@@ -286,10 +288,10 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
     ff_options.expand_ratio = config.mlp_ratio;
     ff_options.rms_norm = false;
     ff_options.residual_connection = false;
-    ff = register_module("ff", GLUMBConv(ff_options));
+    ff = register_module("ff", GLUMBConv(ff_options, options));
 
-    scale_shift_table =
-        register_parameter("scale_shift_table", at::randn({6, dim}) / std::sqrt(static_cast<double>(dim)));
+    scale_shift_table = register_parameter("scale_shift_table", at::empty({6, dim}, options.requires_grad(false)),
+                                           /*requires_grad=*/false);
 }
 
 at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, const at::Tensor& context,
@@ -305,8 +307,8 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
     const at::Tensor& scale_mlp = mod[4];
     const at::Tensor& gate_mlp = mod[5];
 
-    // 2. Linear self-attention on the modulated LayerNorm (norm1: no affine).
-    at::Tensor norm_hidden = layer_norm_no_affine(hidden_states, norm_eps) * (1 + scale_msa) + shift_msa;
+    // 2. Linear self-attention on the modulated LayerNorm (norm1: no affine): LN(x)·(1 + scale) + shift.
+    at::Tensor norm_hidden = kernels::layer_norm_modulate(hidden_states, shift_msa, scale_msa, norm_eps);
     norm_hidden = norm_hidden.to(hidden_states.scalar_type());
     at::Tensor x = hidden_states + gate_msa * sana_linear_attention(*attn1, norm_hidden);  // [B, N, D]
 
@@ -314,8 +316,13 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
     x = sdpa_attention(*attn2, x, context, context_bias) + x;
 
     // 4. GLUMBConv feed-forward on the token grid.
-    norm_hidden = norm2.is_empty() ? layer_norm_no_affine(x, norm_eps) : norm2->forward(x);
-    norm_hidden = norm_hidden * (1 + scale_mlp) + shift_mlp;
+    if (norm2.is_empty()) {
+        norm_hidden = kernels::layer_norm_modulate(x, shift_mlp, scale_mlp, norm_eps);
+    } else {
+        // nn.LayerNorm with affine parameters, in the activation dtype.
+        norm_hidden = at::layer_norm(x, {x.size(-1)}, norm2->weight, norm2->bias, norm_eps);
+        norm_hidden = norm_hidden * (1 + scale_mlp) + shift_mlp;
+    }
     norm_hidden = norm_hidden.reshape({batch, height, width, -1}).permute({0, 3, 1, 2});  // [B, D, h, w]
     at::Tensor ff_out = ff->forward(norm_hidden).flatten(2, 3).permute({0, 2, 1});        // [B, N, D]
     return x + gate_mlp * ff_out;
@@ -324,7 +331,8 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
 // ---------------------------------------------------------------------------------------------------------------
 // Model
 
-SanaTransformer2DImpl::SanaTransformer2DImpl(const SanaTransformer2DConfig& cfg) : config(cfg) {
+SanaTransformer2DImpl::SanaTransformer2DImpl(const SanaTransformer2DConfig& cfg, const at::TensorOptions& options)
+    : config(cfg) {
     const int64_t dim = config.inner_dim();
 
     PatchEmbedOptions patch;
@@ -335,26 +343,27 @@ SanaTransformer2DImpl::SanaTransformer2DImpl(const SanaTransformer2DConfig& cfg)
     patch.embed_dim = dim;
     patch.bias = true;
     patch.interpolation_scale = config.interpolation_scale;
-    patch_embed = register_module("patch_embed", PatchEmbed(patch));
+    patch_embed = register_module("patch_embed", PatchEmbed(patch, options));
 
     if (config.guidance_embeds) {
-        time_embed_guidance = register_module("time_embed", SanaCombinedTimestepGuidanceEmbeddings(dim));
+        time_embed_guidance = register_module("time_embed", SanaCombinedTimestepGuidanceEmbeddings(dim, options));
     } else {
-        time_embed = register_module("time_embed", AdaLayerNormSingle(dim));
+        time_embed = register_module("time_embed", AdaLayerNormSingle(dim, options));
     }
 
-    caption_projection = register_module("caption_projection", PixArtAlphaTextProjection(config.caption_channels, dim));
-    caption_norm = register_module("caption_norm", RMSNorm(RMSNormOptions{dim, 1e-5, true, false}));
+    caption_projection =
+        register_module("caption_projection", PixArtAlphaTextProjection(config.caption_channels, dim, options));
+    caption_norm = register_module("caption_norm", RMSNorm(RMSNormOptions{dim, 1e-5, true, false}, options));
 
     transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < config.num_layers; ++i) {
-        transformer_blocks->push_back(SanaTransformerBlock(config));
+        transformer_blocks->push_back(SanaTransformerBlock(config, options));
     }
 
-    scale_shift_table =
-        register_parameter("scale_shift_table", at::randn({2, dim}) / std::sqrt(static_cast<double>(dim)));
-    proj_out = register_module("proj_out", torch::nn::Linear(torch::nn::LinearOptions(
-                                               dim, config.patch_size * config.patch_size * config.out_channels)));
+    scale_shift_table = register_parameter("scale_shift_table", at::empty({2, dim}, options.requires_grad(false)),
+                                           /*requires_grad=*/false);
+    proj_out = register_module(
+        "proj_out", PlainLinear(dim, config.patch_size * config.patch_size * config.out_channels, true, options));
 }
 
 at::ScalarType SanaTransformer2DImpl::dtype() const {
@@ -436,7 +445,7 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
 
     // 4. Final layer: modulated LayerNorm from the D-dim embedded timestep and the [shift; scale] table.
     auto shift_scale = (scale_shift_table.unsqueeze(0) + temb.embedded_timestep.unsqueeze(1)).chunk(2, 1);
-    x = layer_norm_no_affine(x, 1e-6) * (1 + shift_scale[1]) + shift_scale[0];
+    x = kernels::layer_norm_modulate(x, shift_scale[0], shift_scale[1], 1e-6);
     x = proj_out->forward(x);  // [B, N, p·p·C_out]
 
     // 5. Unpatchify: [B, h, w, p, p, C] → [B, C, h, p, w, p] → [B, C, H, W].
@@ -464,8 +473,7 @@ Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
         return make_error(weights.error().code, weights.error().message);
     }
     try {
-        SanaTransformer2D model(*config);
-        model->to(options.device, options.dtype);
+        SanaTransformer2D model(*config, at::TensorOptions().dtype(options.dtype).device(options.device));
         auto report = io::load_state_dict(*model, *weights, {}, "SanaTransformer2D (" + folder + ")");
         if (!report) {
             return make_error(report.error().code, report.error().message);

@@ -17,8 +17,6 @@
 #include <c10/core/ScalarType.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -30,6 +28,7 @@
 #include "models/common/embeddings.h"
 #include "models/common/feed_forward.h"
 #include "models/common/normalization.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
 
@@ -81,21 +80,21 @@ struct SanaConditioning {
 /// linear.* (no ".emb." level, unlike AdaLayerNormSingle).
 class SanaCombinedTimestepGuidanceEmbeddingsImpl : public torch::nn::Module {
 public:
-    explicit SanaCombinedTimestepGuidanceEmbeddingsImpl(int64_t embedding_dim);
+    explicit SanaCombinedTimestepGuidanceEmbeddingsImpl(int64_t embedding_dim, const at::TensorOptions& options = {});
     TimestepModulation forward(const at::Tensor& timestep, const at::Tensor& guidance, at::ScalarType hidden_dtype);
 
     TimestepEmbedding timestep_embedder{nullptr};
     TimestepEmbedding guidance_embedder{nullptr};
-    torch::nn::Linear linear{nullptr};
+    PlainLinear linear{nullptr};
 };
 TORCH_MODULE(SanaCombinedTimestepGuidanceEmbeddings);
 
 /// SanaTransformerBlock: adaLN-modulated linear self-attention, ungated and unnormalized cross-attention, and
 /// the GLUMBConv feed-forward on the token grid. Keys: scale_shift_table, attn1.*, attn2.*, ff.*, norm2.* (only
-/// with norm_elementwise_affine).
+/// with norm_elementwise_affine). The modulated LayerNorms go through kernels::layer_norm_modulate.
 class SanaTransformerBlockImpl : public torch::nn::Module {
 public:
-    explicit SanaTransformerBlockImpl(const SanaTransformer2DConfig& config);
+    explicit SanaTransformerBlockImpl(const SanaTransformer2DConfig& config, const at::TensorOptions& options = {});
     /// hidden_states [B, N, D], context [B, L, D], context_bias [B, 1, L] or nullopt, modulation [B, 6D];
     /// height × width = N (token grid) → [B, N, D].
     at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& context,
@@ -106,15 +105,17 @@ public:
     Attention attn1{nullptr};
     Attention attn2{nullptr};
     GLUMBConv ff{nullptr};
-    torch::nn::LayerNorm norm2{nullptr};  // only with norm_elementwise_affine; otherwise a parameter-free LayerNorm
-    at::Tensor scale_shift_table;         // [6, D]
+    PlainLayerNorm norm2{nullptr};  // only with norm_elementwise_affine; otherwise a parameter-free LayerNorm
+    at::Tensor scale_shift_table;   // [6, D]
 };
 TORCH_MODULE(SanaTransformerBlock);
 
 /// diffusers SanaTransformer2DModel. Registration names are the diffusers checkpoint keys.
 class SanaTransformer2DImpl : public torch::nn::Module {
 public:
-    explicit SanaTransformer2DImpl(const SanaTransformer2DConfig& config);
+    /// Parameters are allocated with `options` (dtype, device) and left uninitialised: load weights into them
+    /// (load_sana_transformer_2d does) before use. No float32 CPU init of 1.6 B parameters for a bfloat16 GPU model.
+    explicit SanaTransformer2DImpl(const SanaTransformer2DConfig& config, const at::TensorOptions& options = {});
 
     /// hidden_states [B, in_channels, H, W] (H, W divisible by patch_size), encoder_hidden_states
     /// [B, L, caption_channels], timestep [B] (float; see the header comment for its scaling)
@@ -135,7 +136,7 @@ public:
     RMSNorm caption_norm{nullptr};
     torch::nn::ModuleList transformer_blocks{nullptr};
     at::Tensor scale_shift_table;  // [2, D]: final layer [shift, scale]
-    torch::nn::Linear proj_out{nullptr};
+    PlainLinear proj_out{nullptr};
 };
 TORCH_MODULE(SanaTransformer2D);
 

@@ -55,10 +55,13 @@ at::Tensor pointwise(const at::Tensor& tokens, const at::Tensor& conv_weight, co
 // ---------------------------------------------------------------------------------------------------------------
 // RelativePosition
 
-LVDMRelativePositionImpl::LVDMRelativePositionImpl(int64_t num_units, int64_t max_relative_position_)
+LVDMRelativePositionImpl::LVDMRelativePositionImpl(int64_t num_units, int64_t max_relative_position_,
+                                                   const at::TensorOptions& options)
     : max_relative_position(max_relative_position_) {
     TORCH_CHECK(max_relative_position >= 0, "RelativePosition: negative max distance ", max_relative_position);
-    embeddings_table = register_parameter("embeddings_table", at::zeros({2 * max_relative_position + 1, num_units}));
+    embeddings_table = register_parameter(
+        "embeddings_table", at::empty({2 * max_relative_position + 1, num_units}, options.requires_grad(false)),
+        /*requires_grad=*/false);
 }
 
 at::Tensor LVDMRelativePositionImpl::forward(int64_t length_q, int64_t length_k) {
@@ -71,11 +74,12 @@ at::Tensor LVDMRelativePositionImpl::forward(int64_t length_q, int64_t length_k)
 // ---------------------------------------------------------------------------------------------------------------
 // CrossAttention
 
-LVDMCrossAttentionImpl::LVDMCrossAttentionImpl(const LVDMAttentionOptions& opts) : options(opts) {
+LVDMCrossAttentionImpl::LVDMCrossAttentionImpl(const LVDMAttentionOptions& opts, const at::TensorOptions& tensor_options)
+    : options(opts) {
     const int64_t inner = options.heads * options.dim_head;
     const int64_t context_dim = options.context_dim.value_or(options.query_dim);
-    auto linear = [](int64_t in, int64_t out, bool bias) {
-        return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+    auto linear = [&tensor_options](int64_t in, int64_t out, bool bias) {
+        return PlainLinear(in, out, bias, tensor_options);
     };
     to_q = register_module("to_q", linear(options.query_dim, inner, false));
     to_k = register_module("to_k", linear(context_dim, inner, false));
@@ -83,16 +87,16 @@ LVDMCrossAttentionImpl::LVDMCrossAttentionImpl(const LVDMAttentionOptions& opts)
     to_out_0 = linear(inner, options.query_dim, true);
     to_out = register_module("to_out", torch::nn::ModuleList(to_out_0, torch::nn::Dropout(0.0)));
     if (options.relative_position) {
-        relative_position_k =
-            register_module("relative_position_k", LVDMRelativePosition(options.dim_head, *options.relative_position));
-        relative_position_v =
-            register_module("relative_position_v", LVDMRelativePosition(options.dim_head, *options.relative_position));
+        relative_position_k = register_module(
+            "relative_position_k", LVDMRelativePosition(options.dim_head, *options.relative_position, tensor_options));
+        relative_position_v = register_module(
+            "relative_position_v", LVDMRelativePosition(options.dim_head, *options.relative_position, tensor_options));
     }
     if (options.image_cross_attention) {
         to_k_ip = register_module("to_k_ip", linear(context_dim, inner, false));
         to_v_ip = register_module("to_v_ip", linear(context_dim, inner, false));
         if (options.image_scale_learnable) {
-            alpha = register_parameter("alpha", at::zeros({}));
+            alpha = register_parameter("alpha", at::empty({}, tensor_options.requires_grad(false)), false);
         }
     }
 }
@@ -154,12 +158,13 @@ at::Tensor LVDMCrossAttentionImpl::forward(const at::Tensor& x, const std::optio
 // BasicTransformerBlock
 
 LVDMTransformerBlockImpl::LVDMTransformerBlockImpl(const LVDMAttentionOptions& attn1_options,
-                                                   const LVDMAttentionOptions& attn2_options) {
+                                                   const LVDMAttentionOptions& attn2_options,
+                                                   const at::TensorOptions& tensor_options) {
     const int64_t dim = attn1_options.query_dim;
-    attn1 = register_module("attn1", LVDMCrossAttention(attn1_options));
-    ff = register_module("ff", FeedForward(dim, 4));
-    attn2 = register_module("attn2", LVDMCrossAttention(attn2_options));
-    auto layer_norm = [dim] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)); };
+    attn1 = register_module("attn1", LVDMCrossAttention(attn1_options, tensor_options));
+    ff = register_module("ff", FeedForward(dim, 4, tensor_options));
+    attn2 = register_module("attn2", LVDMCrossAttention(attn2_options, tensor_options));
+    auto layer_norm = [dim, &tensor_options] { return PlainLayerNorm(dim, kLayerNormEps, tensor_options); };
     norm1 = register_module("norm1", layer_norm());
     norm2 = register_module("norm2", layer_norm());
     norm3 = register_module("norm3", layer_norm());
@@ -167,7 +172,7 @@ LVDMTransformerBlockImpl::LVDMTransformerBlockImpl(const LVDMAttentionOptions& a
 
 at::Tensor LVDMTransformerBlockImpl::forward(const at::Tensor& x, const std::optional<at::Tensor>& context,
                                              const std::optional<at::Tensor>& mask) {
-    auto norm = [](const torch::nn::LayerNorm& n, const at::Tensor& t) {
+    auto norm = [](const PlainLayerNorm& n, const at::Tensor& t) {
         return layer_norm_f32(t, n->weight, n->bias, kLayerNormEps);
     };
     at::Tensor h = attn1->forward(norm(norm1, x), std::nullopt, mask) + x;
@@ -178,15 +183,17 @@ at::Tensor LVDMTransformerBlockImpl::forward(const at::Tensor& x, const std::opt
 // ---------------------------------------------------------------------------------------------------------------
 // SpatialTransformer
 
-LVDMSpatialTransformerImpl::LVDMSpatialTransformerImpl(const LVDMSpatialTransformerOptions& opts) : options(opts) {
+LVDMSpatialTransformerImpl::LVDMSpatialTransformerImpl(const LVDMSpatialTransformerOptions& opts,
+                                                       const at::TensorOptions& tensor_options)
+    : options(opts) {
     const int64_t c = options.in_channels;
     const int64_t inner = options.heads * options.dim_head;
-    norm = register_module("norm",
-                           torch::nn::GroupNorm(torch::nn::GroupNormOptions(kNumGroups, c).eps(kTransformerNormEps)));
+    const at::TensorOptions& o = tensor_options;
+    norm = register_module("norm", PlainGroupNorm(kNumGroups, c, kTransformerNormEps, o));
     if (options.use_linear) {
-        proj_in_linear = register_module("proj_in", torch::nn::Linear(c, inner));
+        proj_in_linear = register_module("proj_in", PlainLinear(c, inner, true, o));
     } else {
-        proj_in_conv = register_module("proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, inner, 1)));
+        proj_in_conv = register_module("proj_in", PlainConv(c, inner, conv2d_geometry(1), o));
     }
 
     LVDMAttentionOptions self_attn;
@@ -200,13 +207,13 @@ LVDMSpatialTransformerImpl::LVDMSpatialTransformerImpl(const LVDMSpatialTransfor
     cross_attn.text_only_context = options.text_only_context;
     transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < options.depth; ++i) {
-        transformer_blocks->push_back(LVDMTransformerBlock(self_attn, cross_attn));
+        transformer_blocks->push_back(LVDMTransformerBlock(self_attn, cross_attn, o));
     }
 
     if (options.use_linear) {
-        proj_out_linear = register_module("proj_out", torch::nn::Linear(inner, c));
+        proj_out_linear = register_module("proj_out", PlainLinear(inner, c, true, o));
     } else {
-        proj_out_conv = register_module("proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(inner, c, 1)));
+        proj_out_conv = register_module("proj_out", PlainConv(inner, c, conv2d_geometry(1), o));
     }
 }
 
@@ -234,15 +241,18 @@ at::Tensor LVDMSpatialTransformerImpl::forward(const at::Tensor& x, const at::Te
 // ---------------------------------------------------------------------------------------------------------------
 // TemporalTransformer
 
-LVDMTemporalTransformerImpl::LVDMTemporalTransformerImpl(const LVDMTemporalTransformerOptions& opts) : options(opts) {
+LVDMTemporalTransformerImpl::LVDMTemporalTransformerImpl(const LVDMTemporalTransformerOptions& opts,
+                                                         const at::TensorOptions& tensor_options)
+    : options(opts) {
     const int64_t c = options.in_channels;
     const int64_t inner = options.heads * options.dim_head;
-    norm = register_module("norm",
-                           torch::nn::GroupNorm(torch::nn::GroupNormOptions(kNumGroups, c).eps(kTransformerNormEps)));
+    const at::TensorOptions& o = tensor_options;
+    const ConvGeometry pointwise_1d{{1}, {1}, {0}, 1, true};
+    norm = register_module("norm", PlainGroupNorm(kNumGroups, c, kTransformerNormEps, o));
     if (options.use_linear) {
-        proj_in_linear = register_module("proj_in", torch::nn::Linear(c, inner));
+        proj_in_linear = register_module("proj_in", PlainLinear(c, inner, true, o));
     } else {
-        proj_in_conv = register_module("proj_in", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, inner, 1)));
+        proj_in_conv = register_module("proj_in", PlainConv(c, inner, pointwise_1d, o));
     }
 
     // only_self_att: attn2 has no context either; both attentions carry the relative position tables.
@@ -253,13 +263,13 @@ LVDMTemporalTransformerImpl::LVDMTemporalTransformerImpl(const LVDMTemporalTrans
     attn.relative_position = options.relative_position;
     transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < options.depth; ++i) {
-        transformer_blocks->push_back(LVDMTransformerBlock(attn, attn));
+        transformer_blocks->push_back(LVDMTransformerBlock(attn, attn, o));
     }
 
     if (options.use_linear) {
-        proj_out_linear = register_module("proj_out", torch::nn::Linear(inner, c));
+        proj_out_linear = register_module("proj_out", PlainLinear(inner, c, true, o));
     } else {
-        proj_out_conv = register_module("proj_out", torch::nn::Conv1d(torch::nn::Conv1dOptions(inner, c, 1)));
+        proj_out_conv = register_module("proj_out", PlainConv(inner, c, pointwise_1d, o));
     }
 }
 

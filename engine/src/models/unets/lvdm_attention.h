@@ -10,16 +10,17 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 
 #include <cstdint>
 #include <optional>
 
 #include "models/common/feed_forward.h"
+#include "models/common/plain_layers.h"
 
 namespace engine::models {
+
+// Every module here allocates its parameters uninitialised with the TensorOptions it is given (dtype, device):
+// loading fills them.
 
 /// LVDM's text context length: cross-attention context = 77 text tokens, then image tokens.
 constexpr int64_t kLVDMTextContextLength = 77;
@@ -28,7 +29,7 @@ constexpr int64_t kLVDMTextContextLength = 77;
 /// [2·max_relative_position + 1, num_units].
 class LVDMRelativePositionImpl : public torch::nn::Module {
 public:
-    LVDMRelativePositionImpl(int64_t num_units, int64_t max_relative_position);
+    LVDMRelativePositionImpl(int64_t num_units, int64_t max_relative_position, const at::TensorOptions& options = {});
     /// E[i, j] = table[clamp(j - i, -m, m) + m]: [length_q, length_k, num_units].
     at::Tensor forward(int64_t length_q, int64_t length_k);
 
@@ -56,7 +57,7 @@ struct LVDMAttentionOptions {
 /// LVDM CrossAttention: to_q, to_k, to_v (no bias), to_out.0 (bias), softmax(q kᵀ / sqrt(dim_head)) v per head.
 class LVDMCrossAttentionImpl : public torch::nn::Module {
 public:
-    explicit LVDMCrossAttentionImpl(const LVDMAttentionOptions& options);
+    explicit LVDMCrossAttentionImpl(const LVDMAttentionOptions& options, const at::TensorOptions& tensor_options = {});
 
     /// x: [B, N, query_dim]; context: [B, L, context_dim] or nullopt (self-attention); mask: bool [N, L] (true =
     /// attend), shared by the batch, or nullopt → [B, N, query_dim].
@@ -64,15 +65,15 @@ public:
                        const std::optional<at::Tensor>& mask);
 
     LVDMAttentionOptions options;
-    torch::nn::Linear to_q{nullptr};
-    torch::nn::Linear to_k{nullptr};
-    torch::nn::Linear to_v{nullptr};
+    PlainLinear to_q{nullptr};
+    PlainLinear to_k{nullptr};
+    PlainLinear to_v{nullptr};
     torch::nn::ModuleList to_out{nullptr};  // [0]: Linear; [1]: dropout (no parameters)
-    torch::nn::Linear to_out_0{nullptr};    // == to_out[0]
+    PlainLinear to_out_0{nullptr};          // == to_out[0]
     LVDMRelativePosition relative_position_k{nullptr};
     LVDMRelativePosition relative_position_v{nullptr};
-    torch::nn::Linear to_k_ip{nullptr};
-    torch::nn::Linear to_v_ip{nullptr};
+    PlainLinear to_k_ip{nullptr};
+    PlainLinear to_v_ip{nullptr};
     at::Tensor alpha;  // [] (image_scale_learnable only)
 
 private:
@@ -87,7 +88,8 @@ TORCH_MODULE(LVDMCrossAttention);
 class LVDMTransformerBlockImpl : public torch::nn::Module {
 public:
     /// attn1_options is the self-attention's; attn2_options the (cross-)attention's.
-    LVDMTransformerBlockImpl(const LVDMAttentionOptions& attn1_options, const LVDMAttentionOptions& attn2_options);
+    LVDMTransformerBlockImpl(const LVDMAttentionOptions& attn1_options, const LVDMAttentionOptions& attn2_options,
+                             const at::TensorOptions& tensor_options = {});
     /// x: [B, N, D]; context: [B, L, context_dim] or nullopt (attn2 is then self-attention); mask: bool [N, N]
     /// for both attentions or nullopt.
     at::Tensor forward(const at::Tensor& x, const std::optional<at::Tensor>& context,
@@ -96,9 +98,9 @@ public:
     LVDMCrossAttention attn1{nullptr};
     FeedForward ff{nullptr};
     LVDMCrossAttention attn2{nullptr};
-    torch::nn::LayerNorm norm1{nullptr};
-    torch::nn::LayerNorm norm2{nullptr};
-    torch::nn::LayerNorm norm3{nullptr};
+    PlainLayerNorm norm1{nullptr};  // weight and bias only: the block normalises with layer_norm_f32
+    PlainLayerNorm norm2{nullptr};
+    PlainLayerNorm norm3{nullptr};
 };
 TORCH_MODULE(LVDMTransformerBlock);
 
@@ -118,17 +120,18 @@ struct LVDMSpatialTransformerOptions {
 /// Keys: norm.* (GroupNorm 32, eps 1e-6), proj_in.*, transformer_blocks.N.*, proj_out.*.
 class LVDMSpatialTransformerImpl : public torch::nn::Module {
 public:
-    explicit LVDMSpatialTransformerImpl(const LVDMSpatialTransformerOptions& options);
+    explicit LVDMSpatialTransformerImpl(const LVDMSpatialTransformerOptions& options,
+                                        const at::TensorOptions& tensor_options = {});
     /// x: [N, C, H, W] (N = B·F); context: [N, L, context_dim] → [N, C, H, W].
     at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
 
     LVDMSpatialTransformerOptions options;
-    torch::nn::GroupNorm norm{nullptr};
-    torch::nn::Linear proj_in_linear{nullptr};  // registered as "proj_in" with use_linear
-    torch::nn::Conv2d proj_in_conv{nullptr};    // registered as "proj_in" without
+    PlainGroupNorm norm{nullptr};
+    PlainLinear proj_in_linear{nullptr};  // registered as "proj_in" with use_linear
+    PlainConv proj_in_conv{nullptr};      // registered as "proj_in" without (1×1 Conv2d)
     torch::nn::ModuleList transformer_blocks{nullptr};
-    torch::nn::Linear proj_out_linear{nullptr};
-    torch::nn::Conv2d proj_out_conv{nullptr};
+    PlainLinear proj_out_linear{nullptr};
+    PlainConv proj_out_conv{nullptr};
 };
 TORCH_MODULE(LVDMSpatialTransformer);
 
@@ -155,17 +158,18 @@ struct LVDMTemporalTransformerOptions {
 /// transformer_blocks.N.*, proj_out.*.
 class LVDMTemporalTransformerImpl : public torch::nn::Module {
 public:
-    explicit LVDMTemporalTransformerImpl(const LVDMTemporalTransformerOptions& options);
+    explicit LVDMTemporalTransformerImpl(const LVDMTemporalTransformerOptions& options,
+                                         const at::TensorOptions& tensor_options = {});
     /// x: [B·F, C, H, W] with the frames of each video consecutive; batch = B → [B·F, C, H, W].
     at::Tensor forward(const at::Tensor& x, int64_t batch);
 
     LVDMTemporalTransformerOptions options;
-    torch::nn::GroupNorm norm{nullptr};
-    torch::nn::Linear proj_in_linear{nullptr};
-    torch::nn::Conv1d proj_in_conv{nullptr};
+    PlainGroupNorm norm{nullptr};
+    PlainLinear proj_in_linear{nullptr};
+    PlainConv proj_in_conv{nullptr};  // 1×1 Conv1d
     torch::nn::ModuleList transformer_blocks{nullptr};
-    torch::nn::Linear proj_out_linear{nullptr};
-    torch::nn::Conv1d proj_out_conv{nullptr};
+    PlainLinear proj_out_linear{nullptr};
+    PlainConv proj_out_conv{nullptr};
 };
 TORCH_MODULE(LVDMTemporalTransformer);
 

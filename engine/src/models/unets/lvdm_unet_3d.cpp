@@ -341,12 +341,13 @@ Expected<LVDMUNet3DConfig> LVDMUNet3DConfig::from_json(const nlohmann::json& jso
 // ---------------------------------------------------------------------------------------------------------------
 // TemporalConvBlock
 
-LVDMTemporalConvBlockImpl::LVDMTemporalConvBlockImpl(int64_t channels) {
+LVDMTemporalConvBlockImpl::LVDMTemporalConvBlockImpl(int64_t channels, const at::TensorOptions& options) {
     torch::nn::ModuleList* lists[4] = {&conv1, &conv2, &conv3, &conv4};
     const char* names[4] = {"conv1", "conv2", "conv3", "conv4"};
+    const ConvGeometry temporal{{3, 1, 1}, {1}, {1, 0, 0}, 1, true};
     for (int i = 0; i < 4; ++i) {
-        norms[i] = torch::nn::GroupNorm(torch::nn::GroupNormOptions(kNumGroups, channels).eps(kGroupNormEps));
-        convs[i] = torch::nn::Conv3d(torch::nn::Conv3dOptions(channels, channels, {3, 1, 1}).padding({1, 0, 0}));
+        norms[i] = PlainGroupNorm(kNumGroups, channels, kGroupNormEps, options);
+        convs[i] = PlainConv(channels, channels, temporal, options);
         // conv1 = (GroupNorm, SiLU, Conv3d); conv2..4 = (GroupNorm, SiLU, Dropout, Conv3d).
         *lists[i] = i == 0 ? torch::nn::ModuleList(norms[i], torch::nn::SiLU(), convs[i])
                            : torch::nn::ModuleList(norms[i], torch::nn::SiLU(), torch::nn::Dropout(0.0), convs[i]);
@@ -381,25 +382,24 @@ at::Tensor LVDMTemporalConvBlockImpl::forward(const at::Tensor& x, int64_t batch
 // ---------------------------------------------------------------------------------------------------------------
 // ResBlock, Downsample, Upsample
 
-LVDMResBlockImpl::LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64_t out_channels, bool temporal_conv) {
-    auto group_norm = [](int64_t ch) {
-        return torch::nn::GroupNorm(torch::nn::GroupNormOptions(kNumGroups, ch).eps(kGroupNormEps));
-    };
+LVDMResBlockImpl::LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64_t out_channels, bool temporal_conv,
+                                   const at::TensorOptions& options) {
+    auto group_norm = [&options](int64_t ch) { return PlainGroupNorm(kNumGroups, ch, kGroupNormEps, options); };
     in_norm = group_norm(channels);
-    in_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out_channels, 3).padding(1));
+    in_conv = PlainConv(channels, out_channels, conv2d_geometry(3, 1, 1), options);
     in_layers = register_module("in_layers", torch::nn::ModuleList(in_norm, torch::nn::SiLU(), in_conv));
-    emb_linear = torch::nn::Linear(emb_channels, out_channels);
+    emb_linear = PlainLinear(emb_channels, out_channels, true, options);
     emb_layers = register_module("emb_layers", torch::nn::ModuleList(torch::nn::SiLU(), emb_linear));
     out_norm = group_norm(out_channels);
-    out_conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(out_channels, out_channels, 3).padding(1));
+    out_conv = PlainConv(out_channels, out_channels, conv2d_geometry(3, 1, 1), options);
     out_layers = register_module("out_layers",
                                  torch::nn::ModuleList(out_norm, torch::nn::SiLU(), torch::nn::Dropout(0.0), out_conv));
     if (out_channels != channels) {
         skip_connection =
-            register_module("skip_connection", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out_channels, 1)));
+            register_module("skip_connection", PlainConv(channels, out_channels, conv2d_geometry(1), options));
     }
     if (temporal_conv) {
-        temopral_conv = register_module("temopral_conv", LVDMTemporalConvBlock(out_channels));
+        temopral_conv = register_module("temopral_conv", LVDMTemporalConvBlock(out_channels, options));
     }
 }
 
@@ -419,16 +419,16 @@ at::Tensor LVDMResBlockImpl::forward(const at::Tensor& x, const at::Tensor& emb,
     return h;
 }
 
-LVDMDownsampleImpl::LVDMDownsampleImpl(int64_t channels) {
-    op = register_module("op", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).stride(2).padding(1)));
+LVDMDownsampleImpl::LVDMDownsampleImpl(int64_t channels, const at::TensorOptions& options) {
+    op = register_module("op", PlainConv(channels, channels, conv2d_geometry(3, 2, 1), options));
 }
 
 at::Tensor LVDMDownsampleImpl::forward(const at::Tensor& x) {
     return op->forward(x);
 }
 
-LVDMUpsampleImpl::LVDMUpsampleImpl(int64_t channels) {
-    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
+LVDMUpsampleImpl::LVDMUpsampleImpl(int64_t channels, const at::TensorOptions& options) {
+    conv = register_module("conv", PlainConv(channels, channels, conv2d_geometry(3, 1, 1), options));
 }
 
 at::Tensor LVDMUpsampleImpl::forward(const at::Tensor& x) {
@@ -440,18 +440,18 @@ at::Tensor LVDMUpsampleImpl::forward(const at::Tensor& x) {
 // ---------------------------------------------------------------------------------------------------------------
 // UNetModel
 
-LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
+LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg, const at::TensorOptions& options) : config(cfg) {
     const int64_t mc = config.model_channels;
     const int64_t emb_dim = config.time_embed_dim();
     const bool dc = config.variant == LVDMVariant::DynamiCrafter;
 
-    time_embed_in_ = torch::nn::Linear(mc, emb_dim);
-    time_embed_out_ = torch::nn::Linear(emb_dim, emb_dim);
+    time_embed_in_ = PlainLinear(mc, emb_dim, true, options);
+    time_embed_out_ = PlainLinear(emb_dim, emb_dim, true, options);
     time_embed =
         register_module("time_embed", torch::nn::ModuleList(time_embed_in_, torch::nn::SiLU(), time_embed_out_));
     if (config.fps_condition) {
-        fps_embed_in_ = torch::nn::Linear(mc, emb_dim);
-        fps_embed_out_ = torch::nn::Linear(emb_dim, emb_dim);
+        fps_embed_in_ = PlainLinear(mc, emb_dim, true, options);
+        fps_embed_out_ = PlainLinear(emb_dim, emb_dim, true, options);
         fps_embedding =
             register_module("fps_embedding", torch::nn::ModuleList(fps_embed_in_, torch::nn::SiLU(), fps_embed_out_));
     }
@@ -476,7 +476,7 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
         o.image_cross_attention = config.image_cross_attention;
         o.image_scale_learnable = config.image_cross_attention_scale_learnable;
         o.text_only_context = dc && !config.image_cross_attention;
-        return LVDMSpatialTransformer(o);
+        return LVDMSpatialTransformer(o, options);
     };
     auto temporal = [&](int64_t ch) {
         LVDMTemporalTransformerOptions o;
@@ -487,7 +487,7 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
         o.relative_position = relative_position;
         o.causal = causal;
         o.temporal_length = config.temporal_length.value_or(0);
-        return LVDMTemporalTransformer(o);
+        return LVDMTemporalTransformer(o, options);
     };
     auto attention_at = [&](int64_t ds) {
         const auto& r = config.attention_resolutions;
@@ -495,20 +495,19 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
     };
 
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
-    input_blocks->push_back(
-        torch::nn::ModuleList(torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_channels, mc, 3).padding(1))));
+    input_blocks->push_back(torch::nn::ModuleList(PlainConv(config.in_channels, mc, conv2d_geometry(3, 1, 1), options)));
     if (config.addition_attention) {
         // 8 heads of num_head_channels, Conv1d projections, depth transformer_depth; DynamiCrafter never masks it.
-        LVDMTemporalTransformerOptions o;
-        o.in_channels = mc;
-        o.heads = 8;
-        o.dim_head = config.num_head_channels;
-        o.depth = config.transformer_depth;
-        o.use_linear = false;
-        o.relative_position = relative_position;
-        o.causal = dc ? LVDMCausalMask::None : causal;
-        o.temporal_length = config.temporal_length.value_or(0);
-        init_attn = register_module("init_attn", torch::nn::ModuleList(LVDMTemporalTransformer(o)));
+        LVDMTemporalTransformerOptions t;
+        t.in_channels = mc;
+        t.heads = 8;
+        t.dim_head = config.num_head_channels;
+        t.depth = config.transformer_depth;
+        t.use_linear = false;
+        t.relative_position = relative_position;
+        t.causal = dc ? LVDMCausalMask::None : causal;
+        t.temporal_length = config.temporal_length.value_or(0);
+        init_attn = register_module("init_attn", torch::nn::ModuleList(LVDMTemporalTransformer(t, options)));
     }
 
     std::vector<int64_t> skip_channels = {mc};
@@ -518,7 +517,7 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
     for (int64_t level = 0; level < num_levels; ++level) {
         const int64_t level_ch = config.channel_mult[static_cast<size_t>(level)] * mc;
         for (int64_t r = 0; r < config.num_res_blocks; ++r) {
-            torch::nn::ModuleList layers(LVDMResBlock(ch, emb_dim, level_ch, config.temporal_conv));
+            torch::nn::ModuleList layers(LVDMResBlock(ch, emb_dim, level_ch, config.temporal_conv, options));
             ch = level_ch;
             if (attention_at(ds)) {
                 layers->push_back(spatial(ch));
@@ -530,19 +529,19 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
             skip_channels.push_back(ch);
         }
         if (level != num_levels - 1) {
-            input_blocks->push_back(torch::nn::ModuleList(LVDMDownsample(ch)));
+            input_blocks->push_back(torch::nn::ModuleList(LVDMDownsample(ch, options)));
             skip_channels.push_back(ch);
             ds *= 2;
         }
     }
 
     middle_block = register_module("middle_block", torch::nn::ModuleList());
-    middle_block->push_back(LVDMResBlock(ch, emb_dim, ch, config.temporal_conv));
+    middle_block->push_back(LVDMResBlock(ch, emb_dim, ch, config.temporal_conv, options));
     middle_block->push_back(spatial(ch));
     if (config.temporal_attention) {
         middle_block->push_back(temporal(ch));
     }
-    middle_block->push_back(LVDMResBlock(ch, emb_dim, ch, config.temporal_conv));
+    middle_block->push_back(LVDMResBlock(ch, emb_dim, ch, config.temporal_conv, options));
 
     output_blocks = register_module("output_blocks", torch::nn::ModuleList());
     for (int64_t level = num_levels - 1; level >= 0; --level) {
@@ -550,7 +549,7 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
         for (int64_t i = 0; i <= config.num_res_blocks; ++i) {
             const int64_t skip_ch = skip_channels.back();
             skip_channels.pop_back();
-            torch::nn::ModuleList layers(LVDMResBlock(ch + skip_ch, emb_dim, level_ch, config.temporal_conv));
+            torch::nn::ModuleList layers(LVDMResBlock(ch + skip_ch, emb_dim, level_ch, config.temporal_conv, options));
             ch = level_ch;
             if (attention_at(ds)) {
                 layers->push_back(spatial(ch));
@@ -559,15 +558,15 @@ LVDMUNet3DImpl::LVDMUNet3DImpl(const LVDMUNet3DConfig& cfg) : config(cfg) {
                 }
             }
             if (level != 0 && i == config.num_res_blocks) {
-                layers->push_back(LVDMUpsample(ch));
+                layers->push_back(LVDMUpsample(ch, options));
                 ds /= 2;
             }
             output_blocks->push_back(layers);
         }
     }
 
-    out_norm_ = torch::nn::GroupNorm(torch::nn::GroupNormOptions(kNumGroups, ch).eps(kGroupNormEps));
-    out_conv_ = torch::nn::Conv2d(torch::nn::Conv2dOptions(mc, config.out_channels, 3).padding(1));
+    out_norm_ = PlainGroupNorm(kNumGroups, ch, kGroupNormEps, options);
+    out_conv_ = PlainConv(mc, config.out_channels, conv2d_geometry(3, 1, 1), options);
     out = register_module("out", torch::nn::ModuleList(out_norm_, torch::nn::SiLU(), out_conv_));
 }
 
@@ -579,7 +578,7 @@ c10::Device LVDMUNet3DImpl::device() const {
     return time_embed_in_->weight.device();
 }
 
-at::Tensor LVDMUNet3DImpl::embed_timesteps(torch::nn::LinearImpl& linear_in, torch::nn::LinearImpl& linear_out,
+at::Tensor LVDMUNet3DImpl::embed_timesteps(PlainLinearImpl& linear_in, PlainLinearImpl& linear_out,
                                            const at::Tensor& values) {
     // LVDM timestep_embedding: half = C/2, freqs = exp(-ln(1e4) · i / half), [cos(t·f), sin(t·f)], in float32.
     at::Tensor sinusoid = timestep_embedding(values, config.model_channels, /*flip_sin_to_cos=*/true,
@@ -600,7 +599,7 @@ at::Tensor LVDMUNet3DImpl::run_sequential(const torch::nn::ModuleListImpl& layer
             h = down->forward(h);
         } else if (auto* up = layer->as<LVDMUpsampleImpl>()) {
             h = up->forward(h);
-        } else if (auto* conv = layer->as<torch::nn::Conv2dImpl>()) {
+        } else if (auto* conv = layer->as<PlainConvImpl>()) {
             h = conv->forward(h);
         } else {
             TORCH_CHECK(false, "LVDM UNet: unexpected layer ", layer->name());
@@ -729,8 +728,7 @@ at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timest
 Expected<LVDMUNet3D> load_lvdm_unet_3d(const LVDMUNet3DConfig& config, const io::TensorMap& weights,
                                        const LVDMUNet3DLoadOptions& options) {
     try {
-        LVDMUNet3D model(config);
-        model->to(options.device, options.dtype);
+        LVDMUNet3D model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
         io::StateDictOptions state_options;
         state_options.prefix = options.prefix;
         state_options.renames = {{"framestride_embed.", "fps_embedding."}};  // DynamiCrafter-256's name

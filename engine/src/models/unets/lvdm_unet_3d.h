@@ -22,9 +22,6 @@
 #include <c10/core/ScalarType.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -34,6 +31,7 @@
 
 #include "engine/error.h"
 #include "io/safetensors.h"
+#include "models/common/plain_layers.h"
 #include "models/unets/lvdm_attention.h"
 
 namespace engine::models {
@@ -104,13 +102,13 @@ struct LVDMUNet3DConditioning {
 /// [dropout] → Conv3d (3, 1, 1) with zero padding in time. Keys: conv1.{0,2}, conv{2,3,4}.{0,3}.
 class LVDMTemporalConvBlockImpl : public torch::nn::Module {
 public:
-    explicit LVDMTemporalConvBlockImpl(int64_t channels);
+    explicit LVDMTemporalConvBlockImpl(int64_t channels, const at::TensorOptions& options = {});
     /// x: [B·F, C, H, W] → [B·F, C, H, W].
     at::Tensor forward(const at::Tensor& x, int64_t batch);
 
     torch::nn::ModuleList conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr};
-    torch::nn::GroupNorm norms[4] = {nullptr, nullptr, nullptr, nullptr};
-    torch::nn::Conv3d convs[4] = {nullptr, nullptr, nullptr, nullptr};
+    PlainGroupNorm norms[4] = {nullptr, nullptr, nullptr, nullptr};
+    PlainConv convs[4] = {nullptr, nullptr, nullptr, nullptr};  // Conv3d (3, 1, 1)
 };
 TORCH_MODULE(LVDMTemporalConvBlock);
 
@@ -120,45 +118,48 @@ TORCH_MODULE(LVDMTemporalConvBlock);
 /// skip_connection, temopral_conv.conv{1..4}.
 class LVDMResBlockImpl : public torch::nn::Module {
 public:
-    LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64_t out_channels, bool temporal_conv);
+    LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64_t out_channels, bool temporal_conv,
+                     const at::TensorOptions& options = {});
     /// x: [B·F, C, H, W], emb: [B·F, E] → [B·F, out_channels, H, W].
     at::Tensor forward(const at::Tensor& x, const at::Tensor& emb, int64_t batch);
 
     torch::nn::ModuleList in_layers{nullptr};
     torch::nn::ModuleList emb_layers{nullptr};
     torch::nn::ModuleList out_layers{nullptr};
-    torch::nn::Conv2d skip_connection{nullptr};    // only when out_channels != channels
+    PlainConv skip_connection{nullptr};            // only when out_channels != channels
     LVDMTemporalConvBlock temopral_conv{nullptr};  // upstream spelling (it is the checkpoint key)
-    torch::nn::GroupNorm in_norm{nullptr};
-    torch::nn::Conv2d in_conv{nullptr};
-    torch::nn::Linear emb_linear{nullptr};
-    torch::nn::GroupNorm out_norm{nullptr};
-    torch::nn::Conv2d out_conv{nullptr};
+    PlainGroupNorm in_norm{nullptr};
+    PlainConv in_conv{nullptr};
+    PlainLinear emb_linear{nullptr};
+    PlainGroupNorm out_norm{nullptr};
+    PlainConv out_conv{nullptr};
 };
 TORCH_MODULE(LVDMResBlock);
 
 /// Downsample with conv_resample: 3×3 conv, stride 2, padding 1. Key: op.
 class LVDMDownsampleImpl : public torch::nn::Module {
 public:
-    explicit LVDMDownsampleImpl(int64_t channels);
+    explicit LVDMDownsampleImpl(int64_t channels, const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& x);
-    torch::nn::Conv2d op{nullptr};
+    PlainConv op{nullptr};
 };
 TORCH_MODULE(LVDMDownsample);
 
 /// Upsample with conv_resample: nearest ×2, then 3×3 conv, padding 1. Key: conv.
 class LVDMUpsampleImpl : public torch::nn::Module {
 public:
-    explicit LVDMUpsampleImpl(int64_t channels);
+    explicit LVDMUpsampleImpl(int64_t channels, const at::TensorOptions& options = {});
     at::Tensor forward(const at::Tensor& x);
-    torch::nn::Conv2d conv{nullptr};
+    PlainConv conv{nullptr};
 };
 TORCH_MODULE(LVDMUpsample);
 
 /// lvdm.modules.networks.openaimodel3d.UNetModel.
 class LVDMUNet3DImpl : public torch::nn::Module {
 public:
-    explicit LVDMUNet3DImpl(const LVDMUNet3DConfig& config);
+    /// Parameters are allocated with `options` (dtype, device) and left uninitialised: load weights into them
+    /// (load_lvdm_unet_3d does) before use. No float32 CPU init of 1.4 B parameters for a half-precision GPU model.
+    explicit LVDMUNet3DImpl(const LVDMUNet3DConfig& config, const at::TensorOptions& options = {});
 
     /// x [B, in_channels, F, H, W] (H, W multiples of config.spatial_divisor()), timesteps [B] (or a scalar),
     /// context [B, L, context_dim] → [B, out_channels, F, H, W] (eps or v, as the checkpoint was trained) in the
@@ -181,17 +182,16 @@ public:
     torch::nn::ModuleList out{nullptr};  // [0] GroupNorm32, [1] SiLU, [2] Conv2d
 
 private:
-    at::Tensor embed_timesteps(torch::nn::LinearImpl& linear_in, torch::nn::LinearImpl& linear_out,
-                               const at::Tensor& values);
+    at::Tensor embed_timesteps(PlainLinearImpl& linear_in, PlainLinearImpl& linear_out, const at::Tensor& values);
     at::Tensor run_sequential(const torch::nn::ModuleListImpl& layers, at::Tensor h, const at::Tensor& emb,
                               const at::Tensor& context, int64_t batch);
 
-    torch::nn::Linear time_embed_in_{nullptr};  // == time_embed[0], [2]
-    torch::nn::Linear time_embed_out_{nullptr};
-    torch::nn::Linear fps_embed_in_{nullptr};  // == fps_embedding[0], [2]
-    torch::nn::Linear fps_embed_out_{nullptr};
-    torch::nn::GroupNorm out_norm_{nullptr};  // == out[0]
-    torch::nn::Conv2d out_conv_{nullptr};     // == out[2]
+    PlainLinear time_embed_in_{nullptr};  // == time_embed[0], [2]
+    PlainLinear time_embed_out_{nullptr};
+    PlainLinear fps_embed_in_{nullptr};  // == fps_embedding[0], [2]
+    PlainLinear fps_embed_out_{nullptr};
+    PlainGroupNorm out_norm_{nullptr};  // == out[0]
+    PlainConv out_conv_{nullptr};       // == out[2]
 };
 TORCH_MODULE(LVDMUNet3D);
 

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Side-by-side table of kinora-bench and the Python reference (../shared/bench/reference_diffusers.py), as
+docs/PERFORMANCE.md lays it out. Standard library only (it runs on the GPU machine and here).
+
+    summarize.py kinora_bench.jsonl reference.jsonl [--env env.txt]
+
+Ratios are ours / reference: below 1 means Kinora is faster (or smaller). Only lines of the same call compare."""
+import argparse
+import json
+import os
+import sys
+
+# kinora-bench case -> prefix of the reference script's case string
+REFERENCE_PREFIX = {
+    "sana1600": "sana1600_",
+    "sana600": "sana600_",
+    "sprint1600_2step": "sprint1600_",
+    "sprint600_2step": "sprint600_",
+    "vc2": "videocrafter2_",
+    "dc512": "dynamicrafter512_",
+}
+
+
+def read_jsonl(path):
+    lines = []
+    if not path or not os.path.exists(path):
+        return lines
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            raw = raw.strip()
+            if not raw.startswith("{"):
+                continue
+            try:
+                lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                pass
+    return lines
+
+
+def first_key(d, prefix):
+    """The value of the first key of d that starts with prefix (the reference names keys like
+    'transformer_fwd_s(batch2)'), else None."""
+    for k, v in d.items():
+        if k.startswith(prefix) and not k.endswith("_all"):
+            return v
+    return None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3g}{unit}" if abs(v) < 100 else f"{v:.0f}{unit}"
+    return f"{v}{unit}"
+
+
+def ratio(ours, ref):
+    if ours is None or ref in (None, 0):
+        return "–"
+    return f"{ours / ref:.2f}×"
+
+
+def ours_numbers(line):
+    """Seconds / GiB from a kinora-bench line."""
+    ms = lambda v: None if v is None else v / 1e3  # noqa: E731
+    return {
+        "total": line.get("total_s"),
+        "step": ms(first_key(line, "transformer_fwd_ms") or first_key(line, "unet_fwd_ms")),
+        "decode": ms(first_key(line, "vae_decode_ms") or first_key(line, "vae_decode_")),
+        "text": ms(first_key(line, "text_encode_ms")),
+        "peak": line.get("peak_mem_GiB"),
+        "denoise_step": ms(line.get("denoise_per_step_ms")),
+    }
+
+
+def ref_numbers(line):
+    return {
+        "total": line.get("total_s", line.get("est_50_steps_s")),
+        "step": first_key(line, "transformer_fwd_s") or first_key(line, "unet_fwd_s"),
+        "decode": first_key(line, "vae_decode"),
+        "text": first_key(line, "text_encode_s"),
+        "peak": line.get("peak_mem_GiB"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("ours")
+    ap.add_argument("reference", nargs="?")
+    ap.add_argument("--env")
+    args = ap.parse_args()
+
+    lines = [l for l in read_jsonl(args.ours) if "case" in l]
+    ours = [l for l in lines if "ops" not in l]
+    kernel_lines = [l for l in lines if "ops" in l]
+    refs = read_jsonl(args.reference)
+    ref_meta = next((l for l in refs if "gpu" in l), {})
+    refs = [l for l in refs if "case" in l]
+
+    if args.env and os.path.exists(args.env):
+        with open(args.env, encoding="utf-8") as f:
+            print("```\n" + f.read().strip() + "\n```\n")
+    if ref_meta:
+        print(f"Reference: torch {ref_meta.get('torch')} on {ref_meta.get('gpu')}\n")
+
+    print("| case | device | total (ours) | total (ref) | ratio | denoiser fwd (ours) | (ref) | ratio "
+          "| VAE decode (ours) | (ref) | ratio | text enc (ours) | (ref) | peak GiB (ours) | (ref) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for line in ours:
+        name = line["case"]
+        label = name + (" (ATen ops)" if line.get("kernels") == "aten" else "")
+        if "error" in line:
+            print(f"| {label} | – | error: {line['error'][:80]} | | | | | | | | | | | | |")
+            continue
+        o = ours_numbers(line)
+        prefix = REFERENCE_PREFIX.get(name)
+        matches = [r for r in refs if prefix and str(r.get("case", "")).startswith(prefix) and "error" not in r]
+        eager = next((r for r in matches if "compile" not in r["case"]), None)
+        compiled = [r for r in matches if "compile" in r["case"]]
+        r = ref_numbers(eager) if eager else {}
+        print(f"| {label} | {line.get('device', '–').split(' (')[0]} | {fmt(o['total'], ' s')} "
+              f"| {fmt(r.get('total'), ' s')} | {ratio(o['total'], r.get('total'))} "
+              f"| {fmt(None if o['step'] is None else 1e3 * o['step'], ' ms')} "
+              f"| {fmt(None if r.get('step') is None else 1e3 * r['step'], ' ms')} | {ratio(o['step'], r.get('step'))} "
+              f"| {fmt(None if o['decode'] is None else 1e3 * o['decode'], ' ms')} "
+              f"| {fmt(None if r.get('decode') is None else 1e3 * r['decode'], ' ms')} "
+              f"| {ratio(o['decode'], r.get('decode'))} "
+              f"| {fmt(None if o['text'] is None else 1e3 * o['text'], ' ms')} "
+              f"| {fmt(None if r.get('text') is None else 1e3 * r['text'], ' ms')} "
+              f"| {fmt(o['peak'])} | {fmt(r.get('peak'))} |")
+        for c in compiled:
+            rc = ref_numbers(c)
+            mode = c["case"].split("compile-", 1)[-1]
+            print(f"| ↳ vs torch.compile {mode} | | | {fmt(rc['total'], ' s')} | {ratio(o['total'], rc['total'])} "
+                  f"| | {fmt(None if rc['step'] is None else 1e3 * rc['step'], ' ms')} | {ratio(o['step'], rc['step'])} "
+                  f"| | | | | | | |")
+    print("\nRatios are ours / reference (below 1: Kinora faster or smaller). The reference times no end-to-end video "
+          "run: its total for vc2 / dc512 is 50 × one UNet forward (est_50_steps_s); ours is the whole pipeline.\n")
+    # Before / after our kernels: the same case with --kernels off (ATen ops) and on (fused).
+    pairs = []
+    for line in ours:
+        if "error" in line or line.get("kernels") != "aten":
+            continue
+        fused = next((l for l in ours if l["case"] == line["case"] and l.get("kernels") == "fused"
+                      and "error" not in l), None)
+        if fused:
+            pairs.append((line, fused))
+    if pairs:
+        print("Before / after our fused kernels (same build, same card; ATen ops = --kernels off):\n")
+        print("| case | total ATen | total fused | fused / ATen | denoiser fwd ATen | fused | fused / ATen |")
+        print("|---|---|---|---|---|---|---|")
+        for before, after in pairs:
+            b, a = ours_numbers(before), ours_numbers(after)
+            print(f"| {after['case']} | {fmt(b['total'], ' s')} | {fmt(a['total'], ' s')} | {ratio(a['total'], b['total'])} "
+                  f"| {fmt(None if b['step'] is None else 1e3 * b['step'], ' ms')} "
+                  f"| {fmt(None if a['step'] is None else 1e3 * a['step'], ' ms')} | {ratio(a['step'], b['step'])} |")
+        print()
+    print("Stages of our end-to-end runs (medians, seconds):\n")
+    print("| case | kernels | dtype | steps | stages | total |")
+    print("|---|---|---|---|---|---|")
+    for line in ours:
+        if "error" in line:
+            continue
+        stages = ", ".join(f"{k} {v:.4g}" for k, v in line.get("stages_s", {}).items())
+        print(f"| {line['case']} | {line.get('kernels', '–')} | {line.get('dtype')} | {line.get('steps')} | {stages} "
+              f"| total {fmt(line.get('total_s'))} |")
+    for kl in kernel_lines:
+        print(f"\nOur kernels vs the ATen ops they replace ({kl.get('device')}, {kl.get('dtype')}):\n")
+        print("| op | shape | fused ms | ATen ms | speedup | min MB | fused GB/s | rel. diff |")
+        print("|---|---|---|---|---|---|---|---|")
+        for op in kl["ops"]:
+            print(f"| {op['op']} | {op['shape']} | {fmt(op['fused_ms'])} | {fmt(op['aten_ms'])} | {op['speedup']}× "
+                  f"| {fmt(op['min_MB'])} | {fmt(op['fused_GBps'])} | {op['rel_diff_vs_aten']:.1e} |")
+    errors = [l for l in ours + refs if "error" in l]
+    if errors:
+        print("\nErrors:")
+        for e in errors:
+            print(f"- {e.get('case')}: {str(e['error'])[:300]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+// Small device helpers shared by our CUDA kernels. No torch headers: the kernels take raw pointers (launch.h).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "launch.h"
+
+namespace kernels::cuda {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+__device__ __forceinline__ float to_float(float v) {
+    return v;
+}
+__device__ __forceinline__ float to_float(__half v) {
+    return __half2float(v);
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
+
+// Round to nearest even, as ATen's float → half/bfloat16 conversions do.
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+    return v;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) {
+    return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        v += __shfl_xor_sync(kFullMask, v, offset);
+    }
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result. `scratch` holds 32
+// floats of shared memory; the function synchronises before returning, so scratch may be reused at once.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int num_warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) {
+        scratch[warp] = v;
+    }
+    __syncthreads();
+    float total = lane < num_warps ? scratch[lane] : 0.0f;
+    total = warp_sum(total);
+    __syncthreads();
+    return total;
+}
+
+__host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+// x · sigmoid(x), as at::silu computes it (full-precision expf).
+__device__ __forceinline__ float silu(float v) {
+    return v / (1.0f + expf(-v));
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
+
+template <typename T>
+struct TypeTag {
+    using type = T;
+};
+
+// Runs fn(TypeTag<T>{}) with T = float, __half or __nv_bfloat16; returns false (fn not run) for any other value.
+template <typename Fn>
+bool dispatch_dtype(DType type, Fn&& fn) {
+    switch (type) {
+        case DType::kFloat32:
+            fn(TypeTag<float>{});
+            return true;
+        case DType::kFloat16:
+            fn(TypeTag<__half>{});
+            return true;
+        case DType::kBFloat16:
+            fn(TypeTag<__nv_bfloat16>{});
+            return true;
+    }
+    return false;
+}
+
+}  // namespace kernels::cuda

@@ -1,0 +1,316 @@
+// Sana's ReLU linear attention (kernels::relu_linear_attention) on CUDA.
+//
+// Per (batch, head) with q, k [N, D], v [N, Dv]:
+//   KV = Σ_n relu(k_n)ᵀ v_n  [D, Dv],  ks = Σ_n relu(k_n)  [D]               (pass 1: over N, float32)
+//   out_n = (relu(q_n) · KV) / (relu(q_n) · ks + eps)                       (pass 2: over N)
+// Pass 1 splits N into chunks so that the grid fills the GPU; each chunk's partial sums go to a float32 workspace
+// and are added in chunk order by a small reduction kernel (fixed order: the result does not depend on timing).
+// Heads up to 64 wide (Sana and the DC-AE use 32). Inputs may be any strided views: tiles are loaded along
+// whichever of the token or feature axes is contiguous, and the output pass has one variant for feature-contiguous
+// inputs (a warp per token) and one for token-contiguous inputs (a thread per token, the DC-AE's layout).
+#include <algorithm>
+
+#include "common.cuh"
+
+namespace kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTileRows = 32;
+constexpr int kRowsPerBlock = 64;  // tokens per block of the feature-contiguous output pass
+
+template <int DMAX>
+__host__ __device__ constexpr int kv_block_size() {
+    return DMAX * DMAX + DMAX;  // KV [DMAX, DMAX] then ks [DMAX]
+}
+
+// Pass 1: partial Σ relu(k)ᵀ v and Σ relu(k) over one chunk of tokens. grid (B·H, chunks), kThreads threads.
+template <typename scalar_t, int DMAX>
+__global__ void __launch_bounds__(kThreads)
+    kv_partial_kernel(const scalar_t* __restrict__ k, Strides4 ks, const scalar_t* __restrict__ v, Strides4 vs,
+                      int64_t heads, int64_t tokens, int d_k, int d_v, int64_t rows_per_chunk,
+                      float* __restrict__ partial) {
+    constexpr int kThreadsPerD = kThreads / DMAX;     // threads sharing one row d of KV
+    constexpr int kEPerThread = DMAX / kThreadsPerD;  // KV columns per thread
+    __shared__ float k_tile[kTileRows][DMAX + 1];     // +1: conflict-free stores along the token axis
+    __shared__ float v_tile[kTileRows][DMAX + 1];
+
+    const int64_t bh = blockIdx.x;
+    const int64_t chunk = blockIdx.y;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
+    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
+    const int64_t row_begin = chunk * rows_per_chunk;
+    const int64_t row_end = min_i64(tokens, row_begin + rows_per_chunk);
+
+    const int tid = threadIdx.x;
+    const int d = tid / kThreadsPerD;
+    const int e0 = (tid % kThreadsPerD) * kEPerThread;
+    const bool sums_k = (tid % kThreadsPerD) == 0;
+    float acc[kEPerThread];
+#pragma unroll
+    for (int j = 0; j < kEPerThread; ++j) {
+        acc[j] = 0.0f;
+    }
+    float k_sum = 0.0f;
+
+    for (int64_t row0 = row_begin; row0 < row_end; row0 += kTileRows) {
+        // Load a [kTileRows, DMAX] tile of relu(k) and of v (zeros past the ends), coalesced along the contiguous axis.
+        for (int i = tid; i < kTileRows * DMAX; i += kThreads) {
+            int r, c;
+            if (ks.d == 1) {
+                r = i / DMAX;
+                c = i % DMAX;
+            } else {
+                r = i % kTileRows;
+                c = i / kTileRows;
+            }
+            const int64_t n = row0 + r;
+            float value = 0.0f;
+            if (n < row_end && c < d_k) {
+                value = fmaxf(to_float(k_bh[n * ks.n + c * ks.d]), 0.0f);
+            }
+            k_tile[r][c] = value;
+        }
+        for (int i = tid; i < kTileRows * DMAX; i += kThreads) {
+            int r, c;
+            if (vs.d == 1) {
+                r = i / DMAX;
+                c = i % DMAX;
+            } else {
+                r = i % kTileRows;
+                c = i / kTileRows;
+            }
+            const int64_t n = row0 + r;
+            float value = 0.0f;
+            if (n < row_end && c < d_v) {
+                value = to_float(v_bh[n * vs.n + c * vs.d]);
+            }
+            v_tile[r][c] = value;
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int r = 0; r < kTileRows; ++r) {
+            const float kd = k_tile[r][d];
+#pragma unroll
+            for (int j = 0; j < kEPerThread; ++j) {
+                acc[j] = fmaf(kd, v_tile[r][e0 + j], acc[j]);
+            }
+            k_sum += kd;
+        }
+        __syncthreads();
+    }
+
+    float* out = partial + (bh * gridDim.y + chunk) * kv_block_size<DMAX>();
+#pragma unroll
+    for (int j = 0; j < kEPerThread; ++j) {
+        out[d * DMAX + e0 + j] = acc[j];
+    }
+    if (sums_k) {
+        out[DMAX * DMAX + d] = k_sum;
+    }
+}
+
+// Adds the chunks' partial sums in chunk order. grid (B·H), kThreads threads.
+template <int DMAX>
+__global__ void __launch_bounds__(kThreads)
+    reduce_chunks_kernel(const float* __restrict__ partial, int num_chunks, float* __restrict__ kv) {
+    constexpr int kSize = kv_block_size<DMAX>();
+    const int64_t bh = blockIdx.x;
+    for (int p = threadIdx.x; p < kSize; p += kThreads) {
+        float sum = 0.0f;
+        for (int c = 0; c < num_chunks; ++c) {
+            sum += partial[(bh * num_chunks + c) * kSize + p];
+        }
+        kv[bh * kSize + p] = sum;
+    }
+}
+
+template <int DMAX>
+__device__ __forceinline__ void load_kv(const float* __restrict__ kv_bh, float (*kv_s)[DMAX], float* ks_s) {
+    for (int p = threadIdx.x; p < DMAX * DMAX; p += blockDim.x) {
+        kv_s[p / DMAX][p % DMAX] = kv_bh[p];
+    }
+    for (int p = threadIdx.x; p < DMAX; p += blockDim.x) {
+        ks_s[p] = kv_bh[DMAX * DMAX + p];
+    }
+    __syncthreads();
+}
+
+// Pass 2, feature-contiguous q: a warp per token, lanes over features. grid (B·H, ceil(N / rows_per_block)).
+template <typename scalar_t, typename out_t, int DMAX>
+__global__ void __launch_bounds__(kThreads)
+    output_rows_kernel(const scalar_t* __restrict__ q, Strides4 qs, const float* __restrict__ kv, int64_t heads,
+                       int64_t tokens, int d_k, int d_v, float eps, int rows_per_block, out_t* __restrict__ out,
+                       Strides4 os) {
+    constexpr int kSlots = DMAX / 32;
+    __shared__ float kv_s[DMAX][DMAX];
+    __shared__ float ks_s[DMAX];
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    load_kv<DMAX>(kv + bh * kv_block_size<DMAX>(), kv_s, ks_s);
+
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const scalar_t* q_bh = q + b * qs.b + h * qs.h;
+    out_t* out_bh = out + b * os.b + h * os.h;
+    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * rows_per_block;
+    const int64_t row_end = min_i64(tokens, row_begin + rows_per_block);
+    for (int64_t n = row_begin + warp; n < row_end; n += kThreads / 32) {
+        float qv[kSlots];
+        float den = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kSlots; ++i) {
+            const int d = lane + 32 * i;
+            qv[i] = d < d_k ? fmaxf(to_float(q_bh[n * qs.n + d * qs.d]), 0.0f) : 0.0f;
+            den = fmaf(qv[i], ks_s[d], den);
+        }
+        den = warp_sum(den);
+        float num[kSlots];
+#pragma unroll
+        for (int j = 0; j < kSlots; ++j) {
+            num[j] = 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < kSlots; ++i) {
+#pragma unroll 8
+            for (int src = 0; src < 32; ++src) {
+                const float qd = __shfl_sync(kFullMask, qv[i], src);
+                const int d = 32 * i + src;
+#pragma unroll
+                for (int j = 0; j < kSlots; ++j) {
+                    num[j] = fmaf(qd, kv_s[d][lane + 32 * j], num[j]);
+                }
+            }
+        }
+        const float denominator = den + eps;
+#pragma unroll
+        for (int j = 0; j < kSlots; ++j) {
+            const int e = lane + 32 * j;
+            if (e < d_v) {
+                out_bh[n * os.n + e * os.d] = from_float<out_t>(num[j] / denominator);
+            }
+        }
+    }
+}
+
+// Pass 2, token-contiguous q: a thread per token. grid (B·H, ceil(N / kThreads)).
+template <typename scalar_t, typename out_t, int DMAX>
+__global__ void __launch_bounds__(kThreads)
+    output_tokens_kernel(const scalar_t* __restrict__ q, Strides4 qs, const float* __restrict__ kv, int64_t heads,
+                         int64_t tokens, int d_k, int d_v, float eps, out_t* __restrict__ out, Strides4 os) {
+    __shared__ float kv_s[DMAX][DMAX];
+    __shared__ float ks_s[DMAX];
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    load_kv<DMAX>(kv + bh * kv_block_size<DMAX>(), kv_s, ks_s);
+
+    const int64_t n = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
+    if (n >= tokens) {
+        return;
+    }
+    const scalar_t* q_n = q + b * qs.b + h * qs.h + n * qs.n;
+    float num[DMAX];
+#pragma unroll
+    for (int e = 0; e < DMAX; ++e) {
+        num[e] = 0.0f;
+    }
+    float den = 0.0f;
+    for (int d = 0; d < d_k; ++d) {
+        const float qd = fmaxf(to_float(q_n[d * qs.d]), 0.0f);
+        den = fmaf(qd, ks_s[d], den);
+#pragma unroll
+        for (int e = 0; e < DMAX; ++e) {
+            num[e] = fmaf(qd, kv_s[d][e], num[e]);
+        }
+    }
+    const float denominator = den + eps;
+    out_t* out_n = out + b * os.b + h * os.h + n * os.n;
+#pragma unroll
+    for (int e = 0; e < DMAX; ++e) {
+        if (e < d_v) {
+            out_n[e * os.d] = from_float<out_t>(num[e] / denominator);
+        }
+    }
+}
+
+template <typename scalar_t, int DMAX>
+void launch(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, const scalar_t* v, Strides4 vs,
+            int64_t batch, int64_t heads, int64_t tokens, int d_k, int d_v, float eps, const LinearAttentionPlan& plan,
+            float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
+    const int64_t bh = batch * heads;
+    kv_partial_kernel<scalar_t, DMAX>
+        <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kThreads, 0, stream>>>(
+            k, ks, v, vs, heads, tokens, d_k, d_v, plan.rows_per_chunk, partial);
+    const float* summed = partial;
+    if (plan.chunks > 1) {
+        reduce_chunks_kernel<DMAX>
+            <<<static_cast<unsigned>(bh), kThreads, 0, stream>>>(partial, static_cast<int>(plan.chunks), kv);
+        summed = kv;
+    }
+    const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(plan.output_blocks_y));
+    if (qs.d == 1 || qs.n != 1) {
+        output_rows_kernel<scalar_t, scalar_t, DMAX>
+            <<<grid, kThreads, 0, stream>>>(q, qs, summed, heads, tokens, d_k, d_v, eps, kRowsPerBlock, out, os);
+    } else {
+        output_tokens_kernel<scalar_t, scalar_t, DMAX>
+            <<<grid, kThreads, 0, stream>>>(q, qs, summed, heads, tokens, d_k, d_v, eps, out, os);
+    }
+}
+
+}  // namespace
+
+LinearAttentionPlan plan_relu_linear_attention(int64_t batch_heads, int64_t tokens, int head_dim, bool token_contiguous,
+                                               int num_sms) {
+    LinearAttentionPlan plan;
+    plan.dmax = head_dim <= 32 ? 32 : 64;
+    const int64_t block = static_cast<int64_t>(plan.dmax) * plan.dmax + plan.dmax;
+    // Chunks of at least 64 tokens (a multiple of the tile), enough of them for about two blocks per SM.
+    const int64_t max_chunks = std::max<int64_t>(1, ceil_div(tokens, 64));
+    int64_t chunks = std::min<int64_t>(max_chunks, std::max<int64_t>(1, ceil_div(2 * static_cast<int64_t>(num_sms),
+                                                                                 std::max<int64_t>(1, batch_heads))));
+    chunks = std::min<int64_t>(chunks, kMaxGridY);
+    plan.rows_per_chunk = std::max<int64_t>(kTileRows, ceil_div(ceil_div(tokens, chunks), kTileRows) * kTileRows);
+    plan.chunks = std::max<int64_t>(1, ceil_div(tokens, plan.rows_per_chunk));
+    plan.partial_floats = batch_heads * plan.chunks * block;
+    plan.kv_floats = plan.chunks > 1 ? batch_heads * block : 0;
+    plan.output_blocks_y = ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock);
+    return plan;
+}
+
+cudaError_t relu_linear_attention(DType dtype, const void* q, Strides4 q_strides, const void* k, Strides4 k_strides,
+                                  const void* v, Strides4 v_strides, int64_t batch, int64_t heads, int64_t tokens,
+                                  int d_k, int d_v, float eps, const LinearAttentionPlan& plan, float* partial,
+                                  float* kv, void* out, Strides4 out_strides, cudaStream_t stream) {
+    const int64_t bh = batch * heads;
+    const bool token_contiguous = !(q_strides.d == 1 || q_strides.n != 1);
+    if (bh <= 0 || bh > kMaxGridX || tokens <= 0 || d_k <= 0 || d_v <= 0 || d_k > plan.dmax || d_v > plan.dmax ||
+        plan.chunks < 1 || plan.chunks > kMaxGridY || plan.output_blocks_y < 1 || plan.output_blocks_y > kMaxGridY ||
+        plan.output_blocks_y != ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock) ||
+        (plan.chunks > 1 && kv == nullptr) || partial == nullptr) {
+        return cudaErrorInvalidValue;
+    }
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        const auto* qp = static_cast<const scalar_t*>(q);
+        const auto* kp = static_cast<const scalar_t*>(k);
+        const auto* vp = static_cast<const scalar_t*>(v);
+        auto* op = static_cast<scalar_t*>(out);
+        if (plan.dmax == 32) {
+            launch<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps, plan,
+                                 partial, kv, op, out_strides, stream);
+        } else {
+            launch<scalar_t, 64>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps, plan,
+                                 partial, kv, op, out_strides, stream);
+        }
+    });
+    if (!ok) {
+        return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+}  // namespace kernels::cuda

@@ -1,0 +1,169 @@
+// The CPU references of the fused ops (layer_norm_modulate, rms_norm, depthwise_conv3x3_silu_gate) against
+// formulations written here independently in LibTorch eager ops, in float64 where the test says so; plus the
+// argument checks. These references are the oracle of the CUDA tests (test_kernels_cuda.cpp).
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "kernels/ops.h"
+#include "support/tensor_checks.h"
+
+namespace {
+
+// ‖a − b‖ / ‖b‖ in float64.
+double rel_error(const torch::Tensor& a, const torch::Tensor& b) {
+    const auto ad = a.to(torch::kDouble);
+    const auto bd = b.to(torch::kDouble);
+    return ((ad - bd).norm() / bd.norm().clamp_min(1e-300)).item<double>();
+}
+
+// LayerNorm over the last dim without affine parameters, then the adaLN modulation, in float64.
+torch::Tensor layer_norm_modulate_f64(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
+                                      double eps) {
+    auto xd = x.to(torch::kDouble);
+    auto mean = xd.mean(-1, /*keepdim=*/true);
+    auto var = (xd - mean).pow(2).mean(-1, /*keepdim=*/true);  // biased, as layer_norm
+    auto normed = (xd - mean) / torch::sqrt(var + eps);
+    return normed * (1 + scale.to(torch::kDouble)) + shift.to(torch::kDouble);
+}
+
+torch::Tensor rms_norm_f64(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps) {
+    auto xd = x.to(torch::kDouble);
+    auto out = xd / torch::sqrt(xd.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    if (weight.defined()) out = out * weight.to(torch::kDouble);
+    if (bias.defined()) out = out + bias.to(torch::kDouble);
+    return out;
+}
+
+// Depthwise 3×3 (zero padding) as a sum of nine shifted slices, then value · SiLU(gate), in float64.
+torch::Tensor depthwise_gate_f64(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+    auto xd = torch::constant_pad_nd(x.to(torch::kDouble), {1, 1, 1, 1}, 0.0);  // [B, 2C, H+2, W+2]
+    const int64_t h = x.size(2), w = x.size(3), c2 = x.size(1);
+    auto wd = weight.to(torch::kDouble).reshape({c2, 3, 3});
+    auto y = torch::zeros({x.size(0), c2, h, w}, xd.options());
+    for (int64_t dy = 0; dy < 3; ++dy) {
+        for (int64_t dx = 0; dx < 3; ++dx) {
+            auto tap = wd.select(1, dy).select(1, dx).view({1, c2, 1, 1});
+            y = y + xd.slice(2, dy, dy + h).slice(3, dx, dx + w) * tap;
+        }
+    }
+    if (bias.defined()) y = y + bias.to(torch::kDouble).view({1, c2, 1, 1});
+    auto value = y.slice(1, 0, c2 / 2);
+    auto gate = y.slice(1, c2 / 2, c2);
+    return value * gate * torch::sigmoid(gate);
+}
+
+}  // namespace
+
+TEST_CASE("layer_norm_modulate (CPU): LN(x)·(1 + scale) + shift, per-batch and shared modulation", "[kernels]") {
+    torch::manual_seed(10);
+    auto shape =
+        GENERATE(std::vector<int64_t>{2, 7, 16}, std::vector<int64_t>{1, 1, 5}, std::vector<int64_t>{3, 33, 40});
+    const int64_t b = shape[0], n = shape[1], d = shape[2];
+    // x non-contiguous: [B, D, N] transposed; shift/scale: chunks of a [B, 6, D] modulation, as Sana takes them.
+    auto x = torch::randn({b, d, n}).transpose(1, 2) * 3 + 0.5;
+    auto mod = torch::randn({b, 6, d}).chunk(6, 1);
+    if (n > 1 && d > 1) {
+        REQUIRE_FALSE(x.is_contiguous());  // (with a size-1 dim the transpose is still contiguous)
+    }
+    auto out = kernels::layer_norm_modulate(x, mod[0], mod[1], 1e-6);
+    CHECK(out.sizes() == x.sizes());
+    REQUIRE_ALLCLOSE(out, layer_norm_modulate_f64(x, mod[0], mod[1], 1e-6).to(torch::kFloat), 1e-5, 1e-5);
+
+    auto shared_shift = torch::randn({1, 1, d});
+    auto shared_scale = torch::randn({1, 1, d});
+    REQUIRE_ALLCLOSE(kernels::layer_norm_modulate(x, shared_shift, shared_scale, 1e-5),
+                     layer_norm_modulate_f64(x, shared_shift, shared_scale, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
+
+    auto xd = x.to(torch::kDouble);
+    auto outd = kernels::layer_norm_modulate(xd, mod[0].to(torch::kDouble), mod[1].to(torch::kDouble), 1e-6);
+    CHECK(outd.scalar_type() == torch::kDouble);
+    REQUIRE_ALLCLOSE(outd, layer_norm_modulate_f64(x, mod[0], mod[1], 1e-6), 1e-10, 1e-10);
+
+    auto out16 = kernels::layer_norm_modulate(x.to(torch::kBFloat16), mod[0].to(torch::kBFloat16),
+                                              mod[1].to(torch::kBFloat16), 1e-6);
+    CHECK(out16.scalar_type() == torch::kBFloat16);
+    CHECK(rel_error(out16, layer_norm_modulate_f64(x, mod[0], mod[1], 1e-6)) < 2e-2);
+}
+
+TEST_CASE("rms_norm (CPU): diffusers RMSNorm with and without weight and bias", "[kernels]") {
+    torch::manual_seed(11);
+    auto shape = GENERATE(std::vector<int64_t>{4, 10}, std::vector<int64_t>{2, 3, 17}, std::vector<int64_t>{1, 1});
+    const int64_t d = shape.back();
+    auto x = torch::randn(shape) * 2;
+    auto weight = torch::randn({d});
+    auto bias = torch::randn({d});
+    SECTION("no weight: x's dtype") {
+        REQUIRE_ALLCLOSE(kernels::rms_norm(x, {}, {}, 1e-6), rms_norm_f64(x, {}, {}, 1e-6).to(torch::kFloat), 1e-5,
+                         1e-6);
+        auto out16 = kernels::rms_norm(x.to(torch::kBFloat16), {}, {}, 1e-6);
+        CHECK(out16.scalar_type() == torch::kBFloat16);
+        CHECK(rel_error(out16, rms_norm_f64(x, {}, {}, 1e-6)) < 1e-2);
+    }
+    SECTION("weight and bias") {
+        REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, bias, 1e-5),
+                         rms_norm_f64(x, weight, bias, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
+        REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, {}, 1e-5), rms_norm_f64(x, weight, {}, 1e-5).to(torch::kFloat),
+                         1e-5, 1e-5);
+    }
+    SECTION("a bfloat16 weight makes a bfloat16 result, also from float32 x (diffusers' rule)") {
+        auto w16 = weight.to(torch::kBFloat16);
+        auto out = kernels::rms_norm(x, w16, {}, 1e-6);
+        CHECK(out.scalar_type() == torch::kBFloat16);
+        CHECK(rel_error(out, rms_norm_f64(x, w16, {}, 1e-6)) < 1e-2);
+    }
+    SECTION("non-contiguous x") {
+        auto xt = torch::randn({d, 5}).t();  // [5, d], stride 1 across rows
+        if (d > 1) {
+            REQUIRE_FALSE(xt.is_contiguous());  // (a [5, 1] transpose is contiguous)
+        }
+        REQUIRE_ALLCLOSE(kernels::rms_norm(xt, weight, {}, 1e-6), rms_norm_f64(xt, weight, {}, 1e-6).to(torch::kFloat),
+                         1e-5, 1e-5);
+    }
+}
+
+TEST_CASE("depthwise_conv3x3_silu_gate (CPU): depthwise 3×3 then value·SiLU(gate)", "[kernels]") {
+    torch::manual_seed(12);
+    auto shape =
+        GENERATE(std::vector<int64_t>{1, 4, 5, 7}, std::vector<int64_t>{2, 10, 8, 8}, std::vector<int64_t>{1, 2, 1, 1});
+    auto x = torch::randn(shape);
+    auto weight = torch::randn({shape[1], 1, 3, 3}) * 0.5;
+    auto bias = torch::randn({shape[1]});
+    auto expected = depthwise_gate_f64(x, weight, bias);
+    auto out = kernels::depthwise_conv3x3_silu_gate(x, weight, bias);
+    CHECK(out.sizes() == expected.sizes());
+    REQUIRE_ALLCLOSE(out, expected.to(torch::kFloat), 1e-5, 1e-5);
+    SECTION("no bias") {
+        REQUIRE_ALLCLOSE(kernels::depthwise_conv3x3_silu_gate(x, weight, {}),
+                         depthwise_gate_f64(x, weight, {}).to(torch::kFloat), 1e-5, 1e-5);
+    }
+    SECTION("channels-last input (Sana's token grid)") {
+        auto xl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        REQUIRE_ALLCLOSE(kernels::depthwise_conv3x3_silu_gate(xl, weight, bias), expected.to(torch::kFloat), 1e-5,
+                         1e-5);
+    }
+    SECTION("float64") {
+        auto outd = kernels::depthwise_conv3x3_silu_gate(x.to(torch::kDouble), weight.to(torch::kDouble),
+                                                         bias.to(torch::kDouble));
+        REQUIRE_ALLCLOSE(outd, expected, 1e-10, 1e-10);
+    }
+}
+
+TEST_CASE("fused ops: bad arguments are rejected with messages that say what is wrong", "[kernels]") {
+    auto x = torch::randn({2, 3, 8});
+    REQUIRE_THROWS_WITH(kernels::layer_norm_modulate(x.flatten(), x, x, 1e-6), Catch::Contains("[B, N, D]"));
+    REQUIRE_THROWS_WITH(kernels::layer_norm_modulate(x, torch::randn({2, 1, 7}), torch::randn({2, 1, 8}), 1e-6),
+                        Catch::Contains("shift and scale must be [B, 1, D]"));
+    REQUIRE_THROWS_WITH(kernels::rms_norm(x, torch::randn({7}), {}, 1e-6), Catch::Contains("weight must be [D = 8]"));
+    REQUIRE_THROWS_WITH(kernels::rms_norm(x, {}, torch::randn({8}), 1e-6), Catch::Contains("a bias needs a weight"));
+    auto img = torch::randn({1, 6, 4, 4});
+    REQUIRE_THROWS_WITH(
+        kernels::depthwise_conv3x3_silu_gate(torch::randn({1, 5, 4, 4}), torch::randn({5, 1, 3, 3}), {}),
+        Catch::Contains("even number of channels"));
+    REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 5, 5}), {}),
+                        Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));
+    REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 3, 3}), torch::randn({3})),
+                        Catch::Contains("bias must be [2C = 6]"));
+}
