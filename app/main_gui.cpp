@@ -15,6 +15,7 @@
 #include "core/app_settings.h"
 #include "core/hub_config.h"
 #include "core/model_registry.h"
+#include "ui/app_wiring.h"
 #include "ui/dialogs/model_manager_dialog.h"
 #include "ui/engine_bridge.h"
 #include "ui/main_window.h"
@@ -105,22 +106,16 @@ int main(int argc, char** argv) {
         ui::EngineBridge bridge(ui::EngineBridge::realEngineFactory(settings.engine));
         ui::GalleryModel gallery(appcore::galleryDir());
         ui::MainWindow window(&bridge, &gallery, settings);
-        appcore::EngineSettings engineSettings = settings.engine;
-        QObject::connect(&window, &ui::MainWindow::settingsChanged, &bridge,
-                         [&bridge, &engineSettings](const appcore::AppSettings& s) {
-                             if (s.engine != engineSettings) {
-                                 engineSettings = s.engine;
-                                 bridge.setEngineFactory(ui::EngineBridge::realEngineFactory(s.engine));
-                             }
-                         });
-        // One model manager for the whole session: closing it only hides it, so downloads go on.
+        ui::connectEngineSettings(&window, &bridge, &ui::EngineBridge::realEngineFactory);
+        // One model manager for the whole session: closing it only hides it, so downloads go on. It
+        // downloads into the hub cache of the settings, the one the model picker scans.
         ui::ModelManagerDialog* modelManager = nullptr;
         QObject::connect(&window, &ui::MainWindow::modelManagerRequested, &window, [&window, &modelManager] {
             if (!modelManager) {
-                modelManager = new ui::ModelManagerDialog(appcore::ModelRegistry::builtIn(),
-                                                          appcore::HubConfig::fromEnvironment(), &window);
-                QObject::connect(modelManager, &ui::ModelManagerDialog::installedModelsChanged, &window,
-                                 &ui::MainWindow::rescanModels);
+                modelManager = new ui::ModelManagerDialog(
+                    appcore::ModelRegistry::builtIn(),
+                    ui::hubConfigFor(window.settings(), appcore::HubConfig::fromEnvironment()), &window);
+                ui::connectModelManager(&window, modelManager);
             }
             modelManager->show();
             modelManager->raise();

@@ -132,6 +132,7 @@ bool toRequest(const GenerationParams& p, engine::GenerationRequest* out, QStrin
             r.width_px = p.width;
             r.height_px = p.height;
             r.flow_shift = orDefault(p.flowShift);
+            r.use_resolution_binning = p.resolutionBinning;
             *out = std::move(r);
             return true;
         }
@@ -196,7 +197,16 @@ EngineBridge::~EngineBridge() {
     engine_.reset();
 }
 
-EngineBridge::EngineFactory EngineBridge::realEngineFactory(const appcore::EngineSettings& s) {
+bool EngineBridge::buildRequest(const GenerationParams& params, engine::GenerationRequest* request, QString* error) {
+    QString why;
+    const bool ok = toRequest(params, request, &why);
+    if (!ok && error) {
+        *error = why;
+    }
+    return ok;
+}
+
+engine::EngineOptions EngineBridge::engineOptions(const appcore::EngineSettings& s) {
     engine::EngineOptions o;
     o.device = s.device == appcore::DeviceChoice::Cuda ? engine::DeviceKind::Cuda : engine::DeviceKind::Cpu;
     o.device_index = s.deviceIndex;
@@ -225,6 +235,11 @@ EngineBridge::EngineFactory EngineBridge::realEngineFactory(const appcore::Engin
             o.memory_mode = engine::MemoryMode::KeepLoaded;
             break;
     }
+    return o;
+}
+
+EngineBridge::EngineFactory EngineBridge::realEngineFactory(const appcore::EngineSettings& s) {
+    const engine::EngineOptions o = engineOptions(s);
     return [o](engine::Callbacks cb) { return engine::create_engine(o, std::move(cb)); };
 }
 
@@ -408,7 +423,7 @@ JobId EngineBridge::submitJob(const GenerationParams& params, QString* error) {
         return fail(tr("The engine is not running: %1").arg(engineError_));
     }
     engine::GenerationRequest request;
-    if (!toRequest(params, &request, &why)) {
+    if (!buildRequest(params, &request, &why)) {
         return fail(why);
     }
     engine::Expected<engine::JobId> id = engine_->submit(std::move(request));
@@ -478,27 +493,59 @@ ParamList readPngTextFile(const QString& path, QString* error) {
     return fromEngineParams(*text);
 }
 
+namespace {
+
+engine::VideoFormat toEngineFormat(VideoFormat format) {
+    switch (format) {
+        case VideoFormat::Mp4:
+            return engine::VideoFormat::Mp4;
+        case VideoFormat::WebM:
+            return engine::VideoFormat::WebM;
+        case VideoFormat::Gif:
+            return engine::VideoFormat::Gif;
+    }
+    return engine::VideoFormat::None;
+}
+
+}  // namespace
+
 bool videoExportAvailable(VideoFormat format) {
-    // The engine's FFmpeg writer (engine::write_video) is not in this build yet. When it lands, ask it here.
-    (void)format;
+    const engine::VideoFormat wanted = toEngineFormat(format);
+    for (engine::VideoFormat f : engine::available_video_formats()) {
+        if (f == wanted) {
+            return true;
+        }
+    }
     return false;
 }
 
 bool writeVideoFile(const QString& path, VideoFormat format, const QList<QImage>& frames, double fps,
                     const ParamList& parameters, QString* error) {
-    (void)path;
-    (void)frames;
-    (void)fps;
-    (void)parameters;
     if (!videoExportAvailable(format)) {
         if (error) {
-            *error =
-                tr("Video export (MP4, WebM, GIF) is not available in this build yet: its FFmpeg encoder "
-                   "is still to come. Export the frames as PNG instead.");
+            *error = tr("This build cannot write %1 video (its FFmpeg lacks the encoder). Export a GIF or the "
+                        "frames as PNG instead.")
+                         .arg(QString::fromLatin1(engine::to_string(toEngineFormat(format))).toUpper());
         }
         return false;
     }
-    return false;
+    engine::VideoFrames video;
+    video.fps = fps;
+    video.frames.reserve(static_cast<size_t>(frames.size()));
+    for (const QImage& f : frames) {
+        video.frames.push_back(toEngineImage(f));
+    }
+    engine::VideoExportOptions options;
+    options.format = toEngineFormat(format);
+    options.parameters = toEngineParams(parameters);
+    engine::Expected<void> ok = engine::write_video(toPath(path), video, options);
+    if (!ok) {
+        if (error) {
+            *error = fromUtf8(ok.error().message);
+        }
+        return false;
+    }
+    return true;
 }
 
 }  // namespace ui

@@ -46,6 +46,10 @@ public:
 
     /// The factory of the real engine for these settings.
     static EngineFactory realEngineFactory(const appcore::EngineSettings& settings);
+    /// The engine request submitJob() makes of these parameters; false with *error when it cannot.
+    static bool buildRequest(const GenerationParams& params, engine::GenerationRequest* request, QString* error);
+    /// The engine options these settings stand for (device, device index, precision, memory mode).
+    static engine::EngineOptions engineOptions(const appcore::EngineSettings& settings);
 
     /// True when an engine is running (it may have failed to start: see engineError()).
     bool isReady() const { return engine_ != nullptr; }

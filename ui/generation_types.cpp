@@ -47,6 +47,9 @@ ParamList GenerationParams::toParamList() const {
     if (isSet(flowShift)) {
         p.append({QStringLiteral("flow_shift"), num(flowShift)});
     }
+    if (!resolutionBinning && task == appcore::Task::TextToImage) {
+        p.append({QStringLiteral("resolution_binning"), QStringLiteral("off")});
+    }
     if (!inputImageName.isEmpty()) {
         p.append({QStringLiteral("input_image"), inputImageName});
     }
@@ -97,6 +100,8 @@ GenerationParams GenerationParams::fromParamList(const ParamList& params) {
         } else if (key == QLatin1String("flow_shift")) {
             const double v = value.toDouble(&ok);
             if (ok) g.flowShift = v;
+        } else if (key == QLatin1String("resolution_binning")) {
+            g.resolutionBinning = value != QLatin1String("off");
         }
     }
     return g;

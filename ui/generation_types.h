@@ -62,8 +62,9 @@ struct GenerationParams {
     double eta = kDefault;
     int frameStride = 0;
     double flowShift = kDefault;
-    QImage inputImage;       // image-to-video only
-    QString inputImageName;  // file name or "pasted image"
+    bool resolutionBinning = true;  // Sana: generate at the nearest trained size, then resize to width × height
+    QImage inputImage;              // image-to-video only
+    QString inputImageName;         // file name or "pasted image"
     bool previewEnabled = true;
     int previewEveryNSteps = 1;
 

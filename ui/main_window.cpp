@@ -466,7 +466,8 @@ QWidget* MainWindow::buildLeftPanel() {
     prompt_->setHistoryKey(kUiGroup + QStringLiteral("promptHistory"));
     prompt_->setVisibleLines(5);
     layout->addWidget(prompt_);
-    layout->addWidget(sectionLabel(tr("Negative prompt"), content));
+    negativeLabel_ = sectionLabel(tr("Negative prompt"), content);
+    layout->addWidget(negativeLabel_);
     negative_ = new PromptEditor(content);
     negative_->setObjectName(QStringLiteral("negativePromptEditor"));
     negative_->setPlaceholderText(tr("What to avoid (optional): blurry, text, watermark…"));
@@ -819,12 +820,26 @@ void MainWindow::onModelChanged() {
                                 .arg(m->nativeWidth)
                                 .arg(m->nativeHeight)
                                 .arg(QLocale().formattedDataSize(m->sizeBytes)));
+        if (!m->missingParts.isEmpty()) {
+            // An interrupted download or a partial copy: say so before Generate fails on it.
+            modelInfo_->setText(modelInfo_->text() + QStringLiteral("\n") +
+                                tr("Incomplete: %1 missing. Download it again in the Model Manager.")
+                                    .arg(m->missingParts.join(QStringLiteral(", "))));
+        }
         modelInfo_->setToolTip(m->path);
         params_->setSpec(appcore::parameterSpec(*m, task_), false);
     } else {
         modelInfo_->clear();
     }
+    updateNegativePrompt();
     updateTaskButtons();
+}
+
+void MainWindow::updateNegativePrompt() {
+    // Sana-Sprint has no negative prompt: the field is hidden (its text is kept for the next model).
+    const bool has = params_->spec().hasNegativePrompt;
+    negativeLabel_->setVisible(has);
+    negative_->setVisible(has);
 }
 
 void MainWindow::setTask(appcore::Task task) {
@@ -851,6 +866,7 @@ void MainWindow::setTask(appcore::Task task) {
             params_->setSpec(appcore::parameterSpec(*m, task_), true);
         }
     }
+    updateNegativePrompt();
     updateTaskButtons();
 }
 
@@ -884,7 +900,7 @@ GenerationParams MainWindow::currentParams() const {
         p.configPath = m->configPath;
     }
     p.prompt = prompt_->toPlainText().trimmed();
-    p.negativePrompt = negative_->toPlainText().trimmed();
+    p.negativePrompt = params_->spec().hasNegativePrompt ? negative_->toPlainText().trimmed() : QString();
     params_->applyTo(p);
     p.seed = seed_->seed();
     if (task_ == appcore::Task::ImageToVideo && inputImage_->hasImage()) {
@@ -1345,23 +1361,39 @@ void MainWindow::addModel() {
         path = askOpenFileName(this, QStringLiteral("add-model"), tr("Model Checkpoint"),
                                tr("Checkpoints (*.ckpt *.safetensors *.pt *.pth)"));
     }
-    if (path.isEmpty()) {
-        return;
+    if (!path.isEmpty()) {
+        addModelPath(path);
     }
+}
+
+bool MainWindow::addModelPath(const QString& path) {
     QString why;
     const appcore::LocalModel m = appcore::identifyModel(path, &why);
     if (m.family == appcore::ModelFamily::Unknown) {
-        QMessageBox::warning(this, tr("Not a model Kinora can use"), why);
-        return;
+        notification_->showMessage(NotificationBar::Kind::Error,
+                                   tr("<b>Not a model Kinora can use.</b> %1").arg(why.toHtmlEscaped()),
+                                   tr("Model Manager"), [this] { openModelManager(); });
+        return false;
     }
     appcore::AppSettings s = settings_;
-    if (!s.extraModelPaths.contains(m.path)) {
-        s.extraModelPaths << (QFileInfo(path).isDir() ? path : m.path);
+    const QString added = QFileInfo(path).isDir() ? QFileInfo(path).absoluteFilePath() : m.path;
+    if (!s.extraModelPaths.contains(added)) {
+        s.extraModelPaths << added;
     }
     applySettings(s);
-    selectModel(m.path);
+    if (!selectModel(m.path)) {
+        // Already listed under another path (a symlink, the models folder): scanModels lists each once.
+        const QString canonical = QFileInfo(m.path).canonicalFilePath();
+        for (int row = 0; row < models_->rowCount(); ++row) {
+            if (QFileInfo(models_->model(row).path).canonicalFilePath() == canonical) {
+                modelPicker_->setCurrentIndex(row);
+                break;
+            }
+        }
+    }
     notification_->showMessage(NotificationBar::Kind::Info,
                                tr("Added %1 (%2).").arg(m.name, appcore::familyLabel(m.family)));
+    return true;
 }
 
 void MainWindow::showShortcuts() {

@@ -111,6 +111,9 @@ public slots:
     void openSettings();
     void applySettings(const appcore::AppSettings& settings);
     void addModel();
+    /// Adds a model folder or checkpoint from elsewhere (what Add Model does after its file dialog) and
+    /// selects it; says in the notification bar why not when it is not a model Kinora can run.
+    bool addModelPath(const QString& path);
     void pasteImage();
     void exportItem(const QString& id);
     void reuseParameters(const QString& id);
@@ -138,6 +141,7 @@ private:
     void updatePages();
     void onModelChanged();
     void updateTaskButtons();
+    void updateNegativePrompt();
     void updateSummary();
     void updateViewedInfo();
     void showResult(const GenerationResult& result);
@@ -161,6 +165,7 @@ private:
     InputImageWidget* inputImage_ = nullptr;
     PromptEditor* prompt_ = nullptr;
     PromptEditor* negative_ = nullptr;
+    QLabel* negativeLabel_ = nullptr;
     QToolButton* historyButton_ = nullptr;
     ParameterPanel* params_ = nullptr;
     SeedControl* seed_ = nullptr;

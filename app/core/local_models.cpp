@@ -5,6 +5,7 @@
 #include <QDirIterator>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
@@ -31,6 +32,15 @@ qint64 pathSize(const QString& path) {
         total += it.fileInfo().size();
     }
     return total;
+}
+
+// The sample sizes the engine has aspect-ratio bins for (diffusers' ASPECT_RATIO_512/1024/2048/4096_BIN);
+// Sana-Sprint uses its bins only at 1024 px (sample_size 32), as diffusers' SanaSprintPipeline does.
+bool hasAspectRatioBins(ModelFamily family, int sampleSize) {
+    if (family == ModelFamily::SanaSprint) {
+        return sampleSize == 32;
+    }
+    return sampleSize == 16 || sampleSize == 32 || sampleSize == 64 || sampleSize == 128;
 }
 
 // Families whose weights are a single LVDM checkpoint, guessed from the file or folder name.
@@ -68,6 +78,12 @@ void setNativeSize(LocalModel& m, const QString& lowerName) {
     switch (m.family) {
         case ModelFamily::Sana:
         case ModelFamily::SanaSprint: {
+            if (m.sampleSize > 0 && m.vaeScaleFactor > 0) {
+                m.nativeWidth = m.nativeHeight = m.sampleSize * m.vaeScaleFactor;
+                m.resolutionBinning = hasAspectRatioBins(m.family, m.sampleSize);
+                break;
+            }
+            // No configs to read (yet): the released models' DC-AE compresses 32×.
             int side = 1024;
             if (lowerName.contains(QStringLiteral("4096")) || lowerName.contains(QStringLiteral("4kpx"))) {
                 side = 4096;
@@ -77,6 +93,7 @@ void setNativeSize(LocalModel& m, const QString& lowerName) {
                 side = 512;
             }
             m.nativeWidth = m.nativeHeight = side;
+            m.resolutionBinning = hasAspectRatioBins(m.family, side / 32);
             break;
         }
         case ModelFamily::DynamiCrafter:
@@ -104,6 +121,73 @@ void setNativeSize(LocalModel& m, const QString& lowerName) {
 QString repoIdFromCacheFolder(const QString& folder) {
     QString rest = folder.mid(QStringLiteral("models--").size());
     return rest.replace(QStringLiteral("--"), QStringLiteral("/"));
+}
+
+// Python's json module writes NaN, Infinity and -Infinity (hub configs hold them, e.g. the scheduler's
+// lambda_min_clipped); Qt's parser refuses them. Outside strings they become null here.
+QByteArray withoutNonFiniteNumbers(const QByteArray& text) {
+    QByteArray out;
+    out.reserve(text.size());
+    bool inString = false;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (inString) {
+            out += c;
+            if (c == '\\' && i + 1 < text.size()) {
+                out += text[++i];
+            } else if (c == '"') {
+                inString = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            inString = true;
+            out += c;
+            continue;
+        }
+        bool replaced = false;
+        for (const char* word : {"-Infinity", "Infinity", "NaN"}) {
+            const QByteArray w(word);
+            if (text.mid(i, w.size()) == w) {
+                out += "null";
+                i += w.size() - 1;
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// A JSON object from a file; empty when the file is missing or not JSON.
+QJsonObject readJsonObject(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) {
+        return {};
+    }
+    return QJsonDocument::fromJson(withoutNonFiniteNumbers(f.readAll())).object();
+}
+
+// Reads what the UI needs from a Sana pipeline folder's component configs, and which components are missing.
+void readSanaConfigs(LocalModel& m, const QDir& dir, const QJsonObject& index) {
+    for (const char* part : {"tokenizer", "text_encoder", "transformer", "vae", "scheduler"}) {
+        const QString name = QString::fromLatin1(part);
+        if (index.value(name).isArray() && !dir.exists(name)) {
+            m.missingParts << name;
+        }
+    }
+    const QJsonObject transformer = readJsonObject(dir.filePath(QStringLiteral("transformer/config.json")));
+    m.sampleSize = transformer.value(QStringLiteral("sample_size")).toInt(0);
+    const QJsonObject vae = readJsonObject(dir.filePath(QStringLiteral("vae/config.json")));
+    const QJsonArray blocks = vae.value(QStringLiteral("encoder_block_out_channels")).toArray();
+    if (!blocks.isEmpty()) {
+        m.vaeScaleFactor = 1 << (blocks.size() - 1);  // diffusers: 2^(len(encoder_block_out_channels) - 1)
+    }
+    const QJsonObject scheduler = readJsonObject(dir.filePath(QStringLiteral("scheduler/scheduler_config.json")));
+    m.flowShift = scheduler.value(QStringLiteral("flow_shift")).toDouble(0.0);
 }
 
 QString displayName(const QString& path) {
@@ -145,12 +229,19 @@ LocalModel identifyModel(const QString& path, QString* why) {
             if (!f.open(QIODevice::ReadOnly)) {
                 return fail(QCoreApplication::translate("appcore", "Cannot read %1.").arg(f.fileName()));
             }
-            const QJsonObject index = QJsonDocument::fromJson(f.readAll()).object();
+            const QJsonObject index = QJsonDocument::fromJson(withoutNonFiniteNumbers(f.readAll())).object();
             const QString cls = index.value(QStringLiteral("_class_name")).toString();
+            // Exactly the pipelines the engine runs: SanaPAGPipeline, SanaControlNetPipeline,
+            // SanaSprintImg2ImgPipeline, SanaVideoPipeline ... are other models.
             if (cls == QLatin1String("SanaSprintPipeline")) {
                 m.family = ModelFamily::SanaSprint;
-            } else if (cls.startsWith(QLatin1String("Sana")) && cls.endsWith(QLatin1String("Pipeline"))) {
+            } else if (cls == QLatin1String("SanaPipeline")) {
                 m.family = ModelFamily::Sana;
+            } else if (cls.startsWith(QLatin1String("Sana"))) {
+                return fail(QCoreApplication::translate("appcore",
+                                                        "%1 is a %2, a Sana variant Kinora cannot run yet. Kinora "
+                                                        "runs the text-to-image SanaPipeline and SanaSprintPipeline.")
+                                .arg(path, cls));
             } else {
                 return fail(QCoreApplication::translate("appcore",
                                                         "%1 is a diffusers model of type “%2”, which Kinora "
@@ -180,6 +271,11 @@ LocalModel identifyModel(const QString& path, QString* why) {
                 m.configPath = f.absoluteFilePath();
                 break;
             }
+        }
+        if (m.family == ModelFamily::Sana || m.family == ModelFamily::SanaSprint) {
+            QFile idx(dir.filePath(QStringLiteral("model_index.json")));
+            idx.open(QIODevice::ReadOnly);
+            readSanaConfigs(m, dir, QJsonDocument::fromJson(withoutNonFiniteNumbers(idx.readAll())).object());
         }
         m.name = info.fileName();
     } else {
@@ -314,17 +410,27 @@ ParameterSpec parameterSpec(const LocalModel& model, Task task) {
         case ModelFamily::Sana:
         case ModelFamily::SanaSprint:
         case ModelFamily::Unknown: {
-            // Sana: DPM-Solver++ flow, 20 steps, CFG 4.5, flow_shift 3 (6 for 4K); sizes are multiples of 32 (DC-AE
-            // f32).
+            // Sana (diffusers' SanaPipeline defaults): DPM-Solver++ flow, 20 steps, CFG 4.5, flow_shift from the
+            // scheduler config (3, 6 for 4K). Sana-Sprint: SCM with 2 steps (the model is distilled for 1-4),
+            // guidance 4.5 fed to its guidance embedder, no negative prompt. Sizes: the engine takes multiples
+            // of 32 (diffusers' check_inputs) up to 4096; the smallest offered is 256 px, or the native size of
+            // a smaller (test) model.
             const bool sprint = model.family == ModelFamily::SanaSprint;
-            s.steps = sprint ? IntSpec{1, 20, 1, 2} : IntSpec{1, 100, 1, 20};
+            s.steps = sprint ? IntSpec{1, 4, 1, 2} : IntSpec{1, 100, 1, 20};
             s.guidance = sprint ? RealSpec{1.0, 10.0, 0.1, 4.5, 1} : RealSpec{1.0, 20.0, 0.1, 4.5, 1};
-            s.width = IntSpec{256, 4096, 32, nativeW};
-            s.height = IntSpec{256, 4096, 32, nativeH};
+            auto roundUp = [](int v, int step) { return qMax(step, (v + step - 1) / step * step); };
+            const int multiple = qMax(32, model.vaeScaleFactor);
+            const int w = roundUp(nativeW, multiple);
+            const int h = roundUp(nativeH, multiple);
+            s.width = IntSpec{qMin(256, w), 4096, multiple, w};
+            s.height = IntSpec{qMin(256, h), 4096, multiple, h};
             if (!sprint) {
                 s.hasFlowShift = true;
-                s.flowShift = RealSpec{0.5, 12.0, 0.5, nativeW >= 4096 ? 6.0 : 3.0, 1};
+                const double shift = model.flowShift > 0.0 ? model.flowShift : (nativeW >= 4096 ? 6.0 : 3.0);
+                s.flowShift = RealSpec{0.5, 12.0, 0.5, shift, 1};
             }
+            s.hasNegativePrompt = !sprint;
+            s.hasResolutionBinning = model.resolutionBinning;
             break;
         }
         case ModelFamily::VideoCrafter:
@@ -341,6 +447,7 @@ ParameterSpec parameterSpec(const LocalModel& model, Task task) {
             s.frames = IntSpec{4, 32, 1, 16};
             s.hasEta = true;
             s.eta = RealSpec{0.0, 1.0, 0.05, 1.0, 2};
+            s.hasNegativePrompt = true;
             if (dc) {
                 s.hasFrameStride = true;
                 if (nativeW >= 1024) {

@@ -29,9 +29,17 @@ struct LocalModel {
     ModelFamily family = ModelFamily::Unknown;
     int tasks = 0;  // TaskFlag bits
     ModelSource source = ModelSource::ModelsFolder;
-    int nativeWidth = 0;  // native resolution (from the name, e.g. "_512px", "DynamiCrafter_1024")
+    // Native resolution: Sana's from its configs (sample_size × the VAE's compression), else from the
+    // name (e.g. "_512px", "DynamiCrafter_1024").
+    int nativeWidth = 0;
     int nativeHeight = 0;
     qint64 sizeBytes = 0;
+    // Sana (read from transformer/, vae/ and scheduler/ configs; 0 when a config is missing):
+    int sampleSize = 0;              // the transformer's sample_size (latent side at the native resolution)
+    int vaeScaleFactor = 0;          // the DC-AE's spatial compression (32 for the released models)
+    double flowShift = 0.0;          // scheduler_config.json flow_shift
+    bool resolutionBinning = false;  // the engine can snap sizes to this model's trained aspect-ratio bins
+    QStringList missingParts;        // components model_index.json names whose folders are missing
 
     bool supports(Task task) const { return (tasks & taskFlag(task)) != 0; }
     /// The first task it supports (T2I, T2V, I2V order).
@@ -39,6 +47,8 @@ struct LocalModel {
 };
 
 /// Identifies one folder or file. On failure returns a model with family Unknown and sets *why.
+/// Diffusers folders must hold a SanaPipeline or SanaSprintPipeline (the classes the engine runs); their
+/// configs give the native size, flow shift and whether resolution binning applies.
 LocalModel identifyModel(const QString& path, QString* why = nullptr);
 /// Lists models: direct children of modelsDir, extraPaths, and hub-cache snapshots (models--*/snapshots).
 /// Duplicates (same canonical path) are listed once; the result is sorted by name.
@@ -78,7 +88,9 @@ struct ParameterSpec {
     bool hasEta = false;
     RealSpec eta;  // DDIM eta
     bool hasFlowShift = false;
-    RealSpec flowShift;  // Sana's flow shift
+    RealSpec flowShift;                 // Sana's flow shift
+    bool hasNegativePrompt = true;      // Sana-Sprint has none (its guidance is distilled into the model)
+    bool hasResolutionBinning = false;  // Sana: generate at the nearest trained size, then resize
 };
 
 /// Ranges and defaults (from the models' reference scripts) for one model and task.

@@ -73,6 +73,20 @@ CloseReport allclose_report(const at::Tensor& actual, const at::Tensor& expected
     return compare(actual, expected, rtol, atol, false);
 }
 
+CloseReport relative_l2_report(const at::Tensor& actual, const at::Tensor& expected, double tol) {
+    CloseReport r = compare(actual, expected, 0.0, std::numeric_limits<double>::infinity(), true);
+    if (actual.sizes() != expected.sizes()) return r;
+    const at::Tensor a = actual.detach().to(at::kCPU, at::kDouble);
+    const at::Tensor b = expected.detach().to(at::kCPU, at::kDouble);
+    const double denom = b.norm().item<double>();
+    const double rel = (a - b).norm().item<double>() / (denom > 0.0 ? denom : 1.0);
+    r.ok = std::isfinite(rel) && rel <= tol;
+    std::ostringstream os;
+    os << "relative L2 error " << rel << " (limit " << tol << "); " << r.summary;
+    r.summary = os.str();
+    return r;
+}
+
 CloseReport maxdiff_rel_report(const at::Tensor& actual, const at::Tensor& expected, double tol) {
     return compare(actual, expected, 0.0, tol, true);
 }

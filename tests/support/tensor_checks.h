@@ -24,6 +24,10 @@ CloseReport allclose_report(const at::Tensor& actual, const at::Tensor& expected
 /// max|a - b| <= tol * max(1, max|b|): the goldens README's rule for single modules.
 CloseReport maxdiff_rel_report(const at::Tensor& actual, const at::Tensor& expected, double tol);
 
+/// ||a - b||₂ / ||b||₂ <= tol: the relative error of reduced-precision runs (bf16/fp16 vs a float32 reference),
+/// where a max-abs bound would only measure the single worst rounding.
+CloseReport relative_l2_report(const at::Tensor& actual, const at::Tensor& expected, double tol);
+
 }  // namespace test_support
 
 #define REQUIRE_ALLCLOSE(actual, expected, rtol, atol)                                              \
@@ -50,6 +54,13 @@ CloseReport maxdiff_rel_report(const at::Tensor& actual, const at::Tensor& expec
 #define CHECK_MAXDIFF_REL(actual, expected, tol)                                                    \
     do {                                                                                            \
         const auto _kinora_report = ::test_support::maxdiff_rel_report((actual), (expected), (tol)); \
+        INFO(_kinora_report.summary);                                                               \
+        CHECK(_kinora_report.ok);                                                                   \
+    } while (0)
+
+#define CHECK_RELATIVE_L2(actual, expected, tol)                                                    \
+    do {                                                                                            \
+        const auto _kinora_report = ::test_support::relative_l2_report((actual), (expected), (tol)); \
         INFO(_kinora_report.summary);                                                               \
         CHECK(_kinora_report.ok);                                                                   \
     } while (0)

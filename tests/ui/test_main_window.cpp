@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
 #include <QDropEvent>
@@ -232,11 +233,12 @@ TEST_CASE(
         if (k == "parameters") CHECK(v.find("Seed") == std::string::npos);
     }
 
-    // MP4 has a clear "not yet" path in this build.
-    CHECK_FALSE(ui::ExportDialog::formatAvailable(ui::ExportDialog::Format::Mp4));
+    // A picture is not a clip: MP4 says what to do instead.
+    CHECK(ui::ExportDialog::formatAvailable(ui::ExportDialog::Format::Gif));  // GIF needs no FFmpeg
     CHECK_FALSE(ui::ExportDialog::exportItem(item, ui::ExportDialog::Format::Mp4,
                                              f.galleryDir->filePath(QStringLiteral("x.mp4")), true, &error));
-    CHECK(error.contains(QStringLiteral("not available in this build yet")));
+    CHECK(error.contains(QStringLiteral("export it as PNG")));
+    CHECK_FALSE(QFileInfo::exists(f.galleryDir->filePath(QStringLiteral("x.mp4"))));
 
     // Reuse parameters: change everything, then restore from the result.
     w->promptEditor()->setPlainText(QStringLiteral("something else"));
@@ -353,6 +355,21 @@ TEST_CASE("MainWindow: a clip plays in the timeline and is kept frame by frame i
     QString error;
     REQUIRE(ui::ExportDialog::exportItem(item, ui::ExportDialog::Format::PngFrames, folder, true, &error));
     CHECK(QDir(folder).entryList({QStringLiteral("frame_*.png")}, QDir::Files).size() == 6);
+
+    // And as a GIF (the engine's own encoder, in every build): a GIF89a file holding the clip.
+    const QString gif = f.galleryDir->filePath(QStringLiteral("clip.gif"));
+    REQUIRE(ui::ExportDialog::exportItem(item, ui::ExportDialog::Format::Gif, gif, true, &error));
+    QFile gifFile(gif);
+    REQUIRE(gifFile.open(QIODevice::ReadOnly));
+    CHECK(gifFile.read(6) == QByteArray("GIF89a"));
+    if (ui::ExportDialog::formatAvailable(ui::ExportDialog::Format::Mp4)) {
+        const QString mp4 = f.galleryDir->filePath(QStringLiteral("clip.mp4"));
+        INFO(error.toStdString());
+        REQUIRE(ui::ExportDialog::exportItem(item, ui::ExportDialog::Format::Mp4, mp4, true, &error));
+        QFile mp4File(mp4);
+        REQUIRE(mp4File.open(QIODevice::ReadOnly));
+        CHECK(mp4File.read(12).mid(4, 4) == QByteArray("ftyp"));
+    }
 }
 
 TEST_CASE("MainWindow: deleting the viewed result moves it to the trash", "[ui]") {
@@ -474,4 +491,49 @@ TEST_CASE("ParameterPanel: aspect presets keep the native pixel count and snap t
     panel.setSize(500, 300);  // snapped to multiples of 64
     CHECK(panel.widthPx() == 512);
     CHECK(panel.heightPx() == 320);
+}
+
+TEST_CASE(
+    "MainWindow: Sana's trained-size snapping is a parameter the request carries; Sprint hides the negative prompt",
+    "[ui]") {
+    WindowFixture f;
+    ui::MainWindow* w = f.w();
+    uitest::makeDiffusersModel(f.models.path(), QStringLiteral("Sana_Sprint_0.6B_1024px_diffusers"),
+                               QStringLiteral("SanaSprintPipeline"));
+    w->rescanModels();
+    REQUIRE(w->selectModel(QStringLiteral("Sana_1600M_1024px_diffusers")));
+    QCheckBox* binning = w->parameterPanel()->binningCheck();
+    CHECK_FALSE(binning->isHidden());
+    CHECK(binning->isChecked());  // diffusers' default
+    w->promptEditor()->setPlainText(QStringLiteral("a tall poster"));
+    w->negativePromptEditor()->setPlainText(QStringLiteral("blurry"));
+    binning->setChecked(false);
+    REQUIRE(w->generate() != 0);
+    const auto sent = f.fb.fake->requests();
+    const auto* r = std::get_if<engine::TextToImageRequest>(&sent.back());
+    REQUIRE(r != nullptr);
+    CHECK_FALSE(r->use_resolution_binning);
+    CHECK(r->negative_prompt == "blurry");
+    REQUIRE(uitest::waitUntil([&] { return f.gallery->rowCount() == 1; }));
+    CHECK(f.gallery->item(0).parameter(QStringLiteral("resolution_binning")) == QStringLiteral("off"));
+    // Reuse brings the choice back.
+    binning->setChecked(true);
+    w->reuseParameters(f.gallery->item(0).id);
+    CHECK_FALSE(binning->isChecked());
+
+    // Sana-Sprint: 1-4 steps, no negative prompt (hidden, and not sent).
+    REQUIRE(w->selectModel(QStringLiteral("Sana_Sprint_0.6B_1024px_diffusers")));
+    CHECK(w->negativePromptEditor()->isHidden());
+    CHECK(w->parameterPanel()->stepsControl()->maximum() == 4);
+    CHECK(w->parameterPanel()->stepsControl()->value() == 2);
+    REQUIRE(w->generate() != 0);
+    const auto sentSprint = f.fb.fake->requests();
+    const auto* s = std::get_if<engine::TextToImageRequest>(&sentSprint.back());
+    REQUIRE(s != nullptr);
+    CHECK(s->negative_prompt.empty());
+    CHECK(s->num_inference_steps == 2);
+    CHECK(s->use_resolution_binning);  // Sprint 1024 px has bins
+    REQUIRE(w->selectModel(QStringLiteral("Sana_1600M_1024px_diffusers")));
+    CHECK_FALSE(w->negativePromptEditor()->isHidden());
+    CHECK(w->negativePromptEditor()->toPlainText() == QStringLiteral("blurry"));
 }

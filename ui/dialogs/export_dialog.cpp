@@ -120,6 +120,9 @@ bool ExportDialog::exportItem(const appcore::GalleryItem& item, Format format, c
         case Format::Mp4:
         case Format::WebM:
         case Format::Gif: {
+            if (item.kind != appcore::GalleryItem::Kind::Video || item.framePaths.isEmpty()) {
+                return fail(tr("This result is a picture, not a clip: export it as PNG."));
+            }
             QList<QImage> frames;
             for (const QString& f : item.framePaths) {
                 QImage img;
@@ -144,7 +147,7 @@ ExportDialog::ExportDialog(const appcore::GalleryItem& item, QWidget* parent) : 
     auto* model = new QStandardItemModel(format_);
     auto addFormat = [&](Format f, const QString& label) {
         const bool available = formatAvailable(f);
-        auto* it = new QStandardItem(available ? label : tr("%1 — not available in this build yet").arg(label));
+        auto* it = new QStandardItem(available ? label : tr("%1 — not available in this build").arg(label));
         it->setData(static_cast<int>(f), Qt::UserRole);
         if (!available) {
             it->setFlags(it->flags() & ~Qt::ItemIsEnabled);
@@ -234,8 +237,8 @@ void ExportDialog::formatChanged() {
     QString note;
     if (item_.kind == appcore::GalleryItem::Kind::Video && !formatAvailable(Format::Mp4)) {
         note =
-            tr("MP4, WebM and GIF export need Kinora's FFmpeg video encoder, which is not in this build yet. "
-               "The frames are kept losslessly in the gallery, so you can export them later.");
+            tr("MP4 and WebM export need FFmpeg's encoders, which this build lacks. GIF and PNG frames work; "
+               "the frames are kept losslessly in the gallery, so you can export them later.");
     }
     if (f == Format::PngFrames) {
         note = tr("Writes frame_0001.png, frame_0002.png, … into the folder (created if needed).") +

@@ -1,5 +1,6 @@
 #include "ui/widgets/parameter_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -99,6 +100,15 @@ ParameterPanel::ParameterPanel(QWidget* parent) : QWidget(parent) {
     flowShift_ = new SliderSpinBox(this);
     flowShift_->setObjectName(QStringLiteral("flowShiftControl"));
     form_->addRow(tr("Flow shift"), flowShift_);
+    binning_ = new QCheckBox(tr("Generate at the nearest trained size"), this);
+    binning_->setObjectName(QStringLiteral("binningCheck"));
+    binning_->setChecked(true);
+    binning_->setToolTip(
+        tr("Sana was trained on a fixed set of sizes. On: it generates at the trained size closest in shape, "
+           "then resizes the picture to the size above (as diffusers does). Off: it generates at exactly "
+           "that size."));
+    form_->addRow(tr("Trained size"), binning_);
+    connect(binning_, &QCheckBox::toggled, this, &ParameterPanel::changed);
 
     for (SliderSpinBox* s : {steps_, guidance_, frames_, fps_, frameStride_, eta_, flowShift_}) {
         connect(s, &SliderSpinBox::valueChanged, this, &ParameterPanel::changed);
@@ -170,6 +180,7 @@ void ParameterPanel::setSpec(const appcore::ParameterSpec& spec, bool keepValues
     if (spec.hasEta) {
         eta_->configure(spec.eta.min, spec.eta.max, spec.eta.step, spec.eta.decimals, spec.eta.value);
     }
+    setRowVisible(binning_, spec.hasResolutionBinning);
     setRowVisible(flowShift_, spec.hasFlowShift);
     if (spec.hasFlowShift) {
         flowShift_->configure(spec.flowShift.min, spec.flowShift.max, spec.flowShift.step, spec.flowShift.decimals,
@@ -186,6 +197,10 @@ void ParameterPanel::resetToDefaults() {
     updating_ = true;
     for (SliderSpinBox* s : {steps_, guidance_, frames_, fps_, frameStride_, eta_, flowShift_}) {
         s->resetToDefault();
+    }
+    {
+        const QSignalBlocker block(binning_);
+        binning_->setChecked(true);
     }
     updating_ = false;
     setSize(spec_.width.value, spec_.height.value);
@@ -247,6 +262,8 @@ void ParameterPanel::applyTo(GenerationParams& p) const {
     p.frameStride = spec_.hasFrameStride ? frameStride_->intValue() : 0;
     p.eta = spec_.hasEta ? eta_->value() : kDefault;
     p.flowShift = spec_.hasFlowShift ? flowShift_->value() : kDefault;
+    // A model without trained-size bins (e.g. a small test model) is always generated at the exact size.
+    p.resolutionBinning = spec_.hasResolutionBinning && binning_->isChecked();
 }
 
 void ParameterPanel::setFromParams(const GenerationParams& p) {
@@ -273,6 +290,9 @@ void ParameterPanel::setFromParams(const GenerationParams& p) {
     }
     if (spec_.hasFlowShift && isSet(p.flowShift)) {
         flowShift_->setValue(p.flowShift);
+    }
+    if (spec_.hasResolutionBinning) {
+        binning_->setChecked(p.resolutionBinning);
     }
 }
 

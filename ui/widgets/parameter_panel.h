@@ -1,6 +1,6 @@
 // ParameterPanel: the generation parameters of the chosen model and task (size with aspect presets,
-// steps, guidance, frames, fps / frame stride, eta, flow shift), each a slider with a numeric field and
-// the model's range and default. Rows a model does not take are hidden.
+// steps, guidance, frames, fps / frame stride, eta, flow shift, Sana's trained-size snapping), each a
+// slider with a numeric field and the model's range and default. Rows a model does not take are hidden.
 #pragma once
 
 #include <QWidget>
@@ -8,6 +8,7 @@
 #include "core/local_models.h"
 #include "ui/generation_types.h"
 
+class QCheckBox;
 class QComboBox;
 class QFormLayout;
 class QLabel;
@@ -45,6 +46,7 @@ public:
     SliderSpinBox* etaControl() const { return eta_; }
     SliderSpinBox* flowShiftControl() const { return flowShift_; }
     QComboBox* aspectCombo() const { return aspect_; }
+    QCheckBox* binningCheck() const { return binning_; }
 
 signals:
     void changed();
@@ -69,6 +71,7 @@ private:
     SliderSpinBox* frameStride_ = nullptr;
     SliderSpinBox* eta_ = nullptr;
     SliderSpinBox* flowShift_ = nullptr;
+    QCheckBox* binning_ = nullptr;
     QLabel* fpsLabel_ = nullptr;
     bool updating_ = false;
 };

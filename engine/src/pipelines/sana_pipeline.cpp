@@ -276,6 +276,10 @@ Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, con
     o.max_sequence_length = r.max_sequence_length;
     o.num_inference_steps = r.num_inference_steps > 0 ? r.num_inference_steps : (sprint ? 2 : 20);
     o.guidance_scale = std::isnan(r.guidance_scale) ? 4.5 : r.guidance_scale;
+    if (sprint && (o.num_inference_steps < 1 || o.num_inference_steps > 4)) {
+        return make_error(ErrorCode::InvalidRequest, "Sana-Sprint is distilled for 1 to 4 steps; got " +
+                                                         std::to_string(o.num_inference_steps) + ".");
+    }
     if (sprint && !r.negative_prompt.empty()) {
         return make_error(ErrorCode::InvalidRequest,
                           "Sana-Sprint uses no negative prompt (its guidance is built into the model); clear it.");

@@ -1,12 +1,15 @@
 #include "tokenizers/gemma_tokenizer.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "core/json.h"
+#include "core/log.h"
 
 namespace engine::tokenizers {
 namespace {
@@ -35,7 +38,55 @@ bool is_ascii_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+// The sentencepiece model behind the tokenizer, through the backend asked for (see SpmBackendChoice).
+using LoadedModel = std::variant<SpmModel, SpmBpeModel>;
+
+Expected<LoadedModel> load_builtin(const std::string& model_path, const std::string& why) {
+    auto model = SpmBpeModel::load(model_path);
+    if (!model) {
+        Error e = model.error();
+        if (e.code == ErrorCode::UnsupportedModel && !why.empty()) {
+            e.message += " (" + why + ")";
+        }
+        return Unexpected{std::move(e)};
+    }
+    LOG_INFO("Gemma tokenizer %s: Kinora's built-in sentencepiece BPE encoder (%s)", model_path.c_str(), why.c_str());
+    return LoadedModel(std::in_place_index<1>, std::move(model).value());
+}
+
+Expected<LoadedModel> load_model(const std::string& model_path, SpmBackendChoice choice) {
+    if (choice == SpmBackendChoice::Auto && builtin_spm_forced()) {
+        return load_builtin(model_path, "KINORA_FORCE_BUILTIN_SPM is set");
+    }
+    if (choice == SpmBackendChoice::Builtin) {
+        return load_builtin(model_path, "asked for");
+    }
+    auto library = SpmLibrary::open();
+    if (!library && choice == SpmBackendChoice::Auto) {
+        return load_builtin(model_path, "the sentencepiece bridge is unavailable: " + library.error().message);
+    }
+    if (!library) {
+        return Unexpected{library.error()};
+    }
+    auto model = SpmModel::load(model_path, library.value());
+    if (!model) {
+        return Unexpected{model.error()};
+    }
+    LOG_INFO("Gemma tokenizer %s: sentencepiece through the bridge %s", model_path.c_str(),
+             library.value()->path().c_str());
+    return LoadedModel(std::in_place_index<0>, std::move(model).value());
+}
+
 }  // namespace
+
+const char* to_string(SpmBackend backend) noexcept {
+    return backend == SpmBackend::Bridge ? "sentencepiece bridge" : "built-in BPE encoder";
+}
+
+bool builtin_spm_forced() noexcept {
+    const char* env = std::getenv("KINORA_FORCE_BUILTIN_SPM");
+    return env != nullptr && *env != '\0' && std::strcmp(env, "0") != 0;
+}
 
 Expected<GemmaTokenizerConfig> GemmaTokenizerConfig::from_json(const nlohmann::json& config) {
     GemmaTokenizerConfig out;
@@ -59,8 +110,20 @@ Expected<GemmaTokenizerConfig> GemmaTokenizerConfig::from_json(const nlohmann::j
     return out;
 }
 
-GemmaTokenizer::GemmaTokenizer(SpmModel model, GemmaTokenizerConfig config)
+GemmaTokenizer::GemmaTokenizer(Model model, GemmaTokenizerConfig config)
     : model_(std::move(model)), config_(std::move(config)) {}
+
+std::int32_t GemmaTokenizer::vocab_size() const {
+    return std::visit([](const auto& m) { return m.vocab_size(); }, model_);
+}
+
+const std::string& GemmaTokenizer::model_path() const {
+    return std::visit([](const auto& m) -> const std::string& { return m.path(); }, model_);
+}
+
+Expected<std::vector<std::int32_t>> GemmaTokenizer::model_encode(std::string_view text) const {
+    return std::visit([&](const auto& m) { return m.encode(text); }, model_);
+}
 
 Expected<std::int32_t> GemmaTokenizer::token_id(const std::string& token, const char* role) const {
     for (const auto& added : config_.added_tokens) {
@@ -68,15 +131,16 @@ Expected<std::int32_t> GemmaTokenizer::token_id(const std::string& token, const 
             return added.id;
         }
     }
-    const std::int32_t id = model_.piece_to_id(token);
-    if (id < 0 || (id == model_.unk_id() && token != config_.unk_token)) {
+    const std::int32_t id = std::visit([&](const auto& m) { return m.piece_to_id(token); }, model_);
+    const std::int32_t unk = std::visit([](const auto& m) { return m.unk_id(); }, model_);
+    if (id < 0 || (id == unk && token != config_.unk_token)) {
         return make_error(ErrorCode::ModelLoadFailed,
-                          "The tokenizer's " + std::string(role) + " token '" + token + "' is not in " + model_.path());
+                          "The tokenizer's " + std::string(role) + " token '" + token + "' is not in " + model_path());
     }
     return id;
 }
 
-Expected<GemmaTokenizer> GemmaTokenizer::load(const std::string& path) {
+Expected<GemmaTokenizer> GemmaTokenizer::load(const std::string& path, SpmBackendChoice backend) {
     std::error_code ec;
     if (!fs::exists(path, ec)) {
         return make_error(ErrorCode::ModelNotFound, "Missing tokenizer: " + path);
@@ -132,7 +196,7 @@ Expected<GemmaTokenizer> GemmaTokenizer::load(const std::string& path) {
     } else if (!fs::is_regular_file(path, ec)) {
         return make_error(ErrorCode::ModelLoadFailed, path + " is neither a tokenizer folder nor a .model file");
     }
-    auto model = SpmModel::load(model_path);
+    auto model = load_model(model_path, backend);
     if (!model) {
         return Unexpected{model.error()};
     }
@@ -165,7 +229,7 @@ Expected<std::vector<std::int32_t>> GemmaTokenizer::encode_pieces(std::string_vi
     std::size_t pos = 0;
     auto flush = [&](std::size_t end) -> Expected<void> {
         if (end > segment_start) {
-            auto part = model_.encode(text.substr(segment_start, end - segment_start));
+            auto part = model_encode(text.substr(segment_start, end - segment_start));
             if (!part) {
                 return Unexpected{part.error()};
             }
@@ -235,7 +299,7 @@ Expected<TokenBatch> GemmaTokenizer::encode_padded(const std::vector<std::string
                           "max_length " + std::to_string(max_length) + " leaves no room for the text tokens");
     }
     if (pad_id_ < 0) {
-        return make_error(ErrorCode::ModelLoadFailed, "The tokenizer " + model_.path() + " has no pad token");
+        return make_error(ErrorCode::ModelLoadFailed, "The tokenizer " + model_path() + " has no pad token");
     }
     TokenBatch batch;
     batch.batch_size = static_cast<std::int64_t>(texts.size());
@@ -284,7 +348,7 @@ Expected<std::string> GemmaTokenizer::decode(const std::vector<std::int32_t>& id
             kept.push_back(id);
         }
     }
-    return model_.decode(kept);
+    return std::visit([&](const auto& m) { return m.decode(kept); }, model_);
 }
 
 }  // namespace engine::tokenizers

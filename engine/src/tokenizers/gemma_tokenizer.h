@@ -7,7 +7,10 @@
 // prepended (no <eos>), padded on the right with <pad>, and an attention mask. Lower-casing and the
 // complex-human-instruction prefix are the pipeline's business, not the tokenizer's.
 //
-// Sentencepiece runs in the bridge module (spm_library.h). Like the Hugging Face tokenizer, the
+// Sentencepiece runs in the bridge module (spm_library.h) when it loads; without it (builds with
+// KINORA_WITH_SENTENCEPIECE=OFF, e.g. the GPU build) the built-in BPE encoder (spm_bpe_model.h) runs
+// instead, with the same ids. KINORA_FORCE_BUILTIN_SPM=1 in the environment, or SpmBackendChoice::Builtin,
+// forces the built-in encoder (tests, comparisons). Like the Hugging Face tokenizer, the
 // added tokens listed in tokenizer.json (e.g. "<eos>", "<start_of_turn>") are recognised as whole
 // tokens when they occur literally in the text; the text between them goes to sentencepiece.
 //
@@ -22,11 +25,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "engine/error.h"
+#include "tokenizers/spm_bpe_model.h"
 #include "tokenizers/spm_library.h"
 #include "tokenizers/token_batch.h"
 
@@ -53,11 +58,27 @@ struct GemmaTokenizerConfig {
     static Expected<GemmaTokenizerConfig> from_json(const nlohmann::json& config);
 };
 
+/// Which sentencepiece implementation encodes.
+enum class SpmBackend {
+    Bridge,   // libsentencepiece through the bridge module
+    Builtin,  // SpmBpeModel (BPE models only)
+};
+enum class SpmBackendChoice {
+    Auto,     // the bridge when it loads, else the built-in encoder; KINORA_FORCE_BUILTIN_SPM=1 means Builtin
+    Bridge,   // the bridge or an error
+    Builtin,  // the built-in encoder
+};
+const char* to_string(SpmBackend backend) noexcept;
+
+/// True when the environment asks for the built-in encoder (KINORA_FORCE_BUILTIN_SPM set, not "" or "0").
+bool builtin_spm_forced() noexcept;
+
 class GemmaTokenizer {
 public:
     /// Loads from a diffusers/transformers tokenizer folder (tokenizer.model, plus tokenizer_config.json
-    /// and tokenizer.json when present) or from a sentencepiece .model file (Gemma defaults).
-    static Expected<GemmaTokenizer> load(const std::string& path);
+    /// and tokenizer.json when present) or from a sentencepiece .model file (Gemma defaults). Logs which
+    /// sentencepiece backend it uses.
+    static Expected<GemmaTokenizer> load(const std::string& path, SpmBackendChoice backend = SpmBackendChoice::Auto);
 
     /// Token ids with the special tokens the config asks for (<bos> for Gemma).
     Expected<std::vector<std::int32_t>> encode(std::string_view text) const;
@@ -75,14 +96,18 @@ public:
     std::int32_t eos_id() const { return eos_id_; }
     /// -1 when the tokenizer has no pad token (encode_padded then fails).
     std::int32_t pad_id() const { return pad_id_; }
-    std::int32_t vocab_size() const { return model_.vocab_size(); }
+    std::int32_t vocab_size() const;
     const GemmaTokenizerConfig& config() const { return config_; }
+    SpmBackend backend() const { return model_.index() == 0 ? SpmBackend::Bridge : SpmBackend::Builtin; }
 
 private:
-    GemmaTokenizer(SpmModel model, GemmaTokenizerConfig config);
+    using Model = std::variant<SpmModel, SpmBpeModel>;
+    GemmaTokenizer(Model model, GemmaTokenizerConfig config);
     Expected<std::int32_t> token_id(const std::string& token, const char* role) const;
+    Expected<std::vector<std::int32_t>> model_encode(std::string_view text) const;
+    const std::string& model_path() const;
 
-    SpmModel model_;
+    Model model_;
     GemmaTokenizerConfig config_;
     std::int32_t bos_id_ = -1;
     std::int32_t eos_id_ = -1;
