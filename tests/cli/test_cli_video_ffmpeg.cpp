@@ -31,8 +31,8 @@ struct DecodedVideo {
     int width = 0, height = 0;
     AVRational avg_frame_rate{0, 1};
     std::string codec;
-    std::map<std::string, std::string> tags;  // lower-case keys
-    std::vector<at::Tensor> frames;           // [H, W, 3] float, 0..255
+    std::map<std::string, std::string> tags;      // lower-case keys
+    std::vector<at::Tensor> frames;               // [H, W, 3] float, 0..255
     std::vector<std::vector<at::Tensor>> planes;  // yuv420p frames: Y' [H, W], Cb, Cr [H/2, W/2] as coded, float
     std::string error;
 
@@ -226,7 +226,8 @@ TEST_CASE("cli t2v: MP4 and WebM at their default quality decode to the golden f
             CAPTURE(f, own, next);
             if (std::getenv("KINORA_REPORT_MAXDIFF") != nullptr) {
                 std::printf("[psnr] %s frame %d: Y' %.2f dB (against the next frame %.2f dB), RGB %.2f dB\n",
-                            ext.c_str(), static_cast<int>(f), own, next, psnr(v.frames[static_cast<size_t>(f)], frames[f]));
+                            ext.c_str(), static_cast<int>(f), own, next,
+                            psnr(v.frames[static_cast<size_t>(f)], frames[f]));
             }
             // Measured Y' PSNR on this noise-like 48x32 video: MP4 (CRF 18) 38.4-38.7 dB, WebM (CRF 30) 32.9-44.5 dB;
             // the RGB PSNR (~18.6 dB) is set by 4:2:0 chroma on pixel-sized detail, checked exactly at CRF 0 above.
@@ -237,8 +238,7 @@ TEST_CASE("cli t2v: MP4 and WebM at their default quality decode to the golden f
     fs::remove_all(dir);
 }
 
-TEST_CASE("cli t2v: an FFmpeg without H.264 encoders fails for MP4 before generating, naming what works",
-          "[cli]") {
+TEST_CASE("cli t2v: an FFmpeg without H.264 encoders fails for MP4 before generating, naming what works", "[cli]") {
     auto gc = GoldenCase::load("vc2_pipeline_tiny");
     const std::string dir = test_cli::make_temp_dir("cli-no-x264");
     ::setenv("KINORA_DISABLE_ENCODERS", "libx264,h264_nvenc,h264_qsv,h264_amf,h264_mf,h264_videotoolbox,libopenh264",
