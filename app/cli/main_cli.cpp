@@ -6,6 +6,7 @@
 //   kinora-cli info
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -48,7 +49,7 @@ void print_usage() {
                  "usage: kinora-cli <command> [options]\n\n"
                  "commands:\n"
                  "  t2i      text to image (Sana, Sana-Sprint)\n"
-                 "  t2v      text to video (VideoCrafter2)\n"
+                 "  t2v      text to video (VideoCrafter2, VideoCrafter1)\n"
                  "  i2v      image to video (DynamiCrafter, VideoCrafter-i2v)\n"
                  "  models   list, download (pull) and remove models\n"
                  "  info     show the build and the devices\n\n"
@@ -280,16 +281,57 @@ int command_t2i(int argc, char** argv) {
     return kExitOk;
 }
 
+// The video format: --format, else the extension; checked against this build before minutes of generation.
+engine::VideoFormat video_format(const cli::ParsedArgs& a, const std::string& out) {
+    engine::VideoFormat format = engine::VideoFormat::None;
+    if (a.has("format")) {
+        format = engine::video_format_from_string(a.get("format"));
+        if (format == engine::VideoFormat::None) {
+            throw std::invalid_argument("--format expects mp4, webm, gif or png (frames); got '" + a.get("format") +
+                                        "'");
+        }
+    } else {
+        format = engine::video_format_for_path(out);
+        if (format == engine::VideoFormat::None) {
+            throw std::invalid_argument("Cannot tell the video format of " + out +
+                                        ": use .mp4, .webm or .gif, a name without extension for PNG frames, or "
+                                        "--format.");
+        }
+    }
+    const auto available = engine::available_video_formats();
+    if (std::find(available.begin(), available.end(), format) == available.end()) {
+        std::string names;
+        for (auto f : available) names += std::string(names.empty() ? "" : ", ") + engine::to_string(f);
+        const char* need = format == engine::VideoFormat::Mp4 ? "an H.264 encoder (libx264)" : "the VP9 encoder";
+        throw std::runtime_error(std::string("Cannot write ") + engine::to_string(format) + ": this build's FFmpeg has no " +
+                                 need + ". Available here: " + names +
+                                 ". Choose one with --format or the file extension.");
+    }
+    return format;
+}
+
+// PNG frames go to a new folder (check_output_path has refused an existing folder already).
+void check_frames_folder(const std::string& out) {
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec)) {
+        throw std::invalid_argument("Cannot write PNG frames to " + out + ": it exists. Choose a new folder name.");
+    }
+}
+
 int command_video(int argc, char** argv, bool image_to_video) {
     cli::Parser p(image_to_video ? "i2v" : "t2v",
-                  image_to_video ? "Animate a picture with DynamiCrafter or VideoCrafter-i2v."
-                                 : "Text to video with VideoCrafter2.");
+                  image_to_video ? "Animate a picture with DynamiCrafter or VideoCrafter-i2v (a model.ckpt file)."
+                                 : "Text to video with VideoCrafter2 or VideoCrafter1 (a model.ckpt file).");
     add_common_options(p)
         .option("width", "PX", "video width (default: the model's)")
         .option("height", "PX", "video height (default: the model's)")
-        .option("frames", "N", "number of frames (default: the model's)")
-        .option("fps", "N", "frames per second (conditioning and playback)")
-        .option("eta", "X", "DDIM eta, 0 = deterministic (default 1)");
+        .option("frames", "N", "number of frames (default: the model's, 16)")
+        .option("fps", "N", "frames per second: the model's fps input and the playback rate")
+        .option("eta", "X", "DDIM eta, 0 = deterministic (default 1)")
+        .option("vocab", "PATH", "the CLIP vocabulary: a folder with vocab.json + merges.txt (default: next to the "
+                                 "model, then the Hugging Face cache)")
+        .option("format", "NAME", "mp4, webm, gif or png (frames into a folder); default: from --out's extension")
+        .option("crf", "N", "MP4/WebM quality, lower is better (default: MP4 18, WebM 30)");
     if (image_to_video) {
         p.option("image", "FILE", "the picture to animate (required)")
             .option("frame-stride", "N", "DynamiCrafter frame stride (motion amount)")
@@ -303,11 +345,17 @@ int command_video(int argc, char** argv, bool image_to_video) {
     }
     engine::ImageToVideoRequest r;
     fill_common(a, r);
+    const std::string out = a.get("out");
+    engine::VideoExportOptions export_options;
+    export_options.format = video_format(a, out);
+    if (export_options.format == engine::VideoFormat::PngSequence) check_frames_folder(out);
+    if (a.has("crf")) export_options.crf = checked_int(a, "crf", 0, 63);
     if (a.has("width")) r.width_px = checked_int(a, "width", 8, 2048);
     if (a.has("height")) r.height_px = checked_int(a, "height", 8, 2048);
     if (a.has("frames")) r.num_frames = checked_int(a, "frames", 1, 256);
     if (auto v = a.get_double("fps")) r.fps = *v;
     if (auto v = a.get_double("eta")) r.eta = *v;
+    r.tokenizer_path = a.get("vocab");
     engine::GenerationRequest request;
     if (image_to_video) {
         if (!a.has("image")) throw std::invalid_argument("--image is required (the picture to animate)");
@@ -327,8 +375,17 @@ int command_video(int argc, char** argv, bool image_to_video) {
     if (int rc = run_request(a, std::move(request), result); rc != kExitOk) {
         return rc;
     }
-    std::fprintf(stderr, "error: writing video files is not available in this version of kinora-cli\n");
-    return kExitFailed;
+    export_options.parameters = result->parameters;
+    if (auto w = engine::write_video(out, result->video, export_options); !w) {
+        std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
+        return kExitFailed;
+    }
+    const auto& frames = result->video.frames;
+    std::fprintf(stderr, "wrote %s (%s, %zu frames, %dx%d, %g fps, seed %llu, %.1f s)\n", out.c_str(),
+                 engine::to_string(export_options.format), frames.size(), frames.empty() ? 0 : frames[0].width,
+                 frames.empty() ? 0 : frames[0].height, result->video.fps,
+                 static_cast<unsigned long long>(result->seed), result->duration_s);
+    return kExitOk;
 }
 
 int command_info() {

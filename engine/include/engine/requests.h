@@ -82,6 +82,9 @@ struct TextToVideoRequest : RequestCommon {
     int num_frames = 0; // 0: model default (16)
     double fps = kUseModelDefault;  // fps conditioning and playback rate
     double eta = kUseModelDefault;  // DDIM eta (1.0 in VideoCrafter's scripts)
+    /// The open_clip vocabulary (a folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz); empty:
+    /// looked up next to the checkpoint and in the Hugging Face cache (laion/CLIP-ViT-H-14-laion2B-s32B-b79K).
+    std::string tokenizer_path;
 };
 
 /// DynamiCrafter / VideoCrafter-i2v image-to-video.

@@ -41,9 +41,35 @@ std::shared_ptr<SanaPipeline> ModelCache::sana(const std::string& dir,
     return sana_;
 }
 
+std::shared_ptr<LVDMPipeline> ModelCache::lvdm(const std::string& checkpoint, const std::string& config_path,
+                                               const std::string& tokenizer_path,
+                                               const std::function<void(int, int)>& on_component) {
+    std::error_code ec;
+    auto canonical = [&ec](const std::string& p) {
+        return p.empty() ? std::string() : std::filesystem::weakly_canonical(p, ec).string();
+    };
+    const std::string key = canonical(checkpoint) + '\n' + canonical(config_path) + '\n' + canonical(tokenizer_path);
+    if (lvdm_ && lvdm_key_ == key) {
+        return lvdm_;
+    }
+    clear();
+    LVDMLoadOptions o;
+    o.dtype = settings_.dtype;
+    o.vae_dtype = settings_.vae_dtype;
+    o.device = settings_.device;
+    o.config_path = config_path;
+    o.tokenizer_path = tokenizer_path;
+    o.on_component = on_component;
+    lvdm_ = core::unwrap(load_lvdm_pipeline(checkpoint, o));
+    lvdm_key_ = key;
+    return lvdm_;
+}
+
 void ModelCache::clear() {
     sana_.reset();
     sana_dir_.clear();
+    lvdm_.reset();
+    lvdm_key_.clear();
 }
 
 }  // namespace engine::pipelines

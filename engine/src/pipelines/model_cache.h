@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "pipelines/lvdm_pipeline.h"
 #include "pipelines/sana_pipeline.h"
 
 namespace engine::pipelines {
@@ -29,6 +30,12 @@ public:
     /// on_component(done, total) reports loading progress.
     std::shared_ptr<SanaPipeline> sana(const std::string& dir, const std::function<void(int, int)>& on_component);
 
+    /// The VideoCrafter / DynamiCrafter checkpoint at `checkpoint` with its config and vocabulary (empty: the
+    /// preset / the looked-up vocabulary), loading it (and dropping any other model) when needed.
+    std::shared_ptr<LVDMPipeline> lvdm(const std::string& checkpoint, const std::string& config_path,
+                                       const std::string& tokenizer_path,
+                                       const std::function<void(int, int)>& on_component);
+
     /// Drops everything (after a job in low-memory mode, or on an out-of-memory error).
     void clear();
 
@@ -36,6 +43,8 @@ private:
     ComputeSettings settings_;
     std::string sana_dir_;
     std::shared_ptr<SanaPipeline> sana_;
+    std::string lvdm_key_;
+    std::shared_ptr<LVDMPipeline> lvdm_;
 };
 
 }  // namespace engine::pipelines

@@ -7,6 +7,7 @@
 #include "core/engine_error.h"
 #include "pipelines/model_cache.h"
 #include "pipelines/text_to_image.h"
+#include "pipelines/text_to_video.h"
 
 namespace engine::pipelines {
 namespace {
@@ -19,9 +20,14 @@ public:
         if (const auto* t2i = std::get_if<TextToImageRequest>(&request)) {
             return run_text_to_image(*t2i, ctx, cache_);
         }
-        // The video pipelines register here as they land (issues #5, #6).
-        throw core::EngineError(ErrorCode::UnsupportedModel, std::string("The ") + to_string(task_of(request)) +
-                                                                 " pipeline is not part of this build yet.");
+        if (const auto* i2v = std::get_if<ImageToVideoRequest>(&request)) {
+            return run_image_to_video(*i2v, ctx, cache_);
+        }
+        if (const auto* t2v = std::get_if<TextToVideoRequest>(&request)) {
+            return run_text_to_video(*t2v, ctx, cache_);
+        }
+        throw core::EngineError(ErrorCode::Internal, std::string("no pipeline for the task ") +
+                                                         to_string(task_of(request)));
     }
 
 private:
