@@ -162,6 +162,45 @@ QByteArray withoutNonFiniteNumbers(const QByteArray& text) {
     return out;
 }
 
+// An LVDM config in JSON (the original YAML's structure): the native size is model.params.image_size (latent
+// [h, w]) times the autoencoder's 2^(len(ch_mult) - 1), the frame count the UNet's temporal_length. A config that
+// does not say leaves the family's values.
+void readLvdmJsonConfig(LocalModel& m) {
+    QFile f(m.configPath);
+    if (!f.open(QIODevice::ReadOnly)) {
+        return;
+    }
+    const QJsonObject params = QJsonDocument::fromJson(withoutNonFiniteNumbers(f.readAll()))
+                                   .object()
+                                   .value(QStringLiteral("model"))
+                                   .toObject()
+                                   .value(QStringLiteral("params"))
+                                   .toObject();
+    const QJsonArray size = params.value(QStringLiteral("image_size")).toArray();
+    const QJsonArray mult = params.value(QStringLiteral("first_stage_config"))
+                                .toObject()
+                                .value(QStringLiteral("params"))
+                                .toObject()
+                                .value(QStringLiteral("ddconfig"))
+                                .toObject()
+                                .value(QStringLiteral("ch_mult"))
+                                .toArray();
+    if (size.size() == 2 && size[0].toInt() > 0 && size[1].toInt() > 0 && !mult.isEmpty()) {
+        const int factor = 1 << (mult.size() - 1);
+        m.nativeHeight = size[0].toInt() * factor;
+        m.nativeWidth = size[1].toInt() * factor;
+    }
+    const int frames = params.value(QStringLiteral("unet_config"))
+                           .toObject()
+                           .value(QStringLiteral("params"))
+                           .toObject()
+                           .value(QStringLiteral("temporal_length"))
+                           .toInt();
+    if (frames > 0) {
+        m.nativeFrames = frames;
+    }
+}
+
 // A JSON object from a file; empty when the file is missing or not JSON.
 QJsonObject readJsonObject(const QString& path) {
     QFile f(path);
@@ -266,10 +305,14 @@ LocalModel identifyModel(const QString& path, QString* why) {
             }
             m.family = family;
             m.path = checkpoints.first();
-            for (const QFileInfo& f :
-                 dir.entryInfoList({QStringLiteral("*.yaml"), QStringLiteral("*.yml")}, QDir::Files)) {
-                m.configPath = f.absoluteFilePath();
-                break;
+            // Its config: the original YAML, or a config.json (the engine reads both); none means the built-in
+            // preset that matches the checkpoint's tensors.
+            for (const QFileInfo& f : dir.entryInfoList(
+                     {QStringLiteral("*.yaml"), QStringLiteral("*.yml"), QStringLiteral("config.json")}, QDir::Files,
+                     QDir::Name)) {
+                if (m.configPath.isEmpty() || f.suffix() != QLatin1String("json")) {
+                    m.configPath = f.absoluteFilePath();
+                }
             }
         }
         if (m.family == ModelFamily::Sana || m.family == ModelFamily::SanaSprint) {
@@ -299,6 +342,9 @@ LocalModel identifyModel(const QString& path, QString* why) {
     }
     m.tasks = tasksOf(m.family);
     setNativeSize(m, (m.name + QLatin1Char(' ') + m.path).toLower());
+    if (m.configPath.endsWith(QLatin1String(".json"))) {
+        readLvdmJsonConfig(m);
+    }
     m.sizeBytes = pathSize(info.absoluteFilePath());
     return m;
 }
@@ -441,10 +487,13 @@ ParameterSpec parameterSpec(const LocalModel& model, Task task) {
             const bool dc = model.family == ModelFamily::DynamiCrafter;
             s.steps = IntSpec{1, 200, 1, 50};
             s.guidance = dc ? RealSpec{1.0, 20.0, 0.1, 7.5, 1} : RealSpec{1.0, 30.0, 0.5, 12.0, 1};
-            s.width = IntSpec{256, 1024, 64, nativeW};
-            s.height = IntSpec{256, 1024, 64, nativeH};
+            // Multiples of 64 for the released models; a smaller (test) model's config allows its own size.
+            const int multiple = nativeW % 64 == 0 && nativeH % 64 == 0 ? 64 : 16;
+            s.width = IntSpec{qMin(256, nativeW), 1024, multiple, nativeW};
+            s.height = IntSpec{qMin(256, nativeH), 1024, multiple, nativeH};
             s.hasFrames = true;
-            s.frames = IntSpec{4, 32, 1, 16};
+            const int frames = model.nativeFrames > 0 ? model.nativeFrames : 16;
+            s.frames = IntSpec{qMin(4, frames), 32, 1, frames};
             s.hasEta = true;
             s.eta = RealSpec{0.0, 1.0, 0.05, 1.0, 2};
             s.hasNegativePrompt = true;

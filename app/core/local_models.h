@@ -33,6 +33,7 @@ struct LocalModel {
     // name (e.g. "_512px", "DynamiCrafter_1024").
     int nativeWidth = 0;
     int nativeHeight = 0;
+    int nativeFrames = 0;  // LVDM: temporal_length from a config.json next to the checkpoint (0: the family's)
     qint64 sizeBytes = 0;
     // Sana (read from transformer/, vae/ and scheduler/ configs; 0 when a config is missing):
     int sampleSize = 0;              // the transformer's sample_size (latent side at the native resolution)

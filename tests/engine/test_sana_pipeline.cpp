@@ -13,6 +13,7 @@
 #include "core/engine_error.h"
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "core/torch_compat.h"
 #include "pipelines/sana_pipeline.h"
 #include "support/cpu_memory.h"
 #include "support/golden_case.h"
@@ -318,6 +319,7 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
         WARN("no CUDA device");
         return;
     }
+    engine::core::set_cuda_tf32(false);  // float32 parity means float32 arithmetic (cuDNN defaults to TF32)
     auto gc = test_support::GoldenCase::load(name);
     engine::pipelines::SanaLoadOptions lo;
     lo.device = c10::Device(c10::kCUDA, 0);

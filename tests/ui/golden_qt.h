@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QList>
 #include <QString>
 #include <QtEndian>
 
@@ -46,56 +47,91 @@ inline QJsonObject goldenMeta(const QString& name, QString* error) {
     return c.value(QStringLiteral("meta")).toObject();
 }
 
-/// A [1, 3, H, W] float32 tensor in [0, 1] from <case>/io.safetensors as an RGB888 picture, each value
-/// rounded as round(clamp(v, 0, 1) * 255). Null with *error set on any problem.
-inline QImage goldenImage(const QString& caseName, const QString& tensor, QString* error) {
+/// A float32 tensor of <case>/io.safetensors: its shape and values (row-major). False with *error set on any
+/// problem.
+inline bool goldenTensor(const QString& caseName, const QString& tensor, QList<int>* shape, QList<float>* values,
+                         QString* error) {
     QFile f(QDir(goldenCaseDir(caseName)).filePath(QStringLiteral("io.safetensors")));
     if (!f.open(QIODevice::ReadOnly)) {
         *error = QStringLiteral("cannot open ") + f.fileName();
-        return {};
+        return false;
     }
     const QByteArray bytes = f.readAll();
     if (bytes.size() < 8) {
         *error = QStringLiteral("io.safetensors is too short");
-        return {};
+        return false;
     }
     const quint64 headerLength = qFromLittleEndian<quint64>(bytes.constData());
     if (headerLength > static_cast<quint64>(bytes.size() - 8)) {
         *error = QStringLiteral("io.safetensors: bad header length");
-        return {};
+        return false;
     }
     const QJsonObject header = QJsonDocument::fromJson(bytes.mid(8, static_cast<qsizetype>(headerLength))).object();
     const QJsonObject entry = header.value(tensor).toObject();
-    const QJsonArray shape = entry.value(QStringLiteral("shape")).toArray();
+    const QJsonArray dims = entry.value(QStringLiteral("shape")).toArray();
     const QJsonArray offsets = entry.value(QStringLiteral("data_offsets")).toArray();
-    if (entry.value(QStringLiteral("dtype")).toString() != QLatin1String("F32") || shape.size() != 4 ||
-        shape[0].toInt() != 1 || shape[1].toInt() != 3 || offsets.size() != 2) {
-        *error = QStringLiteral("io.safetensors: %1 is not a [1, 3, H, W] F32 tensor").arg(tensor);
-        return {};
+    if (entry.value(QStringLiteral("dtype")).toString() != QLatin1String("F32") || offsets.size() != 2) {
+        *error = QStringLiteral("io.safetensors: %1 is not an F32 tensor").arg(tensor);
+        return false;
     }
-    const int h = shape[2].toInt();
-    const int w = shape[3].toInt();
+    qint64 count = 1;
+    shape->clear();
+    for (const QJsonValue& d : dims) {
+        shape->append(d.toInt());
+        count *= d.toInt();
+    }
     const qint64 begin = 8 + static_cast<qint64>(headerLength) + offsets[0].toInteger();
     const qint64 end = 8 + static_cast<qint64>(headerLength) + offsets[1].toInteger();
-    if (end - begin != qint64(3) * h * w * 4 || end > bytes.size()) {
+    if (end - begin != count * 4 || end > bytes.size()) {
         *error = QStringLiteral("io.safetensors: %1's byte range does not match its shape").arg(tensor);
+        return false;
+    }
+    values->resize(count);
+    for (qint64 i = 0; i < count; ++i) {
+        const quint32 bits = qFromLittleEndian<quint32>(bytes.constData() + begin + i * 4);
+        std::memcpy(&(*values)[i], &bits, sizeof(float));
+    }
+    return true;
+}
+
+/// One picture of a [1, 3, H, W] tensor (frame < 0) or frame `frame` of a [1, 3, F, H, W] video as RGB888, each
+/// value v mapped as round(clamp(v * scale + offset, 0, 1) * 255): scale 1, offset 0 for pictures in [0, 1];
+/// 0.5, 0.5 for LVDM videos in [-1, 1]. Null with *error set on any problem.
+inline QImage goldenPicture(const QString& caseName, const QString& tensor, int frame, double scale, double offset,
+                            QString* error) {
+    QList<int> shape;
+    QList<float> values;
+    if (!goldenTensor(caseName, tensor, &shape, &values, error)) {
         return {};
     }
+    const bool video = frame >= 0;
+    if (shape.size() != (video ? 5 : 4) || shape[0] != 1 || shape[1] != 3 || (video && frame >= shape[2])) {
+        *error = QStringLiteral("io.safetensors: %1 is not a [1, 3, %2H, W] tensor (or has no frame %3)")
+                     .arg(tensor, video ? QStringLiteral("F, ") : QString())
+                     .arg(frame);
+        return {};
+    }
+    const int frames = video ? shape[2] : 1;
+    const int h = shape[shape.size() - 2];
+    const int w = shape[shape.size() - 1];
     QImage img(w, h, QImage::Format_RGB888);
-    const char* data = bytes.constData() + begin;
     for (int c = 0; c < 3; ++c) {
         for (int y = 0; y < h; ++y) {
             uchar* row = img.scanLine(y);
             for (int x = 0; x < w; ++x) {
-                float v = 0.0f;
-                const quint32 bits = qFromLittleEndian<quint32>(data + (((qint64(c) * h + y) * w + x) * 4));
-                std::memcpy(&v, &bits, sizeof v);
-                const double clamped = std::fmin(1.0, std::fmax(0.0, static_cast<double>(v)));
-                row[x * 3 + c] = static_cast<uchar>(std::lround(clamped * 255.0));
+                const qint64 i = ((qint64(c) * frames + qMax(frame, 0)) * h + y) * w + x;
+                const double v = static_cast<double>(values[i]) * scale + offset;
+                row[x * 3 + c] = static_cast<uchar>(std::lround(std::fmin(1.0, std::fmax(0.0, v)) * 255.0));
             }
         }
     }
     return img;
+}
+
+/// A [1, 3, H, W] float32 tensor in [0, 1] from <case>/io.safetensors as an RGB888 picture, each value
+/// rounded as round(clamp(v, 0, 1) * 255). Null with *error set on any problem.
+inline QImage goldenImage(const QString& caseName, const QString& tensor, QString* error) {
+    return goldenPicture(caseName, tensor, -1, 1.0, 0.0, error);
 }
 
 /// The largest difference of any channel of any pixel (RGB), or -1 when the sizes differ.

@@ -53,4 +53,15 @@ protected:
     virtual c10::DataPtr allocate_bytes(size_t n) const = 0;
 };
 
+/// Lets (or stops) cuBLAS and cuDNN use TF32 for float32 matmuls and convolutions on Ampere and newer. PyTorch's
+/// defaults are off for matmuls and on for convolutions; parity runs in float32 turn both off. (Torch 2.9+ marks
+/// these setters deprecated in favour of the float32-precision API; they still work.)
+inline void set_cuda_tf32(bool allow) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    at::globalContext().setAllowTF32CuBLAS(allow);
+    at::globalContext().setAllowTF32CuDNN(allow);
+#pragma GCC diagnostic pop
+}
+
 }  // namespace engine::core
