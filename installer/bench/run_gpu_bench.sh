@@ -200,6 +200,14 @@ bench bench_vc2 60 150 --case vc2 --repeats 1
 reference ref_dc 40 120 "$REF_DIR/dc" dc512
 bench bench_dc512 60 150 --case dc512 --repeats 1
 bench bench_sprint600 25 90 --case sprint600_2step --repeats "$REPEATS"
+# diffusers' own bf16 error against the float32 goldens: the fair bar for our bf16 parity test (printed as JSON).
+if [[ -f "$REF_DIR/bench/bf16_baseline.py" && -n "$GOLDEN" ]]; then
+    step ref_bf16_baseline 40 90 python3 "$REF_DIR/bench/bf16_baseline.py" "$REF_DIR/vc" "$GOLDEN"
+    grep -h '^{' "$LOG_DIR/ref_bf16_baseline.log" > "$OUT_DIR/bf16_baseline.jsonl" 2>/dev/null || true
+fi
+# The goals are stated against diffusers with torch.compile (what an expert Python user runs); compiling takes
+# minutes, so it comes last and only when the budget still allows it.
+reference ref_compile 150 240 "$REF_DIR/vc" sana1600 sprint1600 --compile=default
 
 # ---- summary --------------------------------------------------------------------------------------------------------
 {
