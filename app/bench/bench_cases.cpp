@@ -784,7 +784,7 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor x = at::randn({b, c2, hw, hw}, options).contiguous(at::MemoryFormat::ChannelsLast);
         at::Tensor w = at::randn({c2, 1, 3, 3}, options);
         at::Tensor bias = at::randn({c2}, options);
-        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last", x),
+        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last (routed to ATen)", x),
                        1.5 * b * c2 * hw * hw * element,
                        [x, w, bias] { return kernels::depthwise_conv3x3_silu_gate(x, w, bias); }});
     }
