@@ -25,6 +25,7 @@ struct BenchOptions {
     bool tiny = false;         // tiny configs of the same model families (CPU smoke tests)
     std::optional<int> steps;  // overrides the case's denoising steps
     std::uint64_t seed = 0;
+    bool graphs = true;  // Sana / Sprint: the transformer step through CUDA graphs (SanaLoadOptions::cuda_graphs)
 };
 
 struct CaseInfo {
