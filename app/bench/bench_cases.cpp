@@ -26,6 +26,7 @@
 #include "models/adapters/image_resampler.h"
 #include "models/autoencoders/autoencoder_dc.h"
 #include "models/autoencoders/autoencoder_kl.h"
+#include "models/common/memory_format.h"
 #include "models/text_encoders/clip_vision.h"
 #include "models/text_encoders/gemma2_model.h"
 #include "models/text_encoders/open_clip_text.h"
@@ -156,6 +157,10 @@ std::string kernel_mode() {
     return kernels::has_cuda_kernels() && kernels::cuda_kernels_enabled() ? "fused" : "aten";
 }
 
+bool channels_last_of(const BenchOptions& o) {
+    return o.channels_last.value_or(engine::models::default_channels_last(o.device));
+}
+
 double gib(std::int64_t bytes) {
     return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30);
 }
@@ -190,6 +195,7 @@ void finish_result(json& result, const std::string& name, const BenchOptions& o,
     const auto peak = peak_memory_bytes(o.device);
     result["peak_mem_GiB"] = peak ? json(round_to(gib(*peak), 2)) : json(nullptr);
     result["kernels"] = kernel_mode();
+    result["channels_last"] = channels_last_of(o) ? "on" : "off";
     result["torch"] = TORCH_VERSION;
 }
 
@@ -386,6 +392,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         models::AutoencoderDC vae(vae_cfg);
         randomize_parameters(*vae);
         vae->to_dtype_device(dtype, o.device);
+        vae->set_channels_last(channels_last_of(o));
         vae->eval();
         pipe->vae = vae;
     }
@@ -623,6 +630,8 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     const auto build_start = Clock::now();
     auto unet = build<models::LVDMUNet3D>(unet_cfg, options);
     auto ae = build<models::AutoencoderKL>(ae_cfg, options);
+    unet->set_channels_last(channels_last_of(o));
+    ae->set_channels_last(channels_last_of(o));
     auto text = build<models::OpenCLIPTextEncoder>(text_cfg, options);
     models::CLIPVisionEncoder vision{nullptr};
     models::ImageResampler resampler{nullptr};

@@ -53,6 +53,8 @@ Usage: kinora-bench [options]
                       (the same switch as KINORA_DISABLE_CUDA_KERNELS=1); no effect on the CPU
   --graphs on|off     Sana / Sprint: the transformer step through CUDA graphs (default on; the same switch as
                       KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
+  --channels-last on|off  channels-last convolutions in the VAEs and the LVDM UNet (default: on for CUDA unless
+                      KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
   --out FILE          also append the JSON lines to FILE
   --list              print the cases and exit
@@ -139,6 +141,12 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--graphs is on or off, got '" + g + "'");
             }
             a.options.graphs = g == "on";
+        } else if (flag == "--channels-last") {
+            const std::string c = value();
+            if (c != "on" && c != "off") {
+                throw std::invalid_argument("--channels-last is on or off, got '" + c + "'");
+            }
+            a.options.channels_last = c == "on";
         } else if (flag == "--tiny") {
             a.options.tiny = true;
         } else if (flag == "--steps") {

@@ -14,6 +14,7 @@
 #include "core/engine_error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "models/common/memory_format.h"
 #include "pipelines/resolution_bins.h"
 #include "runtime/cuda_graph.h"
 #include "schedulers/samplers.h"
@@ -185,6 +186,9 @@ Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& di
     auto vae = models::load_autoencoder_dc((root / "vae").string(), options.vae_dtype, options.device);
     if (!vae) return Unexpected{vae.error()};
     pipe->vae = std::move(vae).value();
+    if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+        pipe->vae->set_channels_last(true);
+    }
     if (pipe->vae->config.latent_channels != pipe->transformer->config.in_channels) {
         return load_error(ErrorCode::ModelLoadFailed, dir + ": the VAE's " +
                                                           std::to_string(pipe->vae->config.latent_channels) +

@@ -46,6 +46,9 @@ struct SanaLoadOptions {
     /// shape, then replayed; see runtime/cuda_graph.h). No effect on the CPU or in builds without CUDA.
     /// KINORA_DISABLE_CUDA_GRAPHS=1 turns it off whatever this says; a failed capture falls back to eager (logged).
     bool cuda_graphs = true;
+    /// The DC-AE's convolutions in channels-last layout (models/common/memory_format.h); nullopt: on for CUDA
+    /// devices unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU.
+    std::optional<bool> channels_last;
     /// Reports each loaded component (done, total) — progress and a cancellation point (may throw).
     std::function<void(int, int)> on_component;
 };
