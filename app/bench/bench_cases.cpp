@@ -483,12 +483,13 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     std::optional<double> graphed_max_diff;
     if (o.graphs && o.device.is_cuda() && runtime::cuda_graphs_built() && runtime::cuda_graphs_allowed_by_env()) {
         models::SanaTransformer2D model = pipe->transformer;
-        runtime::CudaGraphRunner runner("SanaTransformer2D (bench)", [model](const std::vector<at::Tensor>& in) mutable {
-            models::SanaConditioning c;
-            c.encoder_attention_mask = in[3];
-            if (in.size() > 4) c.guidance = in[4];
-            return model->forward(in[0], in[1], in[2], c);
-        });
+        runtime::CudaGraphRunner runner("SanaTransformer2D (bench)",
+                                        [model](const std::vector<at::Tensor>& in) mutable {
+                                            models::SanaConditioning c;
+                                            c.encoder_attention_mask = in[3];
+                                            if (in.size() > 4) c.guidance = in[4];
+                                            return model->forward(in[0], in[1], in[2], c);
+                                        });
         std::vector<at::Tensor> inputs = {latents, context, timestep, context_mask};
         if (cond.guidance) inputs.push_back(*cond.guidance);
         graphed_times = time_calls(o.device, 2, o.component_repeats, [&] { runner.run(inputs); });
@@ -521,10 +522,9 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         result[fwd_key + "_graphed_all"] = rounded_list(graphed_times, 5);
         result["graphed_vs_eager_max_abs_diff"] = graphed_max_diff ? json(*graphed_max_diff) : json(nullptr);
     }
-    result["graphs"] = o.graphs && o.device.is_cuda() && runtime::cuda_graphs_built() &&
-                               runtime::cuda_graphs_allowed_by_env()
-                           ? "on"
-                           : "off";
+    result["graphs"] =
+        o.graphs && o.device.is_cuda() && runtime::cuda_graphs_built() && runtime::cuda_graphs_allowed_by_env() ? "on"
+                                                                                                                : "off";
     if (pipe->transformer_graphs) {
         result["graph_stats"] = {{"captures", pipe->transformer_graphs->captures()},
                                  {"replays", pipe->transformer_graphs->replays()},

@@ -15,8 +15,8 @@
 #include "core/engine_error.h"
 #include "io/state_dict.h"
 #include "models/common/embeddings.h"
-#include "models/common/normalization.h"
 #include "models/common/memory_format.h"
+#include "models/common/normalization.h"
 
 namespace engine::models {
 namespace {
