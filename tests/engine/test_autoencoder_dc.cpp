@@ -687,6 +687,7 @@ TEST_CASE("AutoencoderDC: channels-last weights and activations still match diff
     INFO(e.summary);
     CAPTURE(e.max_abs_diff, e.max_abs_expected);
     CHECK(e.ok);
+    CHECK(ae->decode_tiled(gc.io("latent"), 5).is_contiguous());  // one tile
     at::Tensor tiled = ae->decode_tiled(gc.io("latent"), 1);
     const auto t = test_support::maxdiff_rel_report(tiled, gc.io("decoded"), 1e-4);
     INFO(t.summary);

@@ -944,7 +944,8 @@ DCTiledDecodePlan AutoencoderDCImpl::tiled_decode_plan() const { return decoder_
 at::Tensor AutoencoderDCImpl::decode_global(const at::Tensor& latent) {
     require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
     torch::NoGradGuard no_grad;
-    return decoder_->forward_global(channels_last_if(latent.to(device(), dtype()), channels_last_)).contiguous();
+    // An intermediate for decode_local: its layout is left as decode() would pass it on.
+    return decoder_->forward_global(channels_last_if(latent.to(device(), dtype()), channels_last_));
 }
 
 at::Tensor AutoencoderDCImpl::decode_local(const at::Tensor& base) {
@@ -990,11 +991,14 @@ at::Tensor AutoencoderDCImpl::decode_tiled_with_halo(const at::Tensor& latent, i
             const int64_t x0 = xs[ix] * g, x1 = xs[ix + 1] * g;
             const int64_t wx0 = std::max<int64_t>(0, x0 - halo), wx1 = std::min(width, x1 + halo);
             at::Tensor window = base.slice(2, wy0, wy1).slice(3, wx0, wx1);
-            if (total > 1) window = window.contiguous();
+            if (total > 1) {
+                window =
+                    window.contiguous(channels_last_ ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+            }
             at::Tensor piece = decoder_->forward_local(window);  // [B, in, (wy1-wy0)*s, (wx1-wx0)*s]
             if (total == 1) {  // the whole map in one window: exactly decode()
                 if (on_tile) on_tile(1, 1);
-                return piece;
+                return piece.contiguous();
             }
             if (!out.defined()) {
                 out = at::empty({base.size(0), piece.size(1), height * s, width * s}, piece.options());
