@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "bench_device.h"
@@ -25,6 +26,7 @@
 #include "models/adapters/image_resampler.h"
 #include "models/autoencoders/autoencoder_dc.h"
 #include "models/autoencoders/autoencoder_kl.h"
+#include "models/common/memory_format.h"
 #include "models/text_encoders/clip_vision.h"
 #include "models/text_encoders/gemma2_model.h"
 #include "models/text_encoders/open_clip_text.h"
@@ -33,6 +35,7 @@
 #include "pipelines/lvdm_config.h"
 #include "pipelines/sana_pipeline.h"
 #include "random_weights.h"
+#include "runtime/cuda_graph.h"
 #include "schedulers/samplers.h"
 #include "schedulers/sigmas.h"
 
@@ -154,6 +157,10 @@ std::string kernel_mode() {
     return kernels::has_cuda_kernels() && kernels::cuda_kernels_enabled() ? "fused" : "aten";
 }
 
+bool channels_last_of(const BenchOptions& o) {
+    return o.channels_last.value_or(engine::models::default_channels_last(o.device));
+}
+
 double gib(std::int64_t bytes) {
     return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30);
 }
@@ -188,6 +195,7 @@ void finish_result(json& result, const std::string& name, const BenchOptions& o,
     const auto peak = peak_memory_bytes(o.device);
     result["peak_mem_GiB"] = peak ? json(round_to(gib(*peak), 2)) : json(nullptr);
     result["kernels"] = kernel_mode();
+    result["channels_last"] = channels_last_of(o) ? "on" : "off";
     result["torch"] = TORCH_VERSION;
 }
 
@@ -369,6 +377,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     pipe->options.dtype = dtype;
     pipe->options.vae_dtype = dtype;
     pipe->options.device = o.device;
+    pipe->options.cuda_graphs = o.graphs;
     pipe->tokenizer_error = Error{ErrorCode::Internal, "kinora-bench feeds token ids, it has no tokenizer"};
     const auto gemma_cfg = unwrap(models::Gemma2Config::from_json(gemma2_config(o.tiny)));
     const auto transformer_cfg =
@@ -383,6 +392,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         models::AutoencoderDC vae(vae_cfg);
         randomize_parameters(*vae);
         vae->to_dtype_device(dtype, o.device);
+        vae->set_channels_last(channels_last_of(o));
         vae->eval();
         pipe->vae = vae;
     }
@@ -468,6 +478,29 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     if (sc.sprint) cond.guidance = at::full({batch}, guidance * transformer_cfg.guidance_embeds_scale, options);
     const auto forward_times = time_calls(o.device, 2, o.component_repeats,
                                           [&] { pipe->transformer->forward(latents, context, timestep, cond); });
+    // The same forward through a CUDA graph (captured in the warm-up calls), when graphs are on.
+    std::vector<double> graphed_times;
+    std::optional<double> graphed_max_diff;
+    if (o.graphs && o.device.is_cuda() && runtime::cuda_graphs_built() && runtime::cuda_graphs_allowed_by_env()) {
+        models::SanaTransformer2D model = pipe->transformer;
+        runtime::CudaGraphRunner runner("SanaTransformer2D (bench)",
+                                        [model](const std::vector<at::Tensor>& in) mutable {
+                                            models::SanaConditioning c;
+                                            c.encoder_attention_mask = in[3];
+                                            if (in.size() > 4) c.guidance = in[4];
+                                            return model->forward(in[0], in[1], in[2], c);
+                                        });
+        std::vector<at::Tensor> inputs = {latents, context, timestep, context_mask};
+        if (cond.guidance) inputs.push_back(*cond.guidance);
+        graphed_times = time_calls(o.device, 2, o.component_repeats, [&] { runner.run(inputs); });
+        if (runner.replays() > 0) {
+            const at::Tensor eager = pipe->transformer->forward(latents, context, timestep, cond).to(at::kFloat);
+            const at::Tensor graphed = runner.run(inputs).to(at::kFloat);
+            graphed_max_diff = (graphed - eager).abs().max().item<double>();
+        } else {
+            graphed_times.clear();  // the capture failed: the log says why
+        }
+    }
     at::Tensor z = at::randn({1, vae_cfg.latent_channels, latent_size, latent_size}, options);
     const auto decode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 2),
                                          [&] { pipe->vae->decode(z / vae_cfg.scaling_factor); });
@@ -484,6 +517,20 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const std::string fwd_key = "transformer_fwd_ms(batch" + std::to_string(batch) + ")";
     result[fwd_key] = round_to(1e3 * median(forward_times), 3);
     result[fwd_key + "_all"] = rounded_list(forward_times, 5);
+    if (!graphed_times.empty()) {
+        result[fwd_key + "_graphed"] = round_to(1e3 * median(graphed_times), 3);
+        result[fwd_key + "_graphed_all"] = rounded_list(graphed_times, 5);
+        result["graphed_vs_eager_max_abs_diff"] = graphed_max_diff ? json(*graphed_max_diff) : json(nullptr);
+    }
+    result["graphs"] =
+        o.graphs && o.device.is_cuda() && runtime::cuda_graphs_built() && runtime::cuda_graphs_allowed_by_env() ? "on"
+                                                                                                                : "off";
+    if (pipe->transformer_graphs) {
+        result["graph_stats"] = {{"captures", pipe->transformer_graphs->captures()},
+                                 {"replays", pipe->transformer_graphs->replays()},
+                                 {"eager_calls", pipe->transformer_graphs->eager_calls()},
+                                 {"capture_failed", pipe->transformer_graphs->failed()}};
+    }
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);
     result["text_encode_ms(b2," + std::to_string(te_length) + "tok)"] = round_to(1e3 * median(encode_times), 3);
@@ -583,6 +630,8 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     const auto build_start = Clock::now();
     auto unet = build<models::LVDMUNet3D>(unet_cfg, options);
     auto ae = build<models::AutoencoderKL>(ae_cfg, options);
+    unet->set_channels_last(channels_last_of(o));
+    ae->set_channels_last(channels_last_of(o));
     auto text = build<models::OpenCLIPTextEncoder>(text_cfg, options);
     models::CLIPVisionEncoder vision{nullptr};
     models::ImageResampler resampler{nullptr};
@@ -784,7 +833,7 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         at::Tensor x = at::randn({b, c2, hw, hw}, options).contiguous(at::MemoryFormat::ChannelsLast);
         at::Tensor w = at::randn({c2, 1, 3, 3}, options);
         at::Tensor bias = at::randn({c2}, options);
-        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last", x),
+        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last (routed to ATen)", x),
                        1.5 * b * c2 * hw * hw * element,
                        [x, w, bias] { return kernels::depthwise_conv3x3_silu_gate(x, w, bias); }});
     }

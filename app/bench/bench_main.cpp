@@ -7,6 +7,7 @@
 //     kinora-bench --case sana1600,sprint1600_1step --dtype bf16
 //     kinora-bench --tiny --device cpu --case sana600 --repeats 1    # smoke test (tiny configs, seconds on a CPU)
 //     kinora-bench --case sana1600 --kernels off                     # "before": ATen ops instead of our kernels
+//     kinora-bench --case sana1600 --graphs off                      # "before": no CUDA graphs
 //
 // Exit code: 0 when every case ran, 1 when one failed (its line then has "error"), 2 for bad arguments.
 #include <ATen/Parallel.h>
@@ -50,6 +51,10 @@ Usage: kinora-bench [options]
   --steps N           override the case's denoising steps
   --kernels on|off    our fused CUDA kernels (default on) or the ATen ops they replace, for before/after numbers
                       (the same switch as KINORA_DISABLE_CUDA_KERNELS=1); no effect on the CPU
+  --graphs on|off     Sana / Sprint: the transformer step through CUDA graphs (default on; the same switch as
+                      KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
+  --channels-last on|off  channels-last convolutions in the VAEs and the LVDM UNet (default: on for CUDA unless
+                      KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
   --out FILE          also append the JSON lines to FILE
   --list              print the cases and exit
@@ -130,6 +135,18 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--kernels is on or off, got '" + k + "'");
             }
             a.kernels = k == "on";
+        } else if (flag == "--graphs") {
+            const std::string g = value();
+            if (g != "on" && g != "off") {
+                throw std::invalid_argument("--graphs is on or off, got '" + g + "'");
+            }
+            a.options.graphs = g == "on";
+        } else if (flag == "--channels-last") {
+            const std::string c = value();
+            if (c != "on" && c != "off") {
+                throw std::invalid_argument("--channels-last is on or off, got '" + c + "'");
+            }
+            a.options.channels_last = c == "on";
         } else if (flag == "--tiny") {
             a.options.tiny = true;
         } else if (flag == "--steps") {

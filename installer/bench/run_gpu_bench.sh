@@ -18,7 +18,8 @@
 #
 # Inputs, carried with the call (ignored folders of the checkout; installer/bench/stage_inputs.sh fills them here):
 #   .device/third_party/{nlohmann_json/nlohmann/json.hpp, catch2/catch2/catch.hpp}  header-only test/JSON libraries
-#   .golden/{sana_pipeline_tiny,sana_sprint_pipeline_tiny}   the golden cases of the engine's [cuda] tests
+#   .golden/{sana_pipeline_tiny,sana_sprint_pipeline_tiny,sana_transformer_tiny,sana_sprint_transformer_tiny}
+#                                                            the golden cases of the engine's [cuda] tests
 #   .ref/bench/reference_diffusers.py (+ tiny_gemma_spm.model), .ref/vc (diffusers src/ + VideoCrafter lvdm/ utils/),
 #   .ref/dc (DynamiCrafter lvdm/ utils/)
 # Device call (from the repository root):
@@ -192,10 +193,15 @@ fi
 bench bench_kernels 20 90 --case kernels --component-repeats 20
 bench bench_sana1600 35 120 --case sana1600 --repeats "$REPEATS"
 bench bench_sprint1600 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS"
+# Before / after CUDA graphs (the transformer step eager) and channels-last convolutions (NCHW DC-AE decode).
+bench bench_sana1600_nographs 35 120 --case sana1600 --repeats "$REPEATS" --graphs off
+bench bench_sprint1600_1step_nographs 20 90 --case sprint1600_1step --repeats "$REPEATS" --graphs off
+bench bench_sprint1600_1step_nchw 20 90 --case sprint1600_1step --repeats "$REPEATS" --channels-last off
 reference ref_vc 120 240 "$REF_DIR/vc" sana1600 sprint1600 sana600 vc2
 bench bench_sana1600_aten 35 120 --case sana1600 --repeats "$REPEATS" --kernels off
 bench bench_sprint1600_1step_aten 20 90 --case sprint1600_1step --repeats "$REPEATS" --kernels off
 bench bench_sana600 35 120 --case sana600 --repeats "$REPEATS"
+bench bench_sana600_nographs 35 120 --case sana600 --repeats "$REPEATS" --graphs off
 bench bench_vc2 60 150 --case vc2 --repeats 1
 reference ref_dc 40 120 "$REF_DIR/dc" dc512
 bench bench_dc512 60 150 --case dc512 --repeats 1
@@ -205,6 +211,7 @@ if [[ -f "$REF_DIR/bench/bf16_baseline.py" && -n "$GOLDEN" ]]; then
     step ref_bf16_baseline 40 90 python3 "$REF_DIR/bench/bf16_baseline.py" "$REF_DIR/vc" "$GOLDEN"
     grep -h '^{' "$LOG_DIR/ref_bf16_baseline.log" > "$OUT_DIR/bf16_baseline.jsonl" 2>/dev/null || true
 fi
+bench bench_vc2_nchw 60 150 --case vc2 --repeats 1 --channels-last off  # last: skipped when the budget is spent
 # The goals are stated against diffusers with torch.compile (what an expert Python user runs); compiling takes
 # minutes, so it comes last and only when the budget still allows it.
 reference ref_compile 150 240 "$REF_DIR/vc" sana1600 sprint1600 --compile=default

@@ -2,8 +2,8 @@
 # Run on the development machine (not the GPU one) before the device call of run_gpu_bench.sh. Puts what the GPU
 # machine lacks into ignored folders of the checkout, to be named in the call's `carry`:
 #   .device/third_party/   nlohmann/json.hpp and catch2/catch.hpp from this machine's Debian packages (header-only)
-#   .golden/               the golden cases of the engine's [cuda] tests (sana_pipeline_tiny, sana_sprint_pipeline_tiny, vc2_pipeline_tiny
-#                          + clip_tokenizer for its vocabulary)
+#   .golden/               the golden cases of the engine's [cuda] tests (sana_pipeline_tiny, sana_sprint_pipeline_tiny,
+#                          sana_transformer_tiny, sana_sprint_transformer_tiny, vc2_pipeline_tiny + clip_tokenizer)
 #   .ref/                  copied from --ref DIR when given (a folder with bench/ vc/ dc/: the reference script with
 #                          tiny_gemma_spm.model, diffusers src/ + VideoCrafter lvdm/ utils/, DynamiCrafter lvdm/ utils/)
 # None of these is ever committed (.gitignore). Then, from the repository root:
@@ -29,7 +29,8 @@ cp -r /usr/include/nlohmann "$tp/nlohmann_json/nlohmann"
 cp /usr/include/catch2/catch.hpp "$tp/catch2/catch2/catch.hpp"
 
 mkdir -p "$ROOT/.golden"
-for case in sana_pipeline_tiny sana_sprint_pipeline_tiny vc2_pipeline_tiny clip_tokenizer; do
+for case in sana_pipeline_tiny sana_sprint_pipeline_tiny sana_transformer_tiny sana_sprint_transformer_tiny \
+    vc2_pipeline_tiny clip_tokenizer; do
     rm -rf "${ROOT:?}/.golden/$case"
     cp -r "$GOLDEN_FROM/$case" "$ROOT/.golden/$case"
 done

@@ -39,10 +39,48 @@ def read_jsonl(path):
 
 def first_key(d, prefix):
     """The value of the first key of d that starts with prefix (the reference names keys like
-    'transformer_fwd_s(batch2)'), else None."""
+    'transformer_fwd_s(batch2)'), else None. Our '..._graphed' component numbers are not the eager ones."""
     for k, v in d.items():
-        if k.startswith(prefix) and not k.endswith("_all"):
+        if k.startswith(prefix) and not k.endswith("_all") and not k.endswith("_graphed"):
             return v
+    return None
+
+
+def graphed_fwd_ms(line):
+    """The transformer forward through a CUDA graph (kinora-bench '..._graphed'), else None."""
+    for k, v in line.items():
+        if k.startswith("transformer_fwd_ms") and k.endswith("_graphed"):
+            return v
+    return None
+
+
+def mode(line):
+    """The switches a kinora-bench line ran with: kernels, CUDA graphs, channels-last (older lines: defaults)."""
+    return (line.get("kernels", "fused"), line.get("graphs", "on"), line.get("channels_last", "on"))
+
+
+def label_of(line):
+    kernels, graphs, channels_last = mode(line)
+    extra = []
+    if kernels == "aten":
+        extra.append("ATen ops")
+    if graphs == "off" and line.get("case", "").startswith(("sana", "sprint")):
+        extra.append("no CUDA graphs")
+    if channels_last == "off":
+        extra.append("NCHW convs")
+    return line["case"] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def partner(ours, line, **changes):
+    """The error-free line of the same case whose switches equal line's except `changes` (kernels / graphs /
+    channels_last = value)."""
+    want = dict(zip(("kernels", "graphs", "channels_last"), mode(line)))
+    want.update(changes)
+    for other in ours:
+        if other is line or "error" in other or other.get("case") != line.get("case"):
+            continue
+        if dict(zip(("kernels", "graphs", "channels_last"), mode(other))) == want:
+            return other
     return None
 
 
@@ -108,7 +146,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in ours:
         name = line["case"]
-        label = name + (" (ATen ops)" if line.get("kernels") == "aten" else "")
+        label = label_of(line)
         if "error" in line:
             print(f"| {label} | – | error: {line['error'][:80]} | | | | | | | | | | | | |")
             continue
@@ -130,8 +168,8 @@ def main():
               f"| {fmt(o['peak'])} | {fmt(r.get('peak'))} |")
         for c in compiled:
             rc = ref_numbers(c)
-            mode = c["case"].split("compile-", 1)[-1]
-            print(f"| ↳ vs torch.compile {mode} | | | {fmt(rc['total'], ' s')} | {ratio(o['total'], rc['total'])} "
+            compile_mode = c["case"].split("compile-", 1)[-1]
+            print(f"| ↳ vs torch.compile {compile_mode} | | | {fmt(rc['total'], ' s')} | {ratio(o['total'], rc['total'])} "
                   f"| | {fmt(None if rc['step'] is None else 1e3 * rc['step'], ' ms')} | {ratio(o['step'], rc['step'])} "
                   f"| | | | | | | |")
     print("\nRatios are ours / reference (below 1: Kinora faster or smaller). The reference times no end-to-end video "
@@ -141,8 +179,7 @@ def main():
     for line in ours:
         if "error" in line or line.get("kernels") != "aten":
             continue
-        fused = next((l for l in ours if l["case"] == line["case"] and l.get("kernels") == "fused"
-                      and "error" not in l), None)
+        fused = partner(ours, line, kernels="fused")
         if fused:
             pairs.append((line, fused))
     if pairs:
@@ -155,14 +192,54 @@ def main():
                   f"| {fmt(None if b['step'] is None else 1e3 * b['step'], ' ms')} "
                   f"| {fmt(None if a['step'] is None else 1e3 * a['step'], ' ms')} | {ratio(a['step'], b['step'])} |")
         print()
+    # Before / after CUDA graphs: the same case with --graphs off (eager transformer steps) and on.
+    pairs = [(l, partner(ours, l, graphs="on")) for l in ours if "error" not in l and mode(l)[1] == "off"]
+    pairs = [(b, a) for b, a in pairs if a]
+    if pairs:
+        print("Before / after CUDA graphs for the transformer step (same build, same card; eager = --graphs off). "
+              "Component: one forward eager vs replayed from a graph, in the graphs-on run:\n")
+        print("| case | total eager | total graphs | graphs / eager | denoise per step eager | graphs | ratio "
+              "| fwd eager (component) | fwd graphed | ratio | graphed vs eager max abs diff | captures / replays |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for before, after in pairs:
+            b, a = ours_numbers(before), ours_numbers(after)
+            eager_ms = first_key(after, "transformer_fwd_ms")
+            graphed_ms = graphed_fwd_ms(after)
+            stats = after.get("graph_stats", {})
+            print(f"| {after['case']} | {fmt(b['total'], ' s')} | {fmt(a['total'], ' s')} | {ratio(a['total'], b['total'])} "
+                  f"| {fmt(None if b['denoise_step'] is None else 1e3 * b['denoise_step'], ' ms')} "
+                  f"| {fmt(None if a['denoise_step'] is None else 1e3 * a['denoise_step'], ' ms')} "
+                  f"| {ratio(a['denoise_step'], b['denoise_step'])} "
+                  f"| {fmt(eager_ms, ' ms')} | {fmt(graphed_ms, ' ms')} | {ratio(graphed_ms, eager_ms)} "
+                  f"| {fmt(after.get('graphed_vs_eager_max_abs_diff'))} "
+                  f"| {stats.get('captures', '–')} / {stats.get('replays', '–')}"
+                  f"{' (capture FAILED)' if stats.get('capture_failed') else ''} |")
+        print()
+    # Before / after channels-last convolutions: the same case with --channels-last off (NCHW) and on.
+    pairs = [(l, partner(ours, l, channels_last="on")) for l in ours if "error" not in l and mode(l)[2] == "off"]
+    pairs = [(b, a) for b, a in pairs if a]
+    if pairs:
+        print("Before / after channels-last convolutions (VAE decode; the UNet forward for video; NCHW = "
+              "--channels-last off):\n")
+        print("| case | total NCHW | total channels-last | ratio | VAE decode NCHW | channels-last | ratio "
+              "| denoiser fwd NCHW | channels-last | ratio |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for before, after in pairs:
+            b, a = ours_numbers(before), ours_numbers(after)
+            ms = lambda v: None if v is None else 1e3 * v  # noqa: E731
+            print(f"| {after['case']} | {fmt(b['total'], ' s')} | {fmt(a['total'], ' s')} | {ratio(a['total'], b['total'])} "
+                  f"| {fmt(ms(b['decode']), ' ms')} | {fmt(ms(a['decode']), ' ms')} | {ratio(a['decode'], b['decode'])} "
+                  f"| {fmt(ms(b['step']), ' ms')} | {fmt(ms(a['step']), ' ms')} | {ratio(a['step'], b['step'])} |")
+        print()
     print("Stages of our end-to-end runs (medians, seconds):\n")
-    print("| case | kernels | dtype | steps | stages | total |")
-    print("|---|---|---|---|---|---|")
+    print("| case | kernels | graphs | channels-last | dtype | steps | stages | total |")
+    print("|---|---|---|---|---|---|---|---|")
     for line in ours:
         if "error" in line:
             continue
         stages = ", ".join(f"{k} {v:.4g}" for k, v in line.get("stages_s", {}).items())
-        print(f"| {line['case']} | {line.get('kernels', '–')} | {line.get('dtype')} | {line.get('steps')} | {stages} "
+        print(f"| {line['case']} | {line.get('kernels', '–')} | {line.get('graphs', '–')} "
+              f"| {line.get('channels_last', '–')} | {line.get('dtype')} | {line.get('steps')} | {stages} "
               f"| total {fmt(line.get('total_s'))} |")
     for kl in kernel_lines:
         print(f"\nOur kernels vs the ATen ops they replace ({kl.get('device')}, {kl.get('dtype')}):\n")

@@ -668,3 +668,32 @@ TEST_CASE("AutoencoderDC: memory of tiled decoding for Sana 1.0's decoder at 4K 
         WARN(os.str());
     }
 }
+
+// Channels-last convolutions (the CUDA default) forced on the CPU: the same goldens at the same tolerance.
+TEST_CASE("AutoencoderDC: channels-last weights and activations still match diffusers on dcae_tiny", "[models]") {
+    auto gc = GoldenCase::load("dcae_tiny");
+    AutoencoderDC ae = load_vae(gc.dir());
+    ae->set_channels_last(true);
+    REQUIRE(ae->channels_last());
+    at::Tensor decoded = ae->decode(gc.io("latent"));
+    CHECK(decoded.is_contiguous());
+    const auto r = test_support::maxdiff_rel_report(decoded, gc.io("decoded"), 1e-4);
+    INFO(r.summary);
+    CAPTURE(r.max_abs_diff, r.max_abs_expected);
+    CHECK(r.ok);
+    at::Tensor encoded = ae->encode(gc.io("image"));
+    CHECK(encoded.is_contiguous());
+    const auto e = test_support::maxdiff_rel_report(encoded, gc.io("encoded"), 1e-4);
+    INFO(e.summary);
+    CAPTURE(e.max_abs_diff, e.max_abs_expected);
+    CHECK(e.ok);
+    CHECK(ae->decode_tiled(gc.io("latent"), 5).is_contiguous());  // one tile
+    at::Tensor tiled = ae->decode_tiled(gc.io("latent"), 1);
+    const auto t = test_support::maxdiff_rel_report(tiled, gc.io("decoded"), 1e-4);
+    INFO(t.summary);
+    CAPTURE(t.max_abs_diff);
+    CHECK(t.ok);
+    ae->set_channels_last(false);
+    CHECK_FALSE(ae->channels_last());
+    REQUIRE_MAXDIFF_REL(ae->decode(gc.io("latent")), gc.io("decoded"), 1e-4);
+}

@@ -361,3 +361,21 @@ TEST_CASE("AutoencoderKL: loading and input errors are explained", "[models]") {
                         engine::core::EngineError);
     }
 }
+
+// Channels-last convolutions (the CUDA default) forced on the CPU: the same goldens at the same tolerance.
+TEST_CASE("AutoencoderKL: channels-last weights and activations still match LVDM (vc_autoencoder_tiny)", "[models]") {
+    auto gc = GoldenCase::load("vc_autoencoder_tiny");
+    auto ae = load_golden_vae(gc);
+    ae->set_channels_last(true);
+    at::Tensor decoded = ae->decode(gc.io("z"));
+    CHECK(decoded.is_contiguous());
+    const auto d = test_support::maxdiff_rel_report(decoded, gc.io("decoded"), 1e-4);
+    INFO(d.summary);
+    CAPTURE(d.max_abs_diff);
+    CHECK(d.ok);
+    auto posterior = ae->encode(gc.io("image"));
+    const auto e = test_support::maxdiff_rel_report(posterior.mean, gc.io("posterior_mean"), 1e-4);
+    INFO(e.summary);
+    CAPTURE(e.max_abs_diff);
+    CHECK(e.ok);
+}

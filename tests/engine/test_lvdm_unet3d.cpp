@@ -622,3 +622,19 @@ TEST_CASE("LVDMUNet3D: the DynamiCrafter pipeline's UNet loads from model.ckpt a
 }
 
 #endif  // KINORA_TEST_HAVE_CKPT_READER
+
+// Channels-last 2-D convolutions (the CUDA default) forced on the CPU: the same goldens at the same tolerance.
+TEST_CASE("LVDMUNet3D: channels-last convolutions still match the t2v and i2v goldens", "[models]") {
+    for (const char* name : {"vc_unet3d_t2v_tiny", "vc_unet3d_i2v_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto model = load_golden_model(gc);
+        model->set_channels_last(true);
+        REQUIRE(model->channels_last());
+        at::Tensor eps = run_golden(gc, model);
+        CHECK(eps.is_contiguous());
+        const double max_abs_diff = (eps - gc.io("eps")).abs().max().item<double>();
+        CAPTURE(max_abs_diff);
+        REQUIRE_MAXDIFF_REL(eps, gc.io("eps"), 1e-4);
+    }
+}

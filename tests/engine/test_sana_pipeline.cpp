@@ -15,6 +15,7 @@
 #include "engine/log.h"
 #include "core/torch_compat.h"
 #include "pipelines/sana_pipeline.h"
+#include "runtime/cuda_graph.h"
 #include "support/cpu_memory.h"
 #include "support/golden_case.h"
 #include "support/tensor_checks.h"
@@ -313,7 +314,7 @@ namespace {
 
 // Runs a golden pipeline on CUDA with the golden's own prompt embeddings (GPU machines have no tokenizer
 // bridge) and compares every step's latents and the image.
-void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double tol) {
+void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double tol, bool graphs = true) {
     const bool reduced = dtype != at::kFloat;
     if (!torch::cuda::is_available()) {
         WARN("no CUDA device");
@@ -325,6 +326,7 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
     lo.device = c10::Device(c10::kCUDA, 0);
     lo.dtype = dtype;
     lo.vae_dtype = dtype;
+    lo.cuda_graphs = graphs;
     auto p = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
     INFO((p ? std::string() : p.error().message));
     REQUIRE(p.has_value());
@@ -338,6 +340,17 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
     SanaTrace trace;
     torch::NoGradGuard no_grad;
     at::Tensor image = engine::pipelines::generate_sana(*p.value(), *options, {}, &trace);
+    // With graphs on (and not switched off by KINORA_DISABLE_CUDA_GRAPHS), every step after the capture replays.
+    const auto& runner = p.value()->transformer_graphs;
+    if (graphs && engine::runtime::cuda_graphs_built() && engine::runtime::cuda_graphs_allowed_by_env()) {
+        REQUIRE(runner != nullptr);
+        CHECK_FALSE(runner->failed());
+        CHECK(runner->captures() >= 1);
+        CHECK(runner->replays() >= 1);
+        CHECK(runner->eager_calls() == 0);
+    } else if (!graphs) {
+        CHECK(runner == nullptr);
+    }
     const at::Tensor expected = gc.io("latents_per_step");
     REQUIRE(static_cast<int64_t>(trace.latents_per_step.size()) == expected.size(0));
     for (int64_t i = 0; i < expected.size(0); ++i) {
@@ -360,6 +373,12 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
 TEST_CASE("sana pipelines (CUDA, float32): every step and the image match diffusers", "[.cuda][pipelines]") {
     run_golden_on_cuda("sana_pipeline_tiny", at::kFloat, 2e-3);
     run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kFloat, 2e-3);
+}
+
+TEST_CASE("sana pipelines (CUDA, float32, CUDA graphs off): every step and the image match diffusers",
+          "[.cuda][pipelines]") {
+    run_golden_on_cuda("sana_pipeline_tiny", at::kFloat, 2e-3, /*graphs=*/false);
+    run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kFloat, 2e-3, /*graphs=*/false);
 }
 
 // bf16 is judged by the relative L2 error against the float32 reference (issue #9: "within 1e-2 relative"); the

@@ -9,6 +9,17 @@
 #include <cmath>
 #include <optional>
 
+// CUDA graphs (runtime/cuda_graph_cuda.cpp, compiled only against a CUDA LibTorch): 1 where the CUDA caching
+// allocator has beginAllocateToPool / endAllocateToPool / releasePool (torch >= 2.1), which a failed capture needs to
+// stop routing allocations to the graph's pool. at::cuda::CUDAGraph's capture_begin(pool) / capture_end() / replay()
+// with default arguments are the same in 1.13 and 2.x (2.x adds a capture-mode argument and a keep_graph constructor
+// argument, both defaulted), so they need no shim.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define KINORA_TORCH_GRAPH_POOL_API 1
+#else
+#define KINORA_TORCH_GRAPH_POOL_API 0
+#endif
+
 namespace engine::core {
 
 /// softmax(q kᵀ · scale + mask) v over the last two dims: q [.., Lq, D], k [.., Lk, D], v [.., Lk, Dv].

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "engine/media_io.h"
 #include "io/checkpoint.h"
+#include "models/common/memory_format.h"
 #include "schedulers/parameterization.h"
 #include "schedulers/samplers.h"
 
@@ -379,6 +380,9 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto unet = models::load_lvdm_unet_3d(*cfg, w, o);
         if (!unet) return Unexpected{unet.error()};
         pipe->unet = std::move(unet).value();
+        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+            pipe->unet->set_channels_last(true);
+        }
     }
     step();
     {
@@ -387,6 +391,9 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto vae = models::load_autoencoder_kl(*cfg, w, options.vae_dtype, options.device, "first_stage_model.", path);
         if (!vae) return Unexpected{vae.error()};
         pipe->vae = std::move(vae).value();
+        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+            pipe->vae->set_channels_last(true);
+        }
         if (pipe->vae->config.embed_dim != pipe->config.channels) {
             return load_error(ErrorCode::ModelLoadFailed,
                               pipe->config_source + ": the autoencoder's " + std::to_string(pipe->vae->config.embed_dim) +

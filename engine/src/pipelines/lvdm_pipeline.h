@@ -59,6 +59,9 @@ struct LVDMLoadOptions {
     at::ScalarType dtype = at::kFloat;      // UNet, text and image encoders, Resampler
     at::ScalarType vae_dtype = at::kFloat;  // the KL autoencoder
     c10::Device device = c10::Device(c10::kCPU);
+    /// The UNet's 2-D and the autoencoder's convolutions in channels-last layout (models/common/memory_format.h);
+    /// nullopt: on for CUDA devices unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU.
+    std::optional<bool> channels_last;
     /// The model config (original YAML or its JSON form); empty: the built-in preset detect_lvdm_model() names.
     std::string config_path;
     /// An already parsed config (takes precedence over config_path), e.g. one assembled by a test.

@@ -14,7 +14,9 @@
 #include "core/engine_error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "models/common/memory_format.h"
 #include "pipelines/resolution_bins.h"
+#include "runtime/cuda_graph.h"
 #include "schedulers/samplers.h"
 #include "schedulers/sigmas.h"
 #include "tokenizers/spm_library.h"
@@ -184,6 +186,9 @@ Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& di
     auto vae = models::load_autoencoder_dc((root / "vae").string(), options.vae_dtype, options.device);
     if (!vae) return Unexpected{vae.error()};
     pipe->vae = std::move(vae).value();
+    if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+        pipe->vae->set_channels_last(true);
+    }
     if (pipe->vae->config.latent_channels != pipe->transformer->config.in_channels) {
         return load_error(ErrorCode::ModelLoadFailed, dir + ": the VAE's " +
                                                           std::to_string(pipe->vae->config.latent_channels) +
@@ -380,6 +385,33 @@ bool is_out_of_memory(const c10::Error& e) {
     return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
 }
 
+// The transformer forward of a denoising step: through the pipeline's CUDA graph runner on CUDA (when on), else
+// eager. x [B, C, h, w] and embeds [B, L, D] in the model dtype, t [B] float32, mask [B, L], guidance [B] (Sprint).
+at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::Tensor& embeds, const at::Tensor& t,
+                            const at::Tensor& mask, const std::optional<at::Tensor>& guidance) {
+    const bool graphs = pipe.options.cuda_graphs && pipe.options.device.is_cuda() && runtime::cuda_graphs_built();
+    if (!graphs) {
+        models::SanaConditioning cond;
+        cond.encoder_attention_mask = mask;
+        cond.guidance = guidance;
+        return pipe.transformer->forward(x, embeds, t, cond);
+    }
+    if (!pipe.transformer_graphs || pipe.transformer_graphs_of != pipe.transformer.get()) {
+        models::SanaTransformer2D model = pipe.transformer;  // shares the module
+        pipe.transformer_graphs = std::make_shared<runtime::CudaGraphRunner>(
+            "SanaTransformer2D", [model](const std::vector<at::Tensor>& in) mutable {
+                models::SanaConditioning cond;
+                cond.encoder_attention_mask = in[3];
+                if (in.size() > 4) cond.guidance = in[4];
+                return model->forward(in[0], in[1], in[2], cond);
+            });
+        pipe.transformer_graphs_of = pipe.transformer.get();
+    }
+    std::vector<at::Tensor> inputs = {x, embeds, t, mask};
+    if (guidance) inputs.push_back(*guidance);
+    return pipe.transformer_graphs->run(inputs);
+}
+
 }  // namespace
 
 at::Tensor decode_sana_latents(models::AutoencoderDC& vae, const at::Tensor& latents, SanaDecode mode,
@@ -473,11 +505,8 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
                                   .to(positive.embeds.scalar_type()) *
                               tcfg.guidance_embeds_scale;
         schedulers::FlowModelFn model = [&](const at::Tensor& input, double tf) {
-            models::SanaConditioning cond;
-            cond.encoder_attention_mask = mask;
-            cond.guidance = guidance;
             at::Tensor t = at::full({input.size(0)}, tf, at::TensorOptions().dtype(at::kFloat).device(device));
-            return pipe.transformer->forward(input.to(dtype), embeds, t, cond);
+            return transformer_step(pipe, input.to(dtype), embeds, t, mask, guidance);
         };
         schedulers::NoiseFn noise = [&gen, device](const at::Tensor& like) {
             return at::randn(like.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(device);
@@ -492,9 +521,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
             at::Tensor x_in = cfg ? at::cat({x, x}, 0) : x;  // [B, C, h, w]
             at::Tensor t = at::full({x_in.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
                            tcfg.timestep_scale;
-            models::SanaConditioning cond;
-            cond.encoder_attention_mask = mask;
-            at::Tensor v = pipe.transformer->forward(x_in.to(dtype), embeds, t, cond).to(at::kFloat);
+            at::Tensor v = transformer_step(pipe, x_in.to(dtype), embeds, t, mask, std::nullopt).to(at::kFloat);
             if (!cfg) return v;
             auto parts = v.chunk(2, 0);
             return parts[0] + g * (parts[1] - parts[0]);

@@ -28,6 +28,10 @@
 #include "schedulers/step_hooks.h"
 #include "tokenizers/gemma_tokenizer.h"
 
+namespace engine::runtime {
+class CudaGraphRunner;
+}
+
 namespace engine::pipelines {
 
 enum class SanaVariant { None = 0, Sana, Sprint };
@@ -38,6 +42,13 @@ struct SanaLoadOptions {
     at::ScalarType dtype = at::kFloat;          // transformer and text encoder
     at::ScalarType vae_dtype = at::kFloat;      // the DC-AE
     c10::Device device = c10::Device(c10::kCPU);
+    /// CUDA devices: the transformer forward of the denoising loop runs through CUDA graphs (captured per input
+    /// shape, then replayed; see runtime/cuda_graph.h). No effect on the CPU or in builds without CUDA.
+    /// KINORA_DISABLE_CUDA_GRAPHS=1 turns it off whatever this says; a failed capture falls back to eager (logged).
+    bool cuda_graphs = true;
+    /// The DC-AE's convolutions in channels-last layout (models/common/memory_format.h); nullopt: on for CUDA
+    /// devices unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU.
+    std::optional<bool> channels_last;
     /// Reports each loaded component (done, total) — progress and a cancellation point (may throw).
     std::function<void(int, int)> on_component;
 };
@@ -53,6 +64,10 @@ struct SanaPipeline {
     models::AutoencoderDC vae{nullptr};
     schedulers::SchedulerConfig scheduler;
     SanaLoadOptions options;
+    /// The transformer forward through CUDA graphs (made on the first CUDA denoising step when options.cuda_graphs;
+    /// rebuilt when `transformer` is replaced). Its counters tell whether graphs were captured and replayed.
+    std::shared_ptr<runtime::CudaGraphRunner> transformer_graphs;
+    const void* transformer_graphs_of = nullptr;  // the SanaTransformer2DImpl the runner was made for
 
     /// 2^(number of DC-AE stages - 1): 32 for every released DC-AE.
     int64_t vae_scale_factor() const;

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "io/state_dict.h"
 #include "kernels/ops.h"
+#include "models/common/memory_format.h"
 
 namespace engine::models {
 
@@ -924,13 +925,18 @@ at::Tensor AutoencoderDCImpl::encode(const at::Tensor& image) {
                   "AutoencoderDC: the image is " + std::to_string(image.size(3)) + "x" + std::to_string(image.size(2)) +
                       "; width and height must be multiples of " + std::to_string(f) + " (resize or crop it first)");
     torch::NoGradGuard no_grad;
-    return encoder_->forward(image.to(device(), dtype()));
+    return encoder_->forward(channels_last_if(image.to(device(), dtype()), channels_last_)).contiguous();
+}
+
+void AutoencoderDCImpl::set_channels_last(bool on) {
+    set_conv_weights_channels_last(*this, on);
+    channels_last_ = on;
 }
 
 at::Tensor AutoencoderDCImpl::decode(const at::Tensor& latent) {
     require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
     torch::NoGradGuard no_grad;
-    return decoder_->forward(latent.to(device(), dtype()));
+    return decoder_->forward(channels_last_if(latent.to(device(), dtype()), channels_last_)).contiguous();
 }
 
 DCTiledDecodePlan AutoencoderDCImpl::tiled_decode_plan() const { return decoder_->plan(); }
@@ -938,7 +944,8 @@ DCTiledDecodePlan AutoencoderDCImpl::tiled_decode_plan() const { return decoder_
 at::Tensor AutoencoderDCImpl::decode_global(const at::Tensor& latent) {
     require_nchw(latent, config.latent_channels, "latent", "is this latent from a model with a different autoencoder?");
     torch::NoGradGuard no_grad;
-    return decoder_->forward_global(latent.to(device(), dtype()));
+    // An intermediate for decode_local: its layout is left as decode() would pass it on.
+    return decoder_->forward_global(channels_last_if(latent.to(device(), dtype()), channels_last_));
 }
 
 at::Tensor AutoencoderDCImpl::decode_local(const at::Tensor& base) {
@@ -948,7 +955,7 @@ at::Tensor AutoencoderDCImpl::decode_local(const at::Tensor& base) {
                                                                                    : ch.back();
     require_nchw(base, channels, "decoder feature map", "the output of decode_global");
     torch::NoGradGuard no_grad;
-    return decoder_->forward_local(base.to(device(), dtype()));
+    return decoder_->forward_local(channels_last_if(base.to(device(), dtype()), channels_last_)).contiguous();
 }
 
 at::Tensor AutoencoderDCImpl::decode_tiled(const at::Tensor& latent, int64_t tile_latent_size,
@@ -968,7 +975,7 @@ at::Tensor AutoencoderDCImpl::decode_tiled_with_halo(const at::Tensor& latent, i
     const DCTiledDecodePlan plan = decoder_->plan();
     const int64_t g = plan.global_scale, s = plan.local_scale;
     // The global part on the whole latent: [B, C_split, h*g, w*g].
-    const at::Tensor base = decoder_->forward_global(latent.to(device(), dtype()));
+    const at::Tensor base = decoder_->forward_global(channels_last_if(latent.to(device(), dtype()), channels_last_));
     const int64_t height = base.size(2), width = base.size(3);
     // Non-overlapping cores (whole latent pixels), each decoded from a window that adds `halo` base pixels
     // of context on every side that has a neighbour; only the core of each decoded window is kept.
@@ -984,11 +991,14 @@ at::Tensor AutoencoderDCImpl::decode_tiled_with_halo(const at::Tensor& latent, i
             const int64_t x0 = xs[ix] * g, x1 = xs[ix + 1] * g;
             const int64_t wx0 = std::max<int64_t>(0, x0 - halo), wx1 = std::min(width, x1 + halo);
             at::Tensor window = base.slice(2, wy0, wy1).slice(3, wx0, wx1);
-            if (total > 1) window = window.contiguous();
+            if (total > 1) {
+                window =
+                    window.contiguous(channels_last_ ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+            }
             at::Tensor piece = decoder_->forward_local(window);  // [B, in, (wy1-wy0)*s, (wx1-wx0)*s]
             if (total == 1) {  // the whole map in one window: exactly decode()
                 if (on_tile) on_tile(1, 1);
-                return piece;
+                return piece.contiguous();
             }
             if (!out.defined()) {
                 out = at::empty({base.size(0), piece.size(1), height * s, width * s}, piece.options());

@@ -159,10 +159,15 @@ public:
     c10::Device device() const;
     /// Converts floating parameters and buffers (BatchNorm's step counter stays int64).
     void to_dtype_device(at::ScalarType dtype, c10::Device device);
+    /// Channels-last convolutions (models/common/memory_format.h): converts the conv kernels and, from then on, the
+    /// input of every call; results stay NCHW-contiguous. Call after loading (and after to_dtype_device).
+    void set_channels_last(bool on);
+    bool channels_last() const { return channels_last_; }
 
     AutoencoderDCConfig config;
 
 private:
+    bool channels_last_ = false;
     std::shared_ptr<detail::DCEncoderImpl> encoder_;
     std::shared_ptr<detail::DCDecoderImpl> decoder_;
 };

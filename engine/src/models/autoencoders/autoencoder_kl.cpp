@@ -15,6 +15,7 @@
 #include "core/engine_error.h"
 #include "core/torch_compat.h"
 #include "io/state_dict.h"
+#include "models/common/memory_format.h"
 
 namespace engine::models {
 
@@ -541,7 +542,8 @@ DiagonalGaussian AutoencoderKLImpl::encode(const at::Tensor& image) {
     core::require(image.size(2) % f == 0 && image.size(3) % f == 0, ErrorCode::InvalidRequest,
                   "AutoencoderKL: image height and width must be multiples of " + std::to_string(f) + ", got " +
                       std::to_string(image.size(2)) + "x" + std::to_string(image.size(3)));
-    at::Tensor moments = quant_conv_(encoder_->forward(image.to(device(), dtype())));  // [B, 2·embed_dim, h, w]
+    at::Tensor moments = quant_conv_(encoder_->forward(channels_last_if(image.to(device(), dtype()), channels_last_)))
+                             .contiguous();  // [B, 2·embed_dim, h, w]
     auto parts = moments.chunk(2, 1);
     DiagonalGaussian posterior;
     posterior.mean = parts[0];                       // [B, embed_dim, h, w]
@@ -552,7 +554,13 @@ DiagonalGaussian AutoencoderKLImpl::encode(const at::Tensor& image) {
 
 at::Tensor AutoencoderKLImpl::decode(const at::Tensor& latent) {
     require_nchw(latent, config.embed_dim, "latent", "a VideoCrafter/DynamiCrafter latent, divided by scale_factor");
-    return decoder_->forward(post_quant_conv_(latent.to(device(), dtype())));
+    return decoder_->forward(post_quant_conv_(channels_last_if(latent.to(device(), dtype()), channels_last_)))
+        .contiguous();
+}
+
+void AutoencoderKLImpl::set_channels_last(bool on) {
+    set_conv_weights_channels_last(*this, on);
+    channels_last_ = on;
 }
 
 at::Tensor DiagonalGaussian::sample(const at::Tensor& noise) const {

@@ -120,10 +120,15 @@ public:
     c10::Device device() const;
     /// Converts the floating parameters and buffers.
     void to_dtype_device(at::ScalarType dtype, c10::Device device);
+    /// Channels-last convolutions (models/common/memory_format.h): converts the conv kernels and, from then on, the
+    /// input of every call; results stay NCHW-contiguous. Call after loading (and after to_dtype_device).
+    void set_channels_last(bool on);
+    bool channels_last() const { return channels_last_; }
 
     AutoencoderKLConfig config;
 
 private:
+    bool channels_last_ = false;
     std::shared_ptr<detail::AEEncoderImpl> encoder_;
     std::shared_ptr<detail::AEDecoderImpl> decoder_;
     PlainConv quant_conv_{nullptr};       // [2·embed_dim, 2·z_channels, 1, 1]

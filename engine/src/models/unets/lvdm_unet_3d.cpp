@@ -15,6 +15,7 @@
 #include "core/engine_error.h"
 #include "io/state_dict.h"
 #include "models/common/embeddings.h"
+#include "models/common/memory_format.h"
 #include "models/common/normalization.h"
 
 namespace engine::models {
@@ -608,6 +609,11 @@ at::Tensor LVDMUNet3DImpl::run_sequential(const torch::nn::ModuleListImpl& layer
     return h;
 }
 
+void LVDMUNet3DImpl::set_channels_last(bool on) {
+    set_conv_weights_channels_last(*this, on);
+    channels_last_ = on;
+}
+
 at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timesteps, const at::Tensor& context,
                                    const LVDMUNet3DConditioning& conditioning) {
     const bool dc = config.variant == LVDMVariant::DynamiCrafter;
@@ -697,6 +703,7 @@ at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timest
         ctx = repeat_frames(ctx);  // [(B·F), L, D]
     }
     at::Tensor h = x.to(dev, dtype).permute({0, 2, 1, 3, 4}).reshape({batch * frames, channels, height, width});
+    h = channels_last_if(h, channels_last_);
 
     // 3. Encoder, middle, decoder with skip connections.
     std::vector<at::Tensor> skips;

@@ -171,6 +171,10 @@ public:
     /// The dtype of the parameters (the activation dtype of forward).
     at::ScalarType dtype() const;
     c10::Device device() const;
+    /// Channels-last 2-D convolutions (models/common/memory_format.h) for the per-frame [(B·F), C, H, W] activations:
+    /// converts the 2-D conv kernels and the folded input; the result stays contiguous [B, C, F, H, W].
+    void set_channels_last(bool on);
+    bool channels_last() const { return channels_last_; }
 
     LVDMUNet3DConfig config;
     torch::nn::ModuleList time_embed{nullptr};     // [0] Linear, [1] SiLU, [2] Linear
@@ -192,6 +196,7 @@ private:
     PlainLinear fps_embed_out_{nullptr};
     PlainGroupNorm out_norm_{nullptr};  // == out[0]
     PlainConv out_conv_{nullptr};       // == out[2]
+    bool channels_last_ = false;
 };
 TORCH_MODULE(LVDMUNet3D);
 
