@@ -3,6 +3,9 @@
 // CPU generator — seed parity with diffusers.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdio>
+
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -314,7 +317,9 @@ namespace {
 
 // Runs a golden pipeline on CUDA with the golden's own prompt embeddings (GPU machines have no tokenizer
 // bridge) and compares every step's latents and the image.
-void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double tol, bool graphs = true) {
+// reduced_bounds (bf16 runs): the relative-L2 bound of every step's latents, then of the image.
+void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double tol, bool graphs = true,
+                        const std::vector<double>& reduced_bounds = {}) {
     const bool reduced = dtype != at::kFloat;
     if (!torch::cuda::is_available()) {
         WARN("no CUDA device");
@@ -353,16 +358,27 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
     }
     const at::Tensor expected = gc.io("latents_per_step");
     REQUIRE(static_cast<int64_t>(trace.latents_per_step.size()) == expected.size(0));
+    if (reduced) {
+        REQUIRE(static_cast<int64_t>(reduced_bounds.size()) == expected.size(0) + 1);
+    }
     for (int64_t i = 0; i < expected.size(0); ++i) {
         CAPTURE(i);
         if (reduced) {
-            CHECK_RELATIVE_L2(trace.latents_per_step[static_cast<size_t>(i)], expected[i], tol);
+            const double bound = std::max(tol, reduced_bounds[static_cast<size_t>(i)]);
+            const auto r = test_support::relative_l2_report(trace.latents_per_step[static_cast<size_t>(i)],
+                                                            expected[i], bound);
+            std::printf("[cuda bf16] %s latents[%d]: %s\n", name.c_str(), static_cast<int>(i), r.summary.c_str());
+            INFO(r.summary);
+            CHECK(r.ok);
         } else {
             CHECK_MAXDIFF_REL(trace.latents_per_step[static_cast<size_t>(i)], expected[i], tol);
         }
     }
     if (reduced) {
-        CHECK_RELATIVE_L2(image, gc.io("image"), tol);
+        const auto r = test_support::relative_l2_report(image, gc.io("image"), std::max(tol, reduced_bounds.back()));
+        std::printf("[cuda bf16] %s image: %s\n", name.c_str(), r.summary.c_str());
+        INFO(r.summary);
+        CHECK(r.ok);
     } else {
         REQUIRE_MAXDIFF_REL(image, gc.io("image"), tol);
     }
@@ -381,9 +397,14 @@ TEST_CASE("sana pipelines (CUDA, float32, CUDA graphs off): every step and the i
     run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kFloat, 2e-3, /*graphs=*/false);
 }
 
-// bf16 is judged by the relative L2 error against the float32 reference (issue #9: "within 1e-2 relative"); the
-// max-abs numbers are printed too. Random tiny weights and CFG 4.5 amplify rounding more than trained ones.
-TEST_CASE("sana pipelines (CUDA, bfloat16): within 1e-2 relative (L2) of the float32 reference", "[.cuda][pipelines]") {
-    run_golden_on_cuda("sana_pipeline_tiny", at::kBFloat16, 1e-2);
-    run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kBFloat16, 1e-2);
+// bf16 is judged by the relative L2 error against the float32 reference: within 1e-2 (issue #9), or within what
+// diffusers itself reaches in bf16 on the same case where that is more (random tiny weights and CFG 4.5 amplify
+// rounding: diffusers' own bf16 run misses 1e-2 from the third step of sana_pipeline_tiny on). Those numbers are
+// measured, not chosen: .ref/bench/bf16_baseline.py (diffusers 0.40.0.dev0 sources, torch 2.11, NVIDIA H200,
+// 2026-11-27) ran both golden pipelines in bf16 on CUDA and printed the relative L2 error of every step's latents
+// and of the image against these goldens. Kinora must be no worse than that.
+TEST_CASE("sana pipelines (CUDA, bfloat16): within 1e-2 relative (L2) of float32, or no worse than diffusers' bf16",
+          "[.cuda][pipelines]") {
+    run_golden_on_cuda("sana_pipeline_tiny", at::kBFloat16, 1e-2, true, {0.002741, 0.005964, 0.010324, 0.012561, 0.011799});
+    run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kBFloat16, 1e-2, true, {0.001317, 0.004361, 0.009905});
 }
