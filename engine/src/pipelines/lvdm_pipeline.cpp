@@ -380,7 +380,7 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto unet = models::load_lvdm_unet_3d(*cfg, w, o);
         if (!unet) return Unexpected{unet.error()};
         pipe->unet = std::move(unet).value();
-        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+        if (options.channels_last.value_or(false)) {
             pipe->unet->set_channels_last(true);
         }
     }
@@ -391,7 +391,7 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto vae = models::load_autoencoder_kl(*cfg, w, options.vae_dtype, options.device, "first_stage_model.", path);
         if (!vae) return Unexpected{vae.error()};
         pipe->vae = std::move(vae).value();
-        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
+        if (options.channels_last.value_or(false)) {
             pipe->vae->set_channels_last(true);
         }
         if (pipe->vae->config.embed_dim != pipe->config.channels) {
