@@ -224,6 +224,17 @@ at::Tensor swish(const at::Tensor& x) {
     return x * at::sigmoid(x);
 }
 
+// swish(norm(x)) as LVDM computes it under autocast: GroupNorm and the activation in float32, one rounding to x's
+// dtype at the end. float32 x: exactly swish(norm(x)).
+at::Tensor norm_swish(PlainGroupNorm& norm, const at::Tensor& x) {
+    if (x.scalar_type() == at::kFloat) {
+        return swish(norm->forward(x));
+    }
+    const auto f32 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; };
+    return swish(at::group_norm(x.to(at::kFloat), norm->num_groups, f32(norm->weight), f32(norm->bias), norm->eps))
+        .to(x.scalar_type());
+}
+
 }  // namespace
 
 // ResnetBlock with temb_channels = 0 (the autoencoder has no timestep) and conv_shortcut = False.
@@ -244,8 +255,8 @@ public:
     }
 
     at::Tensor forward(const at::Tensor& x) {
-        at::Tensor h = conv1_(swish(norm1_(x)));
-        h = conv2_(swish(norm2_(h)));  // dropout: identity in inference
+        at::Tensor h = conv1_(norm_swish(norm1_, x));
+        h = conv2_(norm_swish(norm2_, h));  // dropout: identity in inference
         return (nin_shortcut_ ? nin_shortcut_(x) : x) + h;
     }
 
@@ -423,7 +434,7 @@ public:
             h = l->resample(l->blocks(h));
         }
         h = mid_(h);                            // [B, ch·ch_mult[-1], H/f, W/f]
-        return conv_out_(swish(norm_out_(h)));  // [B, 2·z_channels, H/f, W/f]
+        return conv_out_(norm_swish(norm_out_, h));  // [B, 2·z_channels, H/f, W/f]
     }
 
 private:
@@ -471,7 +482,7 @@ public:
             h = l->resample(l->blocks(h));
         }
         if (give_pre_end_) return h;
-        h = conv_out_(swish(norm_out_(h)));  // [B, out_ch, h·f, w·f]
+        h = conv_out_(norm_swish(norm_out_, h));  // [B, out_ch, h·f, w·f]
         return tanh_out_ ? at::tanh(h) : h;
     }
 

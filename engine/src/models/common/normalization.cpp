@@ -49,6 +49,17 @@ at::Tensor group_norm_f32(const at::Tensor& x, int64_t num_groups, const at::Ten
         .to(x.scalar_type());
 }
 
+at::Tensor group_norm_silu_f32(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
+                               double eps) {
+    if (x.scalar_type() == at::kFloat) {
+        at::Tensor y = group_norm_f32(x, num_groups, weight, bias, eps);
+        return at::silu_(y);
+    }
+    at::Tensor y = at::group_norm(x.to(at::kFloat), num_groups, to_float_or_undefined(weight),
+                                  to_float_or_undefined(bias), eps);
+    return at::silu_(y).to(x.scalar_type());
+}
+
 at::Tensor group_norm_into(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
                            double eps, at::Tensor out) {
     TORCH_CHECK(x.dim() >= 2, "group_norm_into: x must be [N, C, ...], got ", x.sizes());

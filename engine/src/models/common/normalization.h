@@ -45,6 +45,12 @@ at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps);
 at::Tensor group_norm_f32(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
                           double eps);
 
+/// SiLU(GroupNorm(x)) with both in float32 and one rounding to x's dtype at the end: what autocast does (group_norm
+/// runs and returns float32, the activation follows in float32, the next convolution casts). For float32 x this is
+/// group_norm_f32 followed by silu.
+at::Tensor group_norm_silu_f32(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
+                               double eps);
+
 /// GroupNorm of x written into `out`: both are [N, C, *] logically but may have any strides (e.g. permuted views),
 /// so a normalization can also change the memory layout in the same pass (video models normalise over frames
 /// stored as [(N·T), C, H, W] and continue in [N·H·W, T, C]). Statistics per (n, group) over C/G channels and all

@@ -370,8 +370,7 @@ at::Tensor LVDMTemporalConvBlockImpl::forward(const at::Tensor& x, int64_t batch
     at::silu_(y);
     y = convs[0]->forward(y);
     for (int i = 1; i < 4; ++i) {
-        y = group_norm_f32(y, kNumGroups, norms[i]->weight, norms[i]->bias, kGroupNormEps);
-        at::silu_(y);
+        y = group_norm_silu_f32(y, kNumGroups, norms[i]->weight, norms[i]->bias, kGroupNormEps);
         y = convs[i]->forward(y);  // [B, C, F, H, W]
     }
     // Residual, back in frame-major layout.
@@ -405,13 +404,11 @@ LVDMResBlockImpl::LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64
 }
 
 at::Tensor LVDMResBlockImpl::forward(const at::Tensor& x, const at::Tensor& emb, int64_t batch) {
-    at::Tensor h = group_norm_f32(x, kNumGroups, in_norm->weight, in_norm->bias, kGroupNormEps);
-    at::silu_(h);
+    at::Tensor h = group_norm_silu_f32(x, kNumGroups, in_norm->weight, in_norm->bias, kGroupNormEps);
     h = in_conv->forward(h);                                                      // [N, out, H, W]
     at::Tensor emb_out = emb_linear->forward(at::silu(emb)).to(h.scalar_type());  // [N, out]
     h.add_(emb_out.view({emb_out.size(0), emb_out.size(1), 1, 1}));
-    h = group_norm_f32(h, kNumGroups, out_norm->weight, out_norm->bias, kGroupNormEps);
-    at::silu_(h);
+    h = group_norm_silu_f32(h, kNumGroups, out_norm->weight, out_norm->bias, kGroupNormEps);
     h = out_conv->forward(h);
     h = skip_connection.is_empty() ? x + h : skip_connection->forward(x) + h;
     if (!temopral_conv.is_empty()) {
@@ -723,8 +720,7 @@ at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timest
     }
 
     // 4. Output head: GroupNorm32, SiLU, conv; back to [B, C, F, H, W].
-    h = group_norm_f32(h, kNumGroups, out_norm_->weight, out_norm_->bias, kGroupNormEps);
-    at::silu_(h);
+    h = group_norm_silu_f32(h, kNumGroups, out_norm_->weight, out_norm_->bias, kGroupNormEps);
     h = out_conv_->forward(h);  // [(B·F), C_out, H, W]
     return h.view({batch, frames, config.out_channels, height, width}).permute({0, 2, 1, 3, 4}).contiguous();
 }
