@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/engine_error.h"
+#include "models/common/model_loading.h"
 #include "core/torch_compat.h"
 #include "io/state_dict.h"
 #include "models/common/json_config.h"
@@ -178,7 +179,7 @@ Expected<ImageResampler> load_image_resampler(const io::TensorMap& weights, cons
         return make_error(ErrorCode::InvalidRequest, std::string("image Resampler: dtype ") +
                                                          c10::toString(options.dtype) + " is not a floating type");
     }
-    try {
+    return guarded_model_build("the image Resampler", [&]() -> Expected<ImageResampler> {
         ImageResampler model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
         io::StateDictOptions load_options;
         load_options.prefix = prefix;
@@ -189,14 +190,7 @@ Expected<ImageResampler> load_image_resampler(const io::TensorMap& weights, cons
         }
         model->eval();
         return model;
-    } catch (const core::EngineError& e) {
-        return Unexpected{e.to_error()};
-    } catch (const c10::Error& e) {
-        const std::string m = e.what_without_backtrace();
-        const bool oom = m.find("out of memory") != std::string::npos;
-        return make_error(oom ? ErrorCode::OutOfMemory : ErrorCode::ModelLoadFailed,
-                          "could not build the image Resampler: " + m);
-    }
+    });
 }
 
 }  // namespace engine::models

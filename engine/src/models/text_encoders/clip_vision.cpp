@@ -17,6 +17,7 @@
 #include "core/engine_error.h"
 #include "io/state_dict.h"
 #include "models/common/json_config.h"
+#include "models/common/model_loading.h"
 
 namespace engine::models {
 
@@ -325,7 +326,7 @@ Expected<CLIPVisionEncoder> load_clip_vision_encoder(const io::TensorMap& weight
         return make_error(ErrorCode::InvalidRequest, std::string("CLIP image encoder: dtype ") +
                                                          c10::toString(options.dtype) + " is not a floating type");
     }
-    try {
+    return guarded_model_build("the CLIP image encoder", [&]() -> Expected<CLIPVisionEncoder> {
         CLIPVisionEncoder model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
         io::StateDictOptions load_options;
         load_options.prefix = prefix;
@@ -338,14 +339,7 @@ Expected<CLIPVisionEncoder> load_clip_vision_encoder(const io::TensorMap& weight
         }
         model->eval();
         return model;
-    } catch (const core::EngineError& e) {
-        return Unexpected{e.to_error()};
-    } catch (const c10::Error& e) {  // allocation on the device, copying to it
-        const std::string m = e.what_without_backtrace();
-        const bool oom = m.find("out of memory") != std::string::npos;
-        return make_error(oom ? ErrorCode::OutOfMemory : ErrorCode::ModelLoadFailed,
-                          "could not build the CLIP image encoder: " + m);
-    }
+    });
 }
 
 }  // namespace engine::models

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/engine_error.h"
+#include "models/common/model_loading.h"
 #include "io/state_dict.h"
 #include "models/common/json_config.h"
 
@@ -251,7 +252,7 @@ Expected<OpenCLIPTextEncoder> load_open_clip_text_encoder(const io::TensorMap& w
         return make_error(ErrorCode::InvalidRequest, std::string("open_clip text encoder: dtype ") +
                                                          c10::toString(options.dtype) + " is not a floating type");
     }
-    try {
+    return guarded_model_build("the open_clip text encoder", [&]() -> Expected<OpenCLIPTextEncoder> {
         OpenCLIPTextEncoder model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
         io::StateDictOptions load_options;
         load_options.prefix = prefix;
@@ -264,14 +265,7 @@ Expected<OpenCLIPTextEncoder> load_open_clip_text_encoder(const io::TensorMap& w
         }
         model->eval();
         return model;
-    } catch (const core::EngineError& e) {
-        return Unexpected{e.to_error()};
-    } catch (const c10::Error& e) {  // allocation on the device, copying to it
-        const std::string m = e.what_without_backtrace();
-        const bool oom = m.find("out of memory") != std::string::npos;
-        return make_error(oom ? ErrorCode::OutOfMemory : ErrorCode::ModelLoadFailed,
-                          "could not build the open_clip text encoder: " + m);
-    }
+    });
 }
 
 }  // namespace engine::models

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/engine_error.h"
+#include "models/common/model_loading.h"
 #include "core/json.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
@@ -472,7 +473,7 @@ Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
     if (!weights) {
         return make_error(weights.error().code, weights.error().message);
     }
-    try {
+    return guarded_model_build("the SanaTransformer2D of " + folder, [&]() -> Expected<SanaTransformer2D> {
         SanaTransformer2D model(*config, at::TensorOptions().dtype(options.dtype).device(options.device));
         auto report = io::load_state_dict(*model, *weights, {}, "SanaTransformer2D (" + folder + ")");
         if (!report) {
@@ -480,10 +481,7 @@ Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
         }
         model->eval();
         return model;
-    } catch (const c10::Error& e) {
-        return make_error(ErrorCode::ModelLoadFailed,
-                          "Could not build the SanaTransformer2D of " + folder + ": " + e.what_without_backtrace());
-    }
+    });
 }
 
 }  // namespace engine::models

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "core/engine_error.h"
+#include "models/common/model_loading.h"
 #include "io/state_dict.h"
 #include "models/common/embeddings.h"
 #include "models/common/memory_format.h"
@@ -730,7 +731,7 @@ at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timest
 
 Expected<LVDMUNet3D> load_lvdm_unet_3d(const LVDMUNet3DConfig& config, const io::TensorMap& weights,
                                        const LVDMUNet3DLoadOptions& options) {
-    try {
+    return guarded_model_build("the LVDM UNet of " + options.source, [&]() -> Expected<LVDMUNet3D> {
         LVDMUNet3D model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
         io::StateDictOptions state_options;
         state_options.prefix = options.prefix;
@@ -743,10 +744,7 @@ Expected<LVDMUNet3D> load_lvdm_unet_3d(const LVDMUNet3DConfig& config, const io:
         }
         model->eval();
         return model;
-    } catch (const c10::Error& e) {
-        return make_error(ErrorCode::ModelLoadFailed,
-                          "Could not build the LVDM UNet of " + options.source + ": " + e.what_without_backtrace());
-    }
+    });
 }
 
 }  // namespace engine::models
