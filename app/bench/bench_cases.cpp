@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -85,6 +86,25 @@ std::vector<double> time_calls(const c10::Device& device, int warmup, int repeat
         times.push_back(seconds_between(t0, Clock::now()));
     }
     return times;
+}
+
+// --profile DIR: one call of `fn` under LibTorch's profiler, its Chrome trace written to DIR/<case>_<what>.json;
+// the names of the traces written go to `written` (a failure is reported there too, never thrown).
+void profile_call(const BenchOptions& o, const std::string& case_name, const std::string& what,
+                  const std::function<void()>& fn, json& written) {
+    if (o.profile_dir.empty() || !o.device.is_cuda()) return;
+    std::string why;
+    std::error_code ec;
+    std::filesystem::create_directories(o.profile_dir, ec);
+    synchronize(o.device);
+    if (!start_profiler(&why)) {
+        written[what] = "profiler not started: " + why;
+        return;
+    }
+    fn();
+    synchronize(o.device);
+    const std::string path = o.profile_dir + "/" + case_name + "_" + what + ".json";
+    written[what] = stop_profiler(path, &why) ? path : "profile not saved: " + why;
 }
 
 // Stage boundaries of one end-to-end run: each mark synchronises the device (a few microseconds of idle GPU per
@@ -512,7 +532,14 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const auto encode_times =
         time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] { pipe->text_encoder->forward(te_ids); });
 
+    json profiles = json::object();
+    profile_call(o, name, "transformer", [&] { pipe->transformer->forward(latents, context, timestep, cond); },
+                 profiles);
+    profile_call(o, name, "vae_decode", [&] { pipe->vae->decode(z / vae_cfg.scaling_factor); }, profiles);
+    profile_call(o, name, "text_encode", [&] { pipe->text_encoder->forward(te_ids); }, profiles);
+
     json result;
+    if (!profiles.empty()) result["profiles"] = profiles;
     result["height"] = result["width"] = request.width_px;
     result["steps"] = steps;
     result["guidance_scale"] = guidance;
@@ -748,7 +775,12 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     const auto text_times =
         time_calls(o.device, 1, std::max(1, o.component_repeats / 2), [&] { text->forward(text_ids); });
 
+    json profiles = json::object();
+    profile_call(o, name, "unet", [&] { unet->forward(x, t, ctx, cond); }, profiles);
+    profile_call(o, name, "vae_decode", [&] { ae->decode(z); }, profiles);
+
     json result;
+    if (!profiles.empty()) result["profiles"] = profiles;
     result["height"] = latent_h * f;
     result["width"] = latent_w * f;
     result["frames"] = frames;
@@ -824,6 +856,14 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         ops.push_back({"layer_norm_modulate", shape_label("Sana 1600M norm1/norm2", x), 2.0 * b * n * d * element,
                        [x, shift, scale] { return kernels::layer_norm_modulate(x, shift, scale, 1e-6); }});
     }
+    {  // Sana 1600M gated residuals: x + gate · attention / feed-forward.
+        const int64_t b = 2, n = tiny ? 64 : 1024, d = tiny ? 32 : 2240;
+        at::Tensor x = at::randn({b, n, d}, options);
+        at::Tensor y = at::randn({b, n, d}, options);
+        at::Tensor gate = at::randn({b, 6, d}, options).chunk(6, 1)[2];
+        ops.push_back({"gated_residual", shape_label("Sana 1600M block residual", x), 3.0 * b * n * d * element,
+                       [x, gate, y] { return kernels::gated_residual(x, gate, y); }});
+    }
     {  // Sana-Sprint 1600M qk RMSNorm across heads.
         const int64_t b = 2, n = tiny ? 64 : 1024, d = tiny ? 32 : 2240;
         at::Tensor x = at::randn({b, n, d}, options);
@@ -831,14 +871,31 @@ json run_kernels(const std::string& name, const BenchOptions& o) {
         ops.push_back({"rms_norm", shape_label("Sprint 1600M q/k norm", x), 2.0 * b * n * d * element,
                        [x, w] { return kernels::rms_norm(x, w, {}, 1e-5); }});
     }
-    {  // Sana 1600M GLUMBConv on the 32x32 token grid (channels-last).
+    {  // Sana 1600M GLUMBConv on the 32x32 token grid: SiLU, depthwise conv and gate between the two GEMMs.
         const int64_t b = 2, c2 = tiny ? 16 : 11200, hw = tiny ? 8 : 32;
-        at::Tensor x = at::randn({b, c2, hw, hw}, options).contiguous(at::MemoryFormat::ChannelsLast);
+        at::Tensor x = at::randn({b, hw, hw, c2}, options);
         at::Tensor w = at::randn({c2, 1, 3, 3}, options);
         at::Tensor bias = at::randn({c2}, options);
-        ops.push_back({"depthwise_conv3x3_silu_gate", shape_label("Sana 1600M FF, channels-last (routed to ATen)", x),
+        ops.push_back({"silu_depthwise_conv3x3_gate_nhwc", shape_label("Sana 1600M FF tokens", x),
                        1.5 * b * c2 * hw * hw * element,
-                       [x, w, bias] { return kernels::depthwise_conv3x3_silu_gate(x, w, bias); }});
+                       [x, w, bias] { return kernels::silu_depthwise_conv3x3_gate_nhwc(x, w, bias); }});
+    }
+    {  // The same in the DC-AE's channels-last decoder stage 3 (1024 px).
+        const int64_t c2 = tiny ? 16 : 4096, hw = tiny ? 16 : 128;
+        at::Tensor x = at::randn({1, hw, hw, c2}, options);
+        at::Tensor w = at::randn({c2, 1, 3, 3}, options);
+        at::Tensor bias = at::randn({c2}, options);
+        ops.push_back({"silu_depthwise_conv3x3_gate_nhwc", shape_label("DC-AE stage 3 MLP, channels-last", x),
+                       1.5 * c2 * hw * hw * element,
+                       [x, w, bias] { return kernels::silu_depthwise_conv3x3_gate_nhwc(x, w, bias); }});
+    }
+    {  // DC-AE ResBlock RMSNorm over 512 channels at 128x128, channels-last.
+        const int64_t c = tiny ? 16 : 512, hw = tiny ? 16 : 128;
+        at::Tensor x = at::randn({1, hw, hw, c}, options);
+        at::Tensor w = at::randn({c}, options);
+        at::Tensor bias = at::randn({c}, options);
+        ops.push_back({"rms_norm", shape_label("DC-AE stage 3 channel RMSNorm", x), 2.0 * c * hw * hw * element,
+                       [x, w, bias] { return kernels::rms_norm(x, w, bias, 1e-5); }});
     }
     {  // DC-AE decoder stage 3 GLUMBConv (NCHW).
         const int64_t c2 = tiny ? 16 : 4096, hw = tiny ? 16 : 128;

@@ -29,6 +29,9 @@ struct BenchOptions {
     /// Channels-last convolutions in the DC-AE, the KL VAE and the LVDM UNet; nullopt: the engine's default (on for
     /// CUDA unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU).
     std::optional<bool> channels_last;
+    /// Non-empty (CUDA only): one denoiser forward, one VAE decode and (Sana) one text-encoder call are profiled
+    /// with LibTorch's profiler after the timings; Chrome traces go to <profile_dir>/<case>_<component>.json.
+    std::string profile_dir;
 };
 
 struct CaseInfo {

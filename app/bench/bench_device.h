@@ -22,4 +22,9 @@ std::optional<std::int64_t> peak_memory_bytes(const c10::Device& device);
 /// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" or "CPU (N threads)".
 std::string device_description(const c10::Device& device);
 
+/// Starts LibTorch's Kineto profiler (CPU ops and CUDA kernels); false (with `why` set) where this build cannot.
+bool start_profiler(std::string* why);
+/// Stops it and writes a Chrome trace (JSON) to `path`; false (with `why` set) when no profile was running.
+bool stop_profiler(const std::string& path, std::string* why);
+
 }  // namespace kinora_bench

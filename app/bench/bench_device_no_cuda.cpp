@@ -26,4 +26,14 @@ std::string device_description(const c10::Device& device) {
     return "CPU (" + std::to_string(at::get_num_threads()) + " threads)";
 }
 
+bool start_profiler(std::string* why) {
+    if (why) *why = "--profile needs a CUDA build of LibTorch";
+    return false;
+}
+
+bool stop_profiler(const std::string&, std::string* why) {
+    if (why) *why = "--profile needs a CUDA build of LibTorch";
+    return false;
+}
+
 }  // namespace kinora_bench

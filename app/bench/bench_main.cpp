@@ -56,6 +56,9 @@ Usage: kinora-bench [options]
   --channels-last on|off  channels-last convolutions in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
+  --profile DIR       CUDA: also profile one denoiser forward, VAE decode and text encoding per case (LibTorch's
+                      profiler); Chrome traces go to DIR/<case>_<component>.json (installer/bench/profile_summary.py
+                      tabulates them)
   --out FILE          also append the JSON lines to FILE
   --list              print the cases and exit
 )";
@@ -153,6 +156,8 @@ Args parse(int argc, char** argv) {
             a.options.steps = parse_int(flag, value(), 1);
         } else if (flag == "--seed") {
             a.options.seed = static_cast<std::uint64_t>(parse_int(flag, value(), 0));
+        } else if (flag == "--profile") {
+            a.options.profile_dir = value();
         } else if (flag == "--out") {
             a.out = value();
         } else if (flag == "--list") {

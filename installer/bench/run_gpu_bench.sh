@@ -191,6 +191,13 @@ elif wanted test_engine_cuda; then
     SKIPPED+=("test_engine_cuda")
 fi
 bench bench_kernels 20 90 --case kernels --component-repeats 20
+# Where the time goes: one profiled denoiser forward, VAE decode and text encoding (LibTorch's profiler), tabulated by
+# kernel and by launching operator in profile.md. Its JSON lines go to the log only (the runs are short).
+if [[ -x "$BIN/kinora-bench" ]] && wanted profile; then
+    step profile 40 150 "$BIN/kinora-bench" --case sana1600,sprint1600_1step --repeats 1 --component-repeats 3 \
+        --profile "$LOG_DIR/profile" ${KINORA_BENCH_EXTRA:-} &&
+        python3 "$ROOT/installer/bench/profile_summary.py" "$LOG_DIR/profile" > "$OUT_DIR/profile.md" 2>&1
+fi
 bench bench_sana1600 35 120 --case sana1600 --repeats "$REPEATS"
 bench bench_sprint1600 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS"
 # Before / after CUDA graphs (the transformer step eager) and channels-last convolutions (NCHW DC-AE decode).
