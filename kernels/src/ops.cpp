@@ -1,6 +1,7 @@
 #include "kernels/ops.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -53,6 +54,7 @@ at::Tensor relu_linear_attention(const at::Tensor& q, const at::Tensor& k, const
                     at::isFloatingType(v.scalar_type()),
                 "relu_linear_attention: q, k, v must be floating-point tensors");
     TORCH_CHECK(eps > 0.0, "relu_linear_attention: eps must be positive, got ", eps);
+    RECORD_FUNCTION("kinora::relu_linear_attention", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(q)) {
         return detail::relu_linear_attention_cuda(q, k, v, eps);
     }
@@ -74,13 +76,15 @@ at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, con
     }
     TORCH_CHECK(at::isFloatingType(x.scalar_type()), "layer_norm_modulate: x must be a floating-point tensor");
     TORCH_CHECK(eps >= 0.0, "layer_norm_modulate: eps must not be negative, got ", eps);
+    RECORD_FUNCTION("kinora::layer_norm_modulate", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
         return detail::layer_norm_modulate_cuda(x, shift, scale, eps);
     }
     return detail::layer_norm_modulate_cpu(x, shift, scale, eps);
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
+                    std::optional<at::ScalarType> out_dtype) {
     TORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) > 0, "rms_norm: x must be [..., D] with D > 0");
     TORCH_CHECK(at::isFloatingType(x.scalar_type()), "rms_norm: x must be a floating-point tensor");
     const int64_t dim = x.size(-1);
@@ -97,10 +101,12 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Ten
         TORCH_CHECK(bias.device() == x.device(), "rms_norm: tensors on different devices");
     }
     TORCH_CHECK(eps >= 0.0, "rms_norm: eps must not be negative, got ", eps);
+    RECORD_FUNCTION("kinora::rms_norm", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
-        return detail::rms_norm_cuda(x, weight, bias, eps);
+        return detail::rms_norm_cuda(x, weight, bias, eps, out_dtype);
     }
-    return detail::rms_norm_cpu(x, weight, bias, eps);
+    at::Tensor out = detail::rms_norm_cpu(x, weight, bias, eps);
+    return out_dtype ? out.to(*out_dtype) : out;
 }
 
 at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
@@ -122,10 +128,52 @@ at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& we
                 "depthwise_conv3x3_silu_gate: tensors on different devices");
     TORCH_CHECK(at::isFloatingType(x.scalar_type()) && at::isFloatingType(weight.scalar_type()),
                 "depthwise_conv3x3_silu_gate: x and weight must be floating-point tensors");
+    RECORD_FUNCTION("kinora::depthwise_conv3x3_silu_gate", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
         return detail::depthwise_conv3x3_silu_gate_cuda(x, weight, bias);
     }
     return detail::depthwise_conv3x3_silu_gate_cpu(x, weight, bias);
+}
+
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
+    TORCH_CHECK(x.defined() && gate.defined() && y.defined(), "gated_residual: x, gate and y must be defined");
+    TORCH_CHECK(x.dim() == 3 && y.sizes() == x.sizes(), "gated_residual: x and y must be [B, N, D] of one shape, got ",
+                x.sizes(), " and ", y.sizes());
+    TORCH_CHECK(gate.dim() == 3 && gate.size(1) == 1 && gate.size(2) == x.size(2) &&
+                    (gate.size(0) == x.size(0) || gate.size(0) == 1),
+                "gated_residual: gate must be [B, 1, D] = [", x.size(0), ", 1, ", x.size(2), "] (or [1, 1, D]), got ",
+                gate.sizes());
+    TORCH_CHECK(gate.device() == x.device() && y.device() == x.device(), "gated_residual: tensors on different devices");
+    RECORD_FUNCTION("kinora::gated_residual", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::gated_residual_cuda(x, gate, y);
+    }
+    return detail::gated_residual_cpu(x, gate, y);
+}
+
+at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    TORCH_CHECK(x.defined() && x.dim() == 4, "silu_depthwise_conv3x3_gate_nhwc: x must be [B, H, W, 2C], got ",
+                x.defined() ? x.sizes() : at::IntArrayRef{});
+    const int64_t channels = x.size(3);
+    TORCH_CHECK(channels > 0 && channels % 2 == 0,
+                "silu_depthwise_conv3x3_gate_nhwc: x needs an even number of channels (value and gate halves), got ",
+                channels);
+    TORCH_CHECK(weight.defined() && weight.dim() == 4 && weight.size(0) == channels && weight.size(1) == 1 &&
+                    weight.size(2) == 3 && weight.size(3) == 3,
+                "silu_depthwise_conv3x3_gate_nhwc: weight must be [2C = ", channels, ", 1, 3, 3], got ",
+                weight.defined() ? weight.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == channels),
+                "silu_depthwise_conv3x3_gate_nhwc: bias must be [2C = ", channels, "] or undefined, got ",
+                bias.defined() ? bias.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(weight.device() == x.device() && (!bias.defined() || bias.device() == x.device()),
+                "silu_depthwise_conv3x3_gate_nhwc: tensors on different devices");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()) && at::isFloatingType(weight.scalar_type()),
+                "silu_depthwise_conv3x3_gate_nhwc: x and weight must be floating-point tensors");
+    RECORD_FUNCTION("kinora::silu_depthwise_conv3x3_gate_nhwc", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::silu_depthwise_conv3x3_gate_nhwc_cuda(x, weight, bias);
+    }
+    return detail::silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);
 }
 
 }  // namespace kernels

@@ -52,4 +52,15 @@ at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor
     return halves[0] * at::silu(halves[1]);
 }
 
+at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
+    return at::addcmul(x, gate, y);  // x + gate · y, one rounding
+}
+
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    // GLUMBConv between its 1×1 convs, on the token layout: SiLU, conv_depth, value · SiLU(gate), each rounded to
+    // the activation dtype as the unfused ops are. x [B, H, W, 2C] is seen as [B, 2C, H, W] (channels-last strides).
+    at::Tensor h = at::silu(x).permute({0, 3, 1, 2});
+    return depthwise_conv3x3_silu_gate_cpu(h, weight, bias).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, C]
+}
+
 }  // namespace kernels::detail

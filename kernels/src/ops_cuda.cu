@@ -72,12 +72,15 @@ at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, 
     const bool token_contiguous = !(q.stride(3) == 1 || q.stride(2) != 1);
     c10::cuda::CUDAGuard guard(q.device());
     const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const cuda::LinearAttentionPlan plan =
-        cuda::plan_relu_linear_attention(batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms);
-    if (plan.output_blocks_y > cuda::kMaxGridY || batch * heads > cuda::kMaxGridX) {
+    at::Tensor out = empty_in_layout_of(v, {batch, heads, tokens, v.size(3)}, v.options());
+    const bool vectorized = cuda::relu_linear_attention_vectorizable(
+        *dtype, q.data_ptr(), strides_of(q), k.data_ptr(), strides_of(k), v.data_ptr(), strides_of(v), out.data_ptr(),
+        strides_of(out), static_cast<int>(q.size(3)), static_cast<int>(v.size(3)));
+    const cuda::LinearAttentionPlan plan = cuda::plan_relu_linear_attention(
+        batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms, vectorized);
+    if (plan.output_blocks_y > cuda::kMaxGridY || plan.chunks > cuda::kMaxGridY || batch * heads > cuda::kMaxGridX) {
         return relu_linear_attention_cpu(q, k, v, eps);
     }
-    at::Tensor out = empty_in_layout_of(v, {batch, heads, tokens, v.size(3)}, v.options());
     const auto f32 = q.options().dtype(at::kFloat);
     at::Tensor partial = at::empty({plan.partial_floats}, f32);
     at::Tensor kv = plan.kv_floats > 0 ? at::empty({plan.kv_floats}, f32) : at::Tensor();
@@ -102,6 +105,20 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
     c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
     at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
+    // Everything in x's dtype with rows of the modulation contiguous (Sana: chunks of its [B, 6, D] table): the warp
+    // per row kernel reads shift / scale where they lie.
+    if (shift.scalar_type() == x.scalar_type() && scale.scalar_type() == x.scalar_type() &&
+        out_dtype == x.scalar_type() && shift.size(0) == scale.size(0) && shift.stride(2) == 1 &&
+        scale.stride(2) == 1 && (shift.size(0) == 1 || shift.stride(0) == scale.stride(0))) {
+        const int64_t mod_stride = shift.size(0) > 1 ? shift.stride(0) : 0;
+        if (cuda::layer_norm_modulate_rows_supported(*in_type, rows, dim, xc.data_ptr(), shift.data_ptr(),
+                                                     scale.data_ptr(), mod_stride, out.data_ptr())) {
+            C10_CUDA_CHECK(cuda::layer_norm_modulate_rows(*in_type, xc.data_ptr(), shift.data_ptr(), scale.data_ptr(),
+                                                          rows, dim, x.size(1), mod_stride, static_cast<float>(eps),
+                                                          out.data_ptr(), at::cuda::getCurrentCUDAStream()));
+            return out;
+        }
+    }
     // [Bm, D] float32 each, Bm = B when either is per batch (the other is then broadcast), else 1.
     const int64_t mod_rows = std::max(shift.size(0), scale.size(0));
     const at::Tensor shift_f = shift.to(at::kFloat).expand({mod_rows, 1, dim}).reshape({mod_rows, dim}).contiguous();
@@ -112,7 +129,8 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
     return out;
 }
 
-at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
+                         std::optional<at::ScalarType> requested) {
     at::ScalarType out_dtype = x.scalar_type();
     if (weight.defined()) {
         const bool low = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16;
@@ -121,13 +139,22 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at
             out_dtype = at::promote_types(out_dtype, bias.scalar_type());
         }
     }
+    if (requested && *requested != out_dtype) {
+        // A float32 result wanted in x's dtype (Gemma-2): the kernel rounds to it directly.
+        if (out_dtype == at::kFloat && *requested == x.scalar_type()) {
+            out_dtype = *requested;
+        } else {
+            return rms_norm_cuda(x, weight, bias, eps, std::nullopt).to(*requested);
+        }
+    }
     const auto in_type = kernel_dtype(x.scalar_type());
     const auto out_type = kernel_dtype(out_dtype);
     const int64_t dim = x.size(-1);
     const int64_t rows = dim > 0 ? x.numel() / dim : 0;
     if (!in_type || !out_type || (out_dtype != x.scalar_type() && out_dtype != at::kFloat) || rows == 0 ||
         dim > cuda::kMaxNormRow || rows > cuda::kMaxGridX) {
-        return rms_norm_cpu(x, weight, bias, eps);  // e.g. float32 x with a bfloat16 weight
+        const at::Tensor out = rms_norm_cpu(x, weight, bias, eps);  // e.g. float32 x with a bfloat16 weight
+        return requested ? out.to(*requested) : out;
     }
     c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
@@ -153,24 +180,66 @@ at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tenso
     if ((batch * channels * height * width + 255) / 256 > cuda::kMaxGridX) {
         return depthwise_conv3x3_silu_gate_cpu(x, weight, bias);
     }
-    // Channels-last in (Sana's [B, N, D] tokens seen as [B, D, h, w]): ATen's cuDNN depthwise conv + gate was measured
-    // faster than our fused kernel on the H200 (Sana 1600M FF [2, 11200, 32, 32]: 0.213 ms ATen vs 0.294 ms fused),
-    // so that layout goes to ATen; NCHW (the DC-AE, [1, 4096, 128, 128]: 0.52 fused vs 0.73 ATen) stays fused.
-    const bool channels_last = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
-    if (channels_last) {
+    // NCHW only (the DC-AE without channels-last); channels-last input stays with ATen's cuDNN ops and its layout
+    // (channels-last callers use silu_depthwise_conv3x3_gate_nhwc, the token-layout kernel).
+    if (!x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
         return depthwise_conv3x3_silu_gate_cpu(x, weight, bias);
     }
     c10::cuda::CUDAGuard guard(x.device());
-    const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-    const at::Tensor xc = x.contiguous(format);
-    at::Tensor out = at::empty({batch, channels, height, width}, x.options().memory_format(format));
-    const at::Tensor w = weight.to(at::kFloat).reshape({2 * channels, 9});
-    const at::Tensor w_used = channels_last ? w.t().contiguous() : w.contiguous();  // [9, 2C] or [2C, 9]
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty({batch, channels, height, width}, x.options());
+    const at::Tensor w = weight.to(at::kFloat).reshape({2 * channels, 9}).contiguous();  // [2C, 9]
     const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-    C10_CUDA_CHECK(cuda::depthwise_conv3x3_silu_gate(*dtype, channels_last, xc.data_ptr(), w_used.data_ptr<float>(),
+    C10_CUDA_CHECK(cuda::depthwise_conv3x3_silu_gate(*dtype, xc.data_ptr(), w.data_ptr<float>(),
                                                      bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, batch,
                                                      channels, height, width, out.data_ptr(),
                                                      at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    if (!dtype || gate.scalar_type() != x.scalar_type() || y.scalar_type() != x.scalar_type() || !x.is_contiguous() ||
+        !y.is_contiguous() || gate.stride(2) != 1 || x.numel() == 0) {
+        return gated_residual_cpu(x, gate, y);  // at::addcmul
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+    const int64_t rows = x.size(0) * x.size(1);
+    const int64_t dim = x.size(2);
+    const int64_t gate_stride = gate.size(0) > 1 ? gate.stride(0) : 0;
+    if (!cuda::gated_residual_supported(*dtype, rows, dim, x.data_ptr(), gate.data_ptr(), gate_stride, y.data_ptr(),
+                                        out.data_ptr())) {
+        return gated_residual_cpu(x, gate, y);
+    }
+    const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    C10_CUDA_CHECK(cuda::gated_residual(*dtype, x.data_ptr(), gate.data_ptr(), y.data_ptr(), rows, dim, x.size(1),
+                                        gate_stride, out.data_ptr(), num_sms, at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    const int64_t batch = x.size(0);
+    const int64_t height = x.size(1);
+    const int64_t width = x.size(2);
+    const int64_t channels = x.size(3) / 2;
+    if (!dtype || x.numel() == 0) {
+        return silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);  // device-generic ATen ops (e.g. float64)
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty({batch, height, width, channels}, x.options());
+    if (!cuda::silu_depthwise_conv3x3_gate_tokens_supported(*dtype, batch, channels, height, width, xc.data_ptr(),
+                                                            out.data_ptr())) {
+        return silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);  // odd widths or alignment
+    }
+    // [9, 2C] tap-major float32 weights, so that a warp's lanes read adjacent channels of one tap.
+    const at::Tensor w_t = weight.to(at::kFloat).reshape({2 * channels, 9}).t().contiguous();
+    const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
+    C10_CUDA_CHECK(cuda::silu_depthwise_conv3x3_gate_tokens(
+        *dtype, xc.data_ptr(), w_t.data_ptr<float>(), bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, batch,
+        channels, height, width, out.data_ptr(), at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

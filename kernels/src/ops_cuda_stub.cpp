@@ -26,12 +26,21 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor&, const at::Tensor&, const 
     no_cuda("layer_norm_modulate");
 }
 
-at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                         std::optional<at::ScalarType>) {
     no_cuda("rms_norm");
 }
 
 at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
     no_cuda("depthwise_conv3x3_silu_gate");
+}
+
+at::Tensor gated_residual_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    no_cuda("gated_residual");
+}
+
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    no_cuda("silu_depthwise_conv3x3_gate_nhwc");
 }
 
 }  // namespace kernels::detail

@@ -151,6 +151,64 @@ TEST_CASE("depthwise_conv3x3_silu_gate (CPU): depthwise 3×3 then value·SiLU(ga
     }
 }
 
+TEST_CASE("silu_depthwise_conv3x3_gate_nhwc (CPU): SiLU, depthwise 3×3, value·SiLU(gate) on the token layout",
+          "[kernels]") {
+    torch::manual_seed(13);
+    auto shape = GENERATE(std::vector<int64_t>{1, 5, 7, 4}, std::vector<int64_t>{2, 8, 8, 10},
+                          std::vector<int64_t>{1, 1, 1, 2});  // B, H, W, 2C
+    auto x = torch::randn(shape) * 2;
+    auto weight = torch::randn({shape[3], 1, 3, 3}) * 0.5;
+    auto bias = torch::randn({shape[3]});
+    // Independently: SiLU as x·sigmoid(x) in float64, the NCHW formulation above, then back to [B, H, W, C].
+    auto xd = x.to(torch::kDouble);
+    auto expected = depthwise_gate_f64((xd * torch::sigmoid(xd)).permute({0, 3, 1, 2}), weight, bias)
+                        .permute({0, 2, 3, 1});
+    auto out = kernels::silu_depthwise_conv3x3_gate_nhwc(x, weight, bias);
+    CHECK(out.sizes() == expected.sizes());
+    CHECK(out.is_contiguous());
+    REQUIRE_ALLCLOSE(out, expected.to(torch::kFloat), 1e-5, 1e-5);
+    SECTION("no bias") {
+        auto expected_nb = depthwise_gate_f64((xd * torch::sigmoid(xd)).permute({0, 3, 1, 2}), weight, {})
+                               .permute({0, 2, 3, 1});
+        REQUIRE_ALLCLOSE(kernels::silu_depthwise_conv3x3_gate_nhwc(x, weight, {}), expected_nb.to(torch::kFloat), 1e-5,
+                         1e-5);
+    }
+    SECTION("a strided view of tokens (e.g. a [B, N, 2C] projection viewed on its grid)") {
+        auto wide = torch::randn({shape[0], shape[1], shape[2], shape[3] + 6});
+        auto view = wide.narrow(3, 3, shape[3]);
+        auto vd = view.to(torch::kDouble);
+        auto expected_v = depthwise_gate_f64((vd * torch::sigmoid(vd)).permute({0, 3, 1, 2}), weight, bias)
+                              .permute({0, 2, 3, 1});
+        REQUIRE_ALLCLOSE(kernels::silu_depthwise_conv3x3_gate_nhwc(view, weight, bias), expected_v.to(torch::kFloat),
+                         1e-5, 1e-5);
+    }
+}
+
+TEST_CASE("rms_norm (CPU): out_dtype rounds the float32 result once (Gemma-2's norm)", "[kernels]") {
+    torch::manual_seed(15);
+    auto x = (torch::randn({3, 64}) * 2).to(torch::kBFloat16);
+    auto w = torch::randn({64}) * 0.1;
+    auto expected = (rms_norm_f64(x, {}, {}, 1e-6) * (1 + w.to(torch::kDouble))).to(torch::kFloat);
+    auto out = kernels::rms_norm(x, w + 1, {}, 1e-6, torch::kBFloat16);
+    CHECK(out.scalar_type() == torch::kBFloat16);
+    REQUIRE_ALLCLOSE(out.to(torch::kFloat), expected.to(torch::kBFloat16).to(torch::kFloat), 1e-2, 1e-2);
+    CHECK(kernels::rms_norm(x, w + 1, {}, 1e-6).scalar_type() == torch::kFloat);  // without: float32, as before
+}
+
+TEST_CASE("gated_residual (CPU): x + gate·y with per-batch and shared gates", "[kernels]") {
+    torch::manual_seed(14);
+    auto x = torch::randn({2, 5, 8});
+    auto y = torch::randn({2, 5, 8});
+    auto mod = torch::randn({2, 6, 8}).chunk(6, 1);  // [B, 1, D] views, as the blocks pass them
+    auto expected = x.to(torch::kDouble) + mod[2].to(torch::kDouble) * y.to(torch::kDouble);
+    REQUIRE_ALLCLOSE(kernels::gated_residual(x, mod[2], y), expected.to(torch::kFloat), 1e-6, 1e-6);
+    auto shared = torch::randn({1, 1, 8});
+    auto expected_shared = x.to(torch::kDouble) + shared.to(torch::kDouble) * y.to(torch::kDouble);
+    REQUIRE_ALLCLOSE(kernels::gated_residual(x, shared, y), expected_shared.to(torch::kFloat), 1e-6, 1e-6);
+    REQUIRE_THROWS_WITH(kernels::gated_residual(x, torch::randn({2, 1, 7}), y), Catch::Contains("gate must be"));
+    REQUIRE_THROWS_WITH(kernels::gated_residual(x, mod[2], y.narrow(1, 0, 4)), Catch::Contains("of one shape"));
+}
+
 TEST_CASE("fused ops: bad arguments are rejected with messages that say what is wrong", "[kernels]") {
     auto x = torch::randn({2, 3, 8});
     REQUIRE_THROWS_WITH(kernels::layer_norm_modulate(x.flatten(), x, x, 1e-6), Catch::Contains("[B, N, D]"));
@@ -166,4 +224,12 @@ TEST_CASE("fused ops: bad arguments are rejected with messages that say what is 
                         Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));
     REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 3, 3}), torch::randn({3})),
                         Catch::Contains("bias must be [2C = 6]"));
+    auto tokens = torch::randn({1, 4, 4, 6});
+    REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(torch::randn({1, 4, 4, 5}), torch::randn({5, 1, 3, 3}),
+                                                                  {}),
+                        Catch::Contains("even number of channels"));
+    REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(tokens, torch::randn({6, 1, 5, 5}), {}),
+                        Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));
+    REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(tokens.flatten(1, 2), torch::randn({6, 1, 3, 3}), {}),
+                        Catch::Contains("[B, H, W, 2C]"));
 }

@@ -134,7 +134,8 @@ TEST_CASE("rms_norm (CUDA): fused kernel matches the CPU reference", "[.cuda][ke
     torch::manual_seed(22);
     const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
     const auto shape = GENERATE(std::vector<int64_t>{2, 300, 2240}, std::vector<int64_t>{2, 1024, 2240},
-                                std::vector<int64_t>{5, 17}, std::vector<int64_t>{1, 1});
+                                std::vector<int64_t>{5, 17}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{64, 128},
+                                std::vector<int64_t>{1, 32, 32, 1024});
     INFO(torch::toString(dtype) << " " << shape);
     const int64_t d = shape.back();
     auto x = (torch::randn(shape) * 3).to(dtype);
@@ -152,6 +153,14 @@ TEST_CASE("rms_norm (CUDA): fused kernel matches the CPU reference", "[.cuda][ke
         auto ref = kernels::rms_norm(xf, weight.to(torch::kFloat), bias.to(torch::kFloat), 1e-6);
         poison_cuda_allocator();
         check_against(kernels::rms_norm(x.cuda(), weight.cuda(), bias.cuda(), 1e-6), ref, dtype);
+    }
+    SECTION("float32 weight, result in x's dtype (Gemma-2's 1 + w)") {
+        auto scale = weight.to(torch::kFloat) + 1.0;
+        auto ref = kernels::rms_norm(xf, scale, {}, 1e-6);  // float32
+        poison_cuda_allocator();
+        auto out = kernels::rms_norm(x.cuda(), scale.cuda(), {}, 1e-6, dtype);
+        CHECK(out.scalar_type() == dtype);
+        check_against(out, ref, dtype);
     }
     SECTION("no weight, non-contiguous x") {
         auto xt = x.transpose(0, -1);
@@ -190,5 +199,66 @@ TEST_CASE("depthwise_conv3x3_silu_gate (CUDA): fused kernel matches the CPU refe
     check_against(out, ref, dtype);
     if (c.channels_last && c.shape[2] * c.shape[3] > 1) {
         CHECK(out.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+}
+
+TEST_CASE("silu_depthwise_conv3x3_gate_nhwc (CUDA): fused kernel matches the CPU reference", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(24);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    struct Case {
+        std::string name;
+        std::vector<int64_t> shape;  // B, H, W, 2C
+        bool bias;
+    };
+    const auto c = GENERATE(Case{"tiny, one channel group", {1, 5, 7, 16}, true},
+                            Case{"odd grid, partial tiles", {2, 9, 13, 48}, true},
+                            Case{"partial channel group", {1, 8, 8, 144}, true},
+                            Case{"Sana 1600M FF", {2, 32, 32, 11200}, true}, Case{"Sana 600M FF", {2, 32, 32, 5760}, true},
+                            Case{"DC-AE MLP", {1, 64, 64, 4096}, true}, Case{"no bias", {1, 4, 4, 32}, false},
+                            Case{"1x1 grid", {1, 1, 1, 16}, true},
+                            Case{"C not a whole vector (ATen path)", {2, 16, 16, 6}, true});
+    INFO(c.name << " " << torch::toString(dtype));
+    auto x = (torch::randn(c.shape) * 2).to(dtype);
+    auto weight = (torch::randn({c.shape[3], 1, 3, 3}) * 0.3).to(dtype);
+    auto bias = c.bias ? (torch::randn({c.shape[3]}) * 0.1).to(dtype) : torch::Tensor();
+    auto ref = kernels::silu_depthwise_conv3x3_gate_nhwc(x.to(torch::kFloat), weight.to(torch::kFloat),
+                                                         c.bias ? bias.to(torch::kFloat) : torch::Tensor());
+    poison_cuda_allocator();
+    auto out =
+        kernels::silu_depthwise_conv3x3_gate_nhwc(x.cuda(), weight.cuda(), c.bias ? bias.cuda() : torch::Tensor());
+    CHECK(out.scalar_type() == dtype);
+    CHECK(out.is_contiguous());
+    check_against(out, ref, dtype);
+    SECTION("a [B, N, 2C] projection viewed on its grid, offset by one pixel") {
+        auto wide = (torch::randn({c.shape[0], c.shape[1] * c.shape[2] + 1, c.shape[3]}) * 2).to(dtype);
+        auto view = wide.cuda().narrow(1, 1, c.shape[1] * c.shape[2]).view({c.shape[0], c.shape[1], c.shape[2], -1});
+        auto ref_v = kernels::silu_depthwise_conv3x3_gate_nhwc(view.cpu().to(torch::kFloat), weight.to(torch::kFloat),
+                                                               c.bias ? bias.to(torch::kFloat) : torch::Tensor());
+        check_against(kernels::silu_depthwise_conv3x3_gate_nhwc(view, weight.cuda(),
+                                                                c.bias ? bias.cuda() : torch::Tensor()),
+                      ref_v, dtype);
+    }
+}
+
+TEST_CASE("gated_residual (CUDA): vectorised kernel matches the CPU reference", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(25);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    const auto shape = GENERATE(std::vector<int64_t>{2, 1024, 2240}, std::vector<int64_t>{2, 1024, 1152},
+                                std::vector<int64_t>{1, 3, 16}, std::vector<int64_t>{2, 7, 6});
+    INFO(torch::toString(dtype) << " " << shape);
+    auto x = torch::randn(shape).to(dtype);
+    auto y = torch::randn(shape).to(dtype);
+    auto mod = (torch::randn({shape[0], 6, shape[2]}) * 0.5).to(dtype).chunk(6, 1);
+    auto ref = kernels::gated_residual(x.to(torch::kFloat), mod[2].to(torch::kFloat), y.to(torch::kFloat));
+    poison_cuda_allocator();
+    auto out = kernels::gated_residual(x.cuda(), mod[2].cuda(), y.cuda());
+    CHECK(out.scalar_type() == dtype);
+    check_against(out, ref, dtype);
+    SECTION("one gate row for every batch") {
+        auto shared = torch::randn({1, 1, shape[2]}).to(dtype);
+        auto ref2 = kernels::gated_residual(x.to(torch::kFloat), shared.to(torch::kFloat), y.to(torch::kFloat));
+        check_against(kernels::gated_residual(x.cuda(), shared.cuda(), y.cuda()), ref2, dtype);
     }
 }

@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <string>
 
 namespace kernels {
@@ -41,13 +42,30 @@ at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, con
 /// weight (+ bias) in that dtype; with a float32 weight, h · weight (+ bias) in float32.
 ///   x: [..., D]; weight, bias: [D] or undefined (bias only with weight). CPU: exactly those ATen ops; CUDA: one
 ///   pass per row in float32, one rounding at the end.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+///   out_dtype: the result rounded to this dtype (CPU: .to(out_dtype) after the ops above; CUDA: the kernel writes
+///   it directly when it is x's dtype), e.g. Gemma-2's norm: rms_norm(x, 1 + weight (float32), {}, eps, x's dtype).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
+                    std::optional<at::ScalarType> out_dtype = std::nullopt);
 
 /// GLUMBConv's depthwise step and gate (Sana's feed-forward, the DC-AE's EfficientViT MLP):
 ///   y = conv2d(x, weight, bias, stride 1, padding 1, groups = 2C);  out = y[:, :C] · SiLU(y[:, C:])
 ///   x: [B, 2C, H, W]; weight: [2C, 1, 3, 3]; bias: [2C] or undefined → [B, C, H, W] in x's dtype.
-/// CPU: exactly those ATen ops; CUDA: one fused kernel (float32 accumulation) for NCHW input (the DC-AE); channels-last
-/// input (Sana's token grid) goes to the ATen ops (measured faster on an H200), and stays channels-last.
+/// CPU: exactly those ATen ops; CUDA: one fused kernel (float32 accumulation) for contiguous NCHW input; other
+/// layouts go to the ATen ops (channels-last callers use silu_depthwise_conv3x3_gate_nhwc instead).
 at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+/// The gated residual of Sana's blocks: out = x + gate · y, computed as at::addcmul does (float32 arithmetic for
+/// half types, one rounding).  x, y: [B, N, D]; gate: [B, 1, D] or [1, 1, D] → [B, N, D] in the promoted dtype.
+/// CPU: at::addcmul; CUDA: one vectorised pass reading the gate row where it lies (all three of one dtype, x and y
+/// contiguous; anything else goes to at::addcmul).
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
+
+/// GLUMBConv between its two 1×1 convolutions, on the token layout (channels innermost), SiLU included:
+///   y = conv2d(SiLU(x), weight, bias, padding 1, groups = 2C);  out = y[..., :C] · SiLU(y[..., C:])
+///   x: [B, H, W, 2C] (the conv_inverted output before its SiLU, e.g. a [B, N, 2C] projection viewed on its grid);
+///   weight: [2C, 1, 3, 3]; bias: [2C] or undefined → [B, H, W, C] contiguous, in x's dtype. The SiLU output, the conv
+///   output, SiLU(gate) and the product are each rounded to x's dtype, as the unfused ops round them.
+/// CPU: exactly those ATen ops; CUDA: one kernel that stages SiLU(x) tiles in shared memory (float32 accumulation).
+at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 }  // namespace kernels

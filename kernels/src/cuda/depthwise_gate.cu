@@ -1,53 +1,18 @@
-// GLUMBConv's depthwise 3×3 convolution and SiLU gate (kernels::depthwise_conv3x3_silu_gate) on CUDA, fused:
-// each output value reads the 3×3 neighbourhoods of its value channel c and gate channel c + C, accumulates both in
-// float32 and writes value · SiLU(gate) once. The [B, 2C, H, W] intermediate of the unfused version never exists.
-// Two layouts: channels-last (Sana's token grid; threads along channels) and contiguous NCHW (threads along W).
+// GLUMBConv's depthwise 3×3 convolution and SiLU gate on CUDA, fused: each output value reads the 3×3
+// neighbourhoods of its value channel c and gate channel c + C, accumulates both in float32 and writes
+// value · SiLU(gate) once. The [B, 2C, H, W] intermediate of the unfused version never exists.
+//  - kernels::depthwise_conv3x3_silu_gate: contiguous NCHW input (threads along W).
+//  - kernels::silu_depthwise_conv3x3_gate_nhwc: the token layout [B, H, W, 2C] (channels innermost), with the SiLU
+//    that precedes the depthwise conv applied while the input tile is staged in shared memory (once per element,
+//    rounded to the activation dtype as the unfused SiLU's output is). Blocks own a tile of output rows (8 × 16
+//    pixels for half types) and 64 channels of each half; a warp slides a 3 × 3 register window along one output
+//    row, each lane two adjacent channels.
 #include "common.cuh"
 
 namespace kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-// x [B, H, W, 2C] (channels-last memory), weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null,
-// out [B, H, W, C].
-template <typename scalar_t>
-__global__ void __launch_bounds__(kThreads)
-    depthwise_gate_nhwc_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight_t,
-                               const float* __restrict__ bias, int64_t height, int64_t width, int64_t channels,
-                               int64_t total, scalar_t* __restrict__ out) {
-    const int64_t index = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-    if (index >= total) {
-        return;
-    }
-    const int64_t c = index % channels;
-    const int64_t pixel = index / channels;
-    const int64_t px = pixel % width;
-    const int64_t py = (pixel / width) % height;
-    const int64_t b = pixel / (width * height);
-    const int64_t two_c = 2 * channels;
-    float value = bias != nullptr ? bias[c] : 0.0f;
-    float gate = bias != nullptr ? bias[c + channels] : 0.0f;
-#pragma unroll
-    for (int dy = -1; dy <= 1; ++dy) {
-        const int64_t y = py + dy;
-        if (y < 0 || y >= height) {
-            continue;
-        }
-#pragma unroll
-        for (int dx = -1; dx <= 1; ++dx) {
-            const int64_t xx = px + dx;
-            if (xx < 0 || xx >= width) {
-                continue;
-            }
-            const int tap = (dy + 1) * 3 + (dx + 1);
-            const scalar_t* in = x + ((b * height + y) * width + xx) * two_c;
-            value = fmaf(weight_t[tap * two_c + c], to_float(in[c]), value);
-            gate = fmaf(weight_t[tap * two_c + c + channels], to_float(in[c + channels]), gate);
-        }
-    }
-    out[pixel * channels + c] = from_float<scalar_t>(value * silu(gate));
-}
 
 // x [B, 2C, H, W] contiguous, weight [2C, 9] float32, bias [2C] float32 or null, out [B, C, H, W].
 template <typename scalar_t>
@@ -90,11 +55,186 @@ __global__ void __launch_bounds__(kThreads)
     out[index] = from_float<scalar_t>(value * silu(gate));
 }
 
+
+// ---- token layout: x [B, H, W, 2C] → silu → depthwise 3×3 (+ bias) → value · SiLU(gate) → out [B, H, W, C] ----------
+
+constexpr int kGroup = 64;  // channels of each half per block (32 lanes × 2)
+
+// Output rows × columns per block: 8 × 16 for 2-byte types (45 KB of staged input), 4 × 8 for float32 (30 KB).
+template <typename scalar_t>
+__host__ __device__ constexpr int tile_rows() {
+    return sizeof(scalar_t) == 2 ? 8 : 4;
+}
+template <typename scalar_t>
+__host__ __device__ constexpr int tile_cols() {
+    return sizeof(scalar_t) == 2 ? 16 : 8;
+}
+
+// SiLU of the staged input. Half types: the fast exponential and division (about 1e-6 relative, far below their
+// rounding); float32: as at::silu computes it.
+template <typename scalar_t>
+__device__ __forceinline__ float staged_silu(float v) {
+    if constexpr (sizeof(scalar_t) == 2) {
+        return __fdividef(v, 1.0f + __expf(-v));
+    } else {
+        return silu(v);
+    }
+}
+
+template <typename scalar_t>
+__device__ __forceinline__ float round_as(float v) {
+    if constexpr (sizeof(scalar_t) == 2) {
+        return to_float(from_float<scalar_t>(v));
+    } else {
+        return v;
+    }
+}
+
+// Two adjacent channels of one staged pixel and half, as float32.
+template <typename scalar_t>
+__device__ __forceinline__ float2 load_pair(const scalar_t* p) {
+    return make_float2(to_float(p[0]), to_float(p[1]));
+}
+
+// grid.x: B · ceil(H / rows) · ceil(W / cols) spatial tiles, grid.y: ceil(C / 64) channel groups; 32 · rows threads.
+// weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null. C is a multiple of 16 / sizeof(scalar_t) and x,
+// out are 16-byte aligned (the glue checks).
+template <typename scalar_t>
+__global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
+    silu_dwconv_gate_tokens_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight_t,
+                                   const float* __restrict__ bias, int height, int width, int channels,
+                                   scalar_t* __restrict__ out) {
+    constexpr int kRows = tile_rows<scalar_t>();
+    constexpr int kCols = tile_cols<scalar_t>();
+    constexpr int kInRows = kRows + 2;
+    constexpr int kInCols = kCols + 2;
+    constexpr int kVec = 16 / sizeof(scalar_t);  // elements per 16-byte load
+    constexpr int kVecPerHalf = kGroup / kVec;   // loads per pixel and half
+    __shared__ __align__(16) scalar_t tile[kInRows][kInCols][2][kGroup];
+
+    const int tiles_x = (width + kCols - 1) / kCols;
+    const int tiles_y = (height + kRows - 1) / kRows;
+    int t = blockIdx.x;
+    const int tx = t % tiles_x;
+    t /= tiles_x;
+    const int ty = t % tiles_y;
+    const int b = t / tiles_y;
+    const int y0 = ty * kRows;
+    const int x0 = tx * kCols;
+    const int c0 = blockIdx.y * kGroup;
+    const int64_t pixel_stride = 2 * static_cast<int64_t>(channels);
+    const scalar_t* x_b = x + static_cast<int64_t>(b) * height * width * pixel_stride;
+
+    // 1. Stage SiLU(x) of the (rows + 2) × (cols + 2) input pixels, both halves, rounded as the unfused SiLU's output;
+    // zeros outside the image (the conv pads its input, SiLU(x)) and past the last channel.
+    constexpr int kLoads = kInRows * kInCols * 2 * kVecPerHalf;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < kLoads; i += blockDim.x) {
+        const int vec = i % kVecPerHalf;
+        int rest = i / kVecPerHalf;
+        const int half = rest % 2;
+        rest /= 2;
+        const int col = rest % kInCols;
+        const int row = rest / kInCols;
+        const int y = y0 + row - 1;
+        const int xx = x0 + col - 1;
+        const int c = c0 + vec * kVec;
+        union {
+            uint4 raw;
+            scalar_t v[kVec];
+        } u;
+        if (y >= 0 && y < height && xx >= 0 && xx < width && c < channels) {
+            u.raw = __ldg(reinterpret_cast<const uint4*>(x_b + (static_cast<int64_t>(y) * width + xx) * pixel_stride +
+                                                         half * static_cast<int64_t>(channels) + c));
+#pragma unroll
+            for (int j = 0; j < kVec; ++j) {
+                u.v[j] = from_float<scalar_t>(staged_silu<scalar_t>(to_float(u.v[j])));
+            }
+        } else {
+            u.raw = make_uint4(0, 0, 0, 0);
+        }
+        *reinterpret_cast<uint4*>(&tile[row][col][half][vec * kVec]) = u.raw;
+    }
+    __syncthreads();
+
+    // 2. Warp w: output row y0 + w, sliding a 3 × 3 window of (value, gate) channel pairs along the columns; lane:
+    // channels c, c + 1.
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int oy = y0 + warp;
+    const int c = c0 + 2 * lane;
+    if (oy >= height || c >= channels) {
+        return;
+    }
+    float2 wv[9], wg[9];
+#pragma unroll
+    for (int tap = 0; tap < 9; ++tap) {
+        wv[tap] = make_float2(weight_t[tap * pixel_stride + c], weight_t[tap * pixel_stride + c + 1]);
+        wg[tap] = make_float2(weight_t[tap * pixel_stride + channels + c],
+                              weight_t[tap * pixel_stride + channels + c + 1]);
+    }
+    const float2 bv = bias != nullptr ? make_float2(bias[c], bias[c + 1]) : make_float2(0.0f, 0.0f);
+    const float2 bg =
+        bias != nullptr ? make_float2(bias[channels + c], bias[channels + c + 1]) : make_float2(0.0f, 0.0f);
+
+    float2 win_v[3][3], win_g[3][3];  // [dy][column slot]
+#pragma unroll
+    for (int col = 0; col < 2; ++col) {
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy) {
+            win_v[dy][col] = load_pair(&tile[warp + dy][col][0][2 * lane]);
+            win_g[dy][col] = load_pair(&tile[warp + dy][col][1][2 * lane]);
+        }
+    }
+    scalar_t* out_row = out + ((static_cast<int64_t>(b) * height + oy) * width) * channels;
+#pragma unroll
+    for (int ox = 0; ox < kCols; ++ox) {
+        const int incoming = (ox + 2) % 3;  // slot of tile column ox + 2
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy) {
+            win_v[dy][incoming] = load_pair(&tile[warp + dy][ox + 2][0][2 * lane]);
+            win_g[dy][incoming] = load_pair(&tile[warp + dy][ox + 2][1][2 * lane]);
+        }
+        if (x0 + ox >= width) {
+            break;
+        }
+        float2 v = make_float2(0.0f, 0.0f), g = make_float2(0.0f, 0.0f);
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy) {
+#pragma unroll
+            for (int dx = 0; dx < 3; ++dx) {
+                const int slot = (ox + dx) % 3;
+                const int tap = dy * 3 + dx;
+                v.x = fmaf(wv[tap].x, win_v[dy][slot].x, v.x);
+                v.y = fmaf(wv[tap].y, win_v[dy][slot].y, v.y);
+                g.x = fmaf(wg[tap].x, win_g[dy][slot].x, g.x);
+                g.y = fmaf(wg[tap].y, win_g[dy][slot].y, g.y);
+            }
+        }
+        // The unfused ops' roundings: conv output (with bias), SiLU(gate), the product.
+        const float value0 = round_as<scalar_t>(v.x + bv.x);
+        const float value1 = round_as<scalar_t>(v.y + bv.y);
+        const float gate0 = round_as<scalar_t>(g.x + bg.x);
+        const float gate1 = round_as<scalar_t>(g.y + bg.y);
+        scalar_t result[2];
+        result[0] = from_float<scalar_t>(value0 * round_as<scalar_t>(staged_silu<scalar_t>(gate0)));
+        result[1] = from_float<scalar_t>(value1 * round_as<scalar_t>(staged_silu<scalar_t>(gate1)));
+        scalar_t* dst = out_row + static_cast<int64_t>(x0 + ox) * channels + c;
+        if constexpr (sizeof(scalar_t) == 2) {
+            uint32_t packed;
+            memcpy(&packed, result, sizeof(packed));
+            *reinterpret_cast<uint32_t*>(dst) = packed;
+        } else {
+            *reinterpret_cast<float2*>(dst) = make_float2(result[0], result[1]);
+        }
+    }
+}
+
 }  // namespace
 
-cudaError_t depthwise_conv3x3_silu_gate(DType dtype, bool channels_last, const void* x, const float* weight,
-                                        const float* bias, int64_t batch, int64_t channels, int64_t height,
-                                        int64_t width, void* out, cudaStream_t stream) {
+cudaError_t depthwise_conv3x3_silu_gate(DType dtype, const void* x, const float* weight, const float* bias,
+                                        int64_t batch, int64_t channels, int64_t height, int64_t width, void* out,
+                                        cudaStream_t stream) {
     const int64_t total = batch * channels * height * width;
     if (batch <= 0 || channels <= 0 || height <= 0 || width <= 0 || weight == nullptr ||
         ceil_div(total, kThreads) > kMaxGridX) {
@@ -103,15 +243,40 @@ cudaError_t depthwise_conv3x3_silu_gate(DType dtype, bool channels_last, const v
     const auto blocks = static_cast<unsigned>(ceil_div(total, kThreads));
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
         using scalar_t = typename decltype(tag)::type;
-        const auto* xp = static_cast<const scalar_t*>(x);
-        auto* op = static_cast<scalar_t*>(out);
-        if (channels_last) {
-            depthwise_gate_nhwc_kernel<scalar_t>
-                <<<blocks, kThreads, 0, stream>>>(xp, weight, bias, height, width, channels, total, op);
-        } else {
-            depthwise_gate_nchw_kernel<scalar_t>
-                <<<blocks, kThreads, 0, stream>>>(xp, weight, bias, height, width, channels, total, op);
-        }
+        depthwise_gate_nchw_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
+            static_cast<const scalar_t*>(x), weight, bias, height, width, channels, total, static_cast<scalar_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, int64_t channels, int64_t height,
+                                                  int64_t width, const void* x, const void* out) {
+    const int vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int rows = dtype == DType::kFloat32 ? 4 : 8;
+    const int cols = dtype == DType::kFloat32 ? 8 : 16;
+    const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    return batch > 0 && channels > 0 && height > 0 && width > 0 && channels % vec == 0 && height <= (1 << 30) &&
+           width <= (1 << 30) && channels <= (1 << 29) && aligned(x) && aligned(out) &&
+           batch * ceil_div(height, rows) * ceil_div(width, cols) <= kMaxGridX &&
+           ceil_div(channels, kGroup) <= kMaxGridY;
+}
+
+cudaError_t silu_depthwise_conv3x3_gate_tokens(DType dtype, const void* x, const float* weight_t, const float* bias,
+                                               int64_t batch, int64_t channels, int64_t height, int64_t width,
+                                               void* out, cudaStream_t stream) {
+    if (weight_t == nullptr || !silu_depthwise_conv3x3_gate_tokens_supported(dtype, batch, channels, height, width, x,
+                                                                             out)) {
+        return cudaErrorInvalidValue;
+    }
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        constexpr int rows = tile_rows<scalar_t>();
+        constexpr int cols = tile_cols<scalar_t>();
+        const dim3 grid(static_cast<unsigned>(batch * ceil_div(height, rows) * ceil_div(width, cols)),
+                        static_cast<unsigned>(ceil_div(channels, kGroup)));
+        silu_dwconv_gate_tokens_kernel<scalar_t><<<grid, 32 * rows, 0, stream>>>(
+            static_cast<const scalar_t*>(x), weight_t, bias, static_cast<int>(height), static_cast<int>(width),
+            static_cast<int>(channels), static_cast<scalar_t*>(out));
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }

@@ -30,12 +30,19 @@ struct LinearAttentionPlan {
     int64_t partial_floats = 0;  // workspace for the per-chunk partial sums: batch_heads · chunks · (dmax² + dmax)
     int64_t kv_floats = 0;  // workspace for the summed KV and Σk: batch_heads · (dmax² + dmax); 0 when chunks == 1
     int64_t output_blocks_y = 0;  // grid.y of the output pass (the caller falls back to ATen if it exceeds 65535)
+    bool vectorized = false;      // the 16-byte-vector kernels (see relu_linear_attention_vectorizable)
 };
 
+/// True when q, k, v and out are rows of 16-byte vectors (features contiguous, every other stride a whole number
+/// of vectors, 16-byte aligned) and D = Dv = 32 or 64: Sana's heads split off [B, N, H·D] projections.
+bool relu_linear_attention_vectorizable(DType dtype, const void* q, Strides4 q_strides, const void* k,
+                                        Strides4 k_strides, const void* v, Strides4 v_strides, const void* out,
+                                        Strides4 out_strides, int d_k, int d_v);
+
 /// head_dim = max(D, Dv) in 1..kLinearAttentionMaxHead; token_contiguous: q's token stride is 1 and its feature
-/// stride is not (the DC-AE's layout).
+/// stride is not (the DC-AE's layout); vectorized: relu_linear_attention_vectorizable said yes.
 LinearAttentionPlan plan_relu_linear_attention(int64_t batch_heads, int64_t tokens, int head_dim, bool token_contiguous,
-                                               int num_sms);
+                                               int num_sms, bool vectorized = false);
 
 /// q, k: [B, H, N, D], v: [B, H, N, Dv], out: [B, H, N, Dv], all of `dtype`, any strides (elements).
 /// partial: plan.partial_floats floats; kv: plan.kv_floats floats (may be null when plan.chunks == 1).
@@ -56,6 +63,16 @@ cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, co
                                 int64_t rows, int64_t dim, int64_t rows_per_batch, bool per_batch, float eps, void* out,
                                 cudaStream_t stream);
 
+/// The same with x, shift, scale and out all of `dtype` (no float32 copies of the modulation): shift / scale rows
+/// of row r start at (r / rows_per_batch) · mod_stride elements (mod_stride 0: one row for all), e.g. chunks of
+/// Sana's [B, 6, D] modulation. A warp per row; supported for dim a multiple of 16 bytes' worth of elements up to
+/// 3072 half / 1536 float32 values, mod_stride a multiple of that vector, 16-byte aligned pointers.
+bool layer_norm_modulate_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* shift,
+                                        const void* scale, int64_t mod_stride, const void* out);
+cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shift, const void* scale, int64_t rows,
+                                     int64_t dim, int64_t rows_per_batch, int64_t mod_stride, float eps, void* out,
+                                     cudaStream_t stream);
+
 /// out[r, :] = x[r, :] · rsqrt(mean(x[r, :]²) + eps) [· weight [+ bias]]. x: [rows, dim] contiguous of in_type;
 /// weight, bias: float32 [dim] or null; out: [rows, dim] contiguous of out_type (in_type or kFloat32).
 cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias, int64_t rows,
@@ -63,11 +80,29 @@ cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* 
 
 // ---- GLUMBConv's depthwise 3×3 conv + SiLU gate ------------------------------------------------------------------
 
-/// channels_last: x is [B, H, W, 2C] in memory, weight [9, 2C] (tap-major), out [B, H, W, C];
-/// else x is [B, 2C, H, W] contiguous, weight [2C, 9], out [B, C, H, W]. weight, bias (or null): float32.
-cudaError_t depthwise_conv3x3_silu_gate(DType dtype, bool channels_last, const void* x, const float* weight,
-                                        const float* bias, int64_t batch, int64_t channels, int64_t height,
-                                        int64_t width, void* out, cudaStream_t stream);
+/// x is [B, 2C, H, W] contiguous, weight [2C, 9], out [B, C, H, W]. weight, bias (or null): float32.
+cudaError_t depthwise_conv3x3_silu_gate(DType dtype, const void* x, const float* weight, const float* bias,
+                                        int64_t batch, int64_t channels, int64_t height, int64_t width, void* out,
+                                        cudaStream_t stream);
+
+/// The token layout with the SiLU before the conv: x [B, H, W, 2C] contiguous (the conv_inverted output before its
+/// SiLU), weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null, out [B, H, W, C] contiguous.
+/// Supported when C is a multiple of 16 bytes' worth of elements and x, out are 16-byte aligned (see below).
+bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, int64_t channels, int64_t height,
+                                                  int64_t width, const void* x, const void* out);
+cudaError_t silu_depthwise_conv3x3_gate_tokens(DType dtype, const void* x, const float* weight_t, const float* bias,
+                                               int64_t batch, int64_t channels, int64_t height, int64_t width,
+                                               void* out, cudaStream_t stream);
+
+// ---- Gated residual ---------------------------------------------------------------------------------------------
+
+/// out[r, :] = x[r, :] + gate[m, :] · y[r, :] (float32 arithmetic, one rounding), m = r / rows_per_batch, the gate
+/// row at gate + m · gate_stride (0: one row for all). x, y, out: [rows, dim] contiguous, all of `dtype`; dim and
+/// gate_stride whole 16-byte vectors, pointers 16-byte aligned.
+bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* gate,
+                              int64_t gate_stride, const void* y, const void* out);
+cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const void* y, int64_t rows, int64_t dim,
+                           int64_t rows_per_batch, int64_t gate_stride, void* out, int num_sms, cudaStream_t stream);
 
 /// Grid limits the glue checks before calling (larger problems go to ATen ops).
 constexpr int64_t kMaxGridX = 2147483647;

@@ -8,6 +8,9 @@
 // Heads up to 64 wide (Sana and the DC-AE use 32). Inputs may be any strided views: tiles are loaded along
 // whichever of the token or feature axes is contiguous, and the output pass has one variant for feature-contiguous
 // inputs (a warp per token) and one for token-contiguous inputs (a thread per token, the DC-AE's layout).
+// A third, vectorised variant takes Sana's layout (heads split off [B, N, H·D] projections: features contiguous,
+// D = 32 or 64, 16-byte aligned rows): 16-byte loads and stores, 128-token chunks for pass 1 (thousands of blocks
+// instead of a few hundred) and a thread per token in pass 2.
 #include <algorithm>
 
 #include "common.cuh"
@@ -261,13 +264,206 @@ void launch(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, cons
     }
 }
 
+
+// ---- the vectorised variant (features contiguous, D = DMAX, 16-byte aligned rows) ----------------------------------
+
+constexpr int kVecThreads = 128;
+constexpr int kVecTileRows = 64;
+constexpr int kVecChunkRows = 128;  // tokens per pass-1 block
+constexpr int kVecOutRows = kVecThreads;  // tokens per pass-2 block (one per thread)
+
+template <typename scalar_t>
+union Vec16 {
+    uint4 raw;
+    scalar_t v[16 / sizeof(scalar_t)];
+};
+
+// Pass 1: grid (B·H, chunks of kVecChunkRows tokens).
+template <typename scalar_t, int D>
+__global__ void __launch_bounds__(kVecThreads)
+    kv_partial_vec_kernel(const scalar_t* __restrict__ k, Strides4 ks, const scalar_t* __restrict__ v, Strides4 vs,
+                          int64_t heads, int64_t tokens, float* __restrict__ partial) {
+    constexpr int kN = 16 / sizeof(scalar_t);
+    constexpr int kVecsPerRow = D / kN;
+    constexpr int kPer = D * D / kVecThreads;           // KV entries per thread (8 for D = 32, 32 for D = 64)
+    constexpr int kThreadsPerRow = D / kPer;            // threads sharing one row d of KV
+    __shared__ float k_tile[kVecTileRows][D + 1];
+    __shared__ __align__(16) float v_tile[kVecTileRows][D];
+
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
+    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
+    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const int64_t row_end = min_i64(tokens, row_begin + kVecChunkRows);
+
+    const int tid = threadIdx.x;
+    const int d = tid / kThreadsPerRow;
+    const int e0 = (tid % kThreadsPerRow) * kPer;
+    float acc[kPer];
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        acc[j] = 0.0f;
+    }
+    float k_sum = 0.0f;
+    for (int64_t row0 = row_begin; row0 < row_end; row0 += kVecTileRows) {
+        for (int i = tid; i < kVecTileRows * kVecsPerRow; i += kVecThreads) {
+            const int r = i / kVecsPerRow;
+            const int cv = i % kVecsPerRow;
+            const int64_t n = row0 + r;
+            Vec16<scalar_t> ku, vu;
+            if (n < row_end) {
+                ku.raw = *reinterpret_cast<const uint4*>(k_bh + n * ks.n + cv * kN);
+                vu.raw = *reinterpret_cast<const uint4*>(v_bh + n * vs.n + cv * kN);
+            } else {
+                ku.raw = make_uint4(0, 0, 0, 0);
+                vu.raw = make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                k_tile[r][cv * kN + j] = fmaxf(to_float(ku.v[j]), 0.0f);
+                v_tile[r][cv * kN + j] = to_float(vu.v[j]);
+            }
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int r = 0; r < kVecTileRows; ++r) {
+            const float kd = k_tile[r][d];
+#pragma unroll
+            for (int j = 0; j < kPer; j += 4) {
+                const float4 vv = *reinterpret_cast<const float4*>(&v_tile[r][e0 + j]);
+                acc[j] = fmaf(kd, vv.x, acc[j]);
+                acc[j + 1] = fmaf(kd, vv.y, acc[j + 1]);
+                acc[j + 2] = fmaf(kd, vv.z, acc[j + 2]);
+                acc[j + 3] = fmaf(kd, vv.w, acc[j + 3]);
+            }
+            k_sum += kd;
+        }
+        __syncthreads();
+    }
+    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        out[d * D + e0 + j] = acc[j];
+    }
+    if (tid % kThreadsPerRow == 0) {
+        out[D * D + d] = k_sum;
+    }
+}
+
+// Pass 2: a thread per token; grid (B·H, ceil(N / kVecOutRows)).
+template <typename scalar_t, int D>
+__global__ void __launch_bounds__(kVecThreads)
+    output_vec_kernel(const scalar_t* __restrict__ q, Strides4 qs, const float* __restrict__ kv, int64_t heads,
+                      int64_t tokens, float eps, scalar_t* __restrict__ out, Strides4 os) {
+    constexpr int kN = 16 / sizeof(scalar_t);
+    __shared__ __align__(16) float kv_s[D][D];
+    __shared__ float ks_s[D];
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    load_kv<D>(kv + bh * kv_block_size<D>(), kv_s, ks_s);
+
+    const int64_t n = static_cast<int64_t>(blockIdx.y) * kVecOutRows + threadIdx.x;
+    if (n >= tokens) {
+        return;
+    }
+    const scalar_t* q_n = q + b * qs.b + h * qs.h + n * qs.n;
+    float qv[D];
+#pragma unroll
+    for (int cv = 0; cv < D / kN; ++cv) {
+        Vec16<scalar_t> u;
+        u.raw = reinterpret_cast<const uint4*>(q_n)[cv];
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            qv[cv * kN + j] = fmaxf(to_float(u.v[j]), 0.0f);
+        }
+    }
+    float num[D];
+#pragma unroll
+    for (int e = 0; e < D; ++e) {
+        num[e] = 0.0f;
+    }
+    float den = 0.0f;
+#pragma unroll
+    for (int dd = 0; dd < D; ++dd) {
+        const float qd = qv[dd];
+        den = fmaf(qd, ks_s[dd], den);
+#pragma unroll
+        for (int e = 0; e < D; e += 4) {
+            const float4 w = *reinterpret_cast<const float4*>(&kv_s[dd][e]);
+            num[e] = fmaf(qd, w.x, num[e]);
+            num[e + 1] = fmaf(qd, w.y, num[e + 1]);
+            num[e + 2] = fmaf(qd, w.z, num[e + 2]);
+            num[e + 3] = fmaf(qd, w.w, num[e + 3]);
+        }
+    }
+    const float denominator = den + eps;
+    scalar_t* out_n = out + b * os.b + h * os.h + n * os.n;
+#pragma unroll
+    for (int cv = 0; cv < D / kN; ++cv) {
+        Vec16<scalar_t> u;
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            u.v[j] = from_float<scalar_t>(num[cv * kN + j] / denominator);
+        }
+        reinterpret_cast<uint4*>(out_n)[cv] = u.raw;
+    }
+}
+
+template <typename scalar_t, int DMAX>
+void launch_vec(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, const scalar_t* v, Strides4 vs,
+                int64_t batch, int64_t heads, int64_t tokens, float eps, const LinearAttentionPlan& plan,
+                float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
+    const int64_t bh = batch * heads;
+    kv_partial_vec_kernel<scalar_t, DMAX>
+        <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kVecThreads, 0, stream>>>(
+            k, ks, v, vs, heads, tokens, partial);
+    const float* summed = partial;
+    if (plan.chunks > 1) {
+        reduce_chunks_kernel<DMAX>
+            <<<static_cast<unsigned>(bh), kThreads, 0, stream>>>(partial, static_cast<int>(plan.chunks), kv);
+        summed = kv;
+    }
+    output_vec_kernel<scalar_t, DMAX>
+        <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.output_blocks_y)), kVecThreads, 0, stream>>>(
+            q, qs, summed, heads, tokens, eps, out, os);
+}
+
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// Rows of 16-byte vectors: features contiguous, token / head / batch strides whole vectors, aligned base.
+bool vector_rows(const void* p, Strides4 s, int elem_bytes) {
+    const int64_t n = 16 / elem_bytes;
+    return s.d == 1 && s.n % n == 0 && s.h % n == 0 && s.b % n == 0 && aligned16(p);
+}
 }  // namespace
 
+bool relu_linear_attention_vectorizable(DType dtype, const void* q, Strides4 q_strides, const void* k,
+                                        Strides4 k_strides, const void* v, Strides4 v_strides, const void* out,
+                                        Strides4 out_strides, int d_k, int d_v) {
+    const int bytes = dtype == DType::kFloat32 ? 4 : 2;
+    return d_k == d_v && (d_k == 32 || d_k == 64) && vector_rows(q, q_strides, bytes) &&
+           vector_rows(k, k_strides, bytes) && vector_rows(v, v_strides, bytes) && vector_rows(out, out_strides, bytes);
+}
+
 LinearAttentionPlan plan_relu_linear_attention(int64_t batch_heads, int64_t tokens, int head_dim, bool token_contiguous,
-                                               int num_sms) {
+                                               int num_sms, bool vectorized) {
     LinearAttentionPlan plan;
     plan.dmax = head_dim <= 32 ? 32 : 64;
+    plan.vectorized = vectorized;
     const int64_t block = static_cast<int64_t>(plan.dmax) * plan.dmax + plan.dmax;
+    if (vectorized) {
+        plan.rows_per_chunk = kVecChunkRows;
+        plan.chunks = ceil_div(tokens, kVecChunkRows);
+        plan.partial_floats = batch_heads * plan.chunks * block;
+        plan.kv_floats = plan.chunks > 1 ? batch_heads * block : 0;
+        plan.output_blocks_y = ceil_div(tokens, kVecOutRows);
+        return plan;
+    }
     // Chunks of at least 64 tokens (a multiple of the tile), enough of them for about two blocks per SM.
     const int64_t max_chunks = std::max<int64_t>(1, ceil_div(tokens, 64));
     int64_t chunks = std::min<int64_t>(max_chunks, std::max<int64_t>(1, ceil_div(2 * static_cast<int64_t>(num_sms),
@@ -289,8 +485,17 @@ cudaError_t relu_linear_attention(DType dtype, const void* q, Strides4 q_strides
     const bool token_contiguous = !(q_strides.d == 1 || q_strides.n != 1);
     if (bh <= 0 || bh > kMaxGridX || tokens <= 0 || d_k <= 0 || d_v <= 0 || d_k > plan.dmax || d_v > plan.dmax ||
         plan.chunks < 1 || plan.chunks > kMaxGridY || plan.output_blocks_y < 1 || plan.output_blocks_y > kMaxGridY ||
-        plan.output_blocks_y != ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock) ||
         (plan.chunks > 1 && kv == nullptr) || partial == nullptr) {
+        return cudaErrorInvalidValue;
+    }
+    if (plan.vectorized) {
+        if (!relu_linear_attention_vectorizable(dtype, q, q_strides, k, k_strides, v, v_strides, out, out_strides, d_k,
+                                                d_v) ||
+            d_k != plan.dmax || plan.output_blocks_y != ceil_div(tokens, kVecOutRows) ||
+            plan.chunks != ceil_div(tokens, kVecChunkRows)) {
+            return cudaErrorInvalidValue;
+        }
+    } else if (plan.output_blocks_y != ceil_div(tokens, token_contiguous ? kThreads : kRowsPerBlock)) {
         return cudaErrorInvalidValue;
     }
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
@@ -299,7 +504,15 @@ cudaError_t relu_linear_attention(DType dtype, const void* q, Strides4 q_strides
         const auto* kp = static_cast<const scalar_t*>(k);
         const auto* vp = static_cast<const scalar_t*>(v);
         auto* op = static_cast<scalar_t*>(out);
-        if (plan.dmax == 32) {
+        if (plan.vectorized) {
+            if (plan.dmax == 32) {
+                launch_vec<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, eps, plan,
+                                         partial, kv, op, out_strides, stream);
+            } else {
+                launch_vec<scalar_t, 64>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, eps, plan,
+                                         partial, kv, op, out_strides, stream);
+            }
+        } else if (plan.dmax == 32) {
             launch<scalar_t, 32>(qp, q_strides, kp, k_strides, vp, v_strides, batch, heads, tokens, d_k, d_v, eps, plan,
                                  partial, kv, op, out_strides, stream);
         } else {

@@ -1,6 +1,11 @@
 // Row normalisations on CUDA: Sana's modulated LayerNorm (kernels::layer_norm_modulate) and diffusers' RMSNorm
-// (kernels::rms_norm). One block per row of D values: the row is read once into shared memory as float32, the
-// statistics are block sums in float32, and each output is rounded once.
+// (kernels::rms_norm). Statistics are float32 sums and each output is rounded once. Two shapes of kernel:
+//  - a warp per row, the row held in registers and read with 16-byte loads (rows up to 32 · kMaxVecsPerLane vectors,
+//    D a multiple of 16 bytes' worth of elements, aligned pointers): Sana's D = 1152..2240 and the DC-AE's channel
+//    counts, thousands of rows; no shared memory and no block barriers;
+//  - a block per row with the row staged in shared memory, for everything else.
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace kernels::cuda {
@@ -74,6 +79,205 @@ __global__ void rms_norm_kernel(const scalar_t* __restrict__ x, const float* __r
     }
 }
 
+
+// ---- a warp per row ------------------------------------------------------------------------------------------------
+
+constexpr int kWarpRowThreads = 256;  // 8 rows per block
+constexpr int kMaxVecsPerLane = 12;   // 16-byte vectors per lane: rows up to 3072 half / 1536 float32 values
+
+template <typename T>
+struct Vec16 {
+    static constexpr int kN = 16 / sizeof(T);
+    union {
+        uint4 raw;
+        T v[16 / sizeof(T)];
+    };
+};
+
+// LN(x)·(1 + scale) + shift with x, shift, scale and out all of scalar_t; shift / scale rows of batch b start at
+// shift + b · mod_stride (elements; 0 = one row for all). VECS: vectors per lane (compile-time, for registers).
+template <typename scalar_t, int VECS>
+__global__ void __launch_bounds__(kWarpRowThreads)
+    layer_norm_modulate_warp_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ shift,
+                                    const scalar_t* __restrict__ scale, int64_t rows, int dim, int64_t rows_per_batch,
+                                    int64_t mod_stride, float eps, scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    if (r >= rows) {
+        return;
+    }
+    const int lane = threadIdx.x & 31;
+    const int vecs = dim / kN;
+    const scalar_t* x_r = x + r * dim;
+    float values[VECS][kN];
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> u;
+            u.raw = reinterpret_cast<const uint4*>(x_r)[vi];
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                values[i][j] = to_float(u.v[j]);
+                sum += values[i][j];
+            }
+        }
+    }
+    const float mean = warp_sum(sum) / static_cast<float>(dim);
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        if (lane + 32 * i < vecs) {
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const float centred = values[i][j] - mean;
+                squares = fmaf(centred, centred, squares);
+            }
+        }
+    }
+    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    const int64_t m = (r / rows_per_batch) * mod_stride;
+    const scalar_t* shift_r = shift + m;
+    const scalar_t* scale_r = scale + m;
+    scalar_t* out_r = out + r * dim;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> sh, sc, o;
+            sh.raw = reinterpret_cast<const uint4*>(shift_r)[vi];
+            sc.raw = reinterpret_cast<const uint4*>(scale_r)[vi];
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const float normed = (values[i][j] - mean) * rstd;
+                o.v[j] = from_float<scalar_t>(fmaf(normed, 1.0f + to_float(sc.v[j]), to_float(sh.v[j])));
+            }
+            reinterpret_cast<uint4*>(out_r)[vi] = o.raw;
+        }
+    }
+}
+
+// x · rsqrt(mean(x²) + eps) [· weight [+ bias]] with x and out of scalar_t, weight / bias float32 or null.
+template <typename scalar_t, int VECS>
+__global__ void __launch_bounds__(kWarpRowThreads)
+    rms_norm_warp_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight,
+                         const float* __restrict__ bias, int64_t rows, int dim, float eps, scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    if (r >= rows) {
+        return;
+    }
+    const int lane = threadIdx.x & 31;
+    const int vecs = dim / kN;
+    const scalar_t* x_r = x + r * dim;
+    float values[VECS][kN];
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> u;
+            u.raw = reinterpret_cast<const uint4*>(x_r)[vi];
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                values[i][j] = to_float(u.v[j]);
+                squares = fmaf(values[i][j], values[i][j], squares);
+            }
+        }
+    }
+    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    scalar_t* out_r = out + r * dim;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> o;
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                float value = values[i][j] * rstd;
+                if (weight != nullptr) {
+                    const int e = vi * kN + j;
+                    value *= weight[e];
+                    if (bias != nullptr) {
+                        value += bias[e];
+                    }
+                }
+                o.v[j] = from_float<scalar_t>(value);
+            }
+            reinterpret_cast<uint4*>(out_r)[vi] = o.raw;
+        }
+    }
+}
+
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// Vectors per lane for a row of `dim` elements of `bytes` each, rounded up to a compiled width; 0 = not taken.
+int warp_row_vecs(int64_t dim, int bytes) {
+    const int per_vec = 16 / bytes;
+    if (dim <= 0 || dim % per_vec != 0) return 0;
+    const int64_t vecs = ceil_div(dim / per_vec, 32);
+    if (vecs <= 2) return 2;
+    if (vecs <= 4) return 4;
+    if (vecs <= 8) return 8;
+    if (vecs <= kMaxVecsPerLane) return kMaxVecsPerLane;
+    return 0;
+}
+
+// Runs fn(std::integral_constant<int, V>) for V = vecs (one of the compiled widths).
+template <typename Fn>
+void dispatch_vecs(int vecs, Fn&& fn) {
+    switch (vecs) {
+        case 2:
+            fn(std::integral_constant<int, 2>{});
+            break;
+        case 4:
+            fn(std::integral_constant<int, 4>{});
+            break;
+        case 8:
+            fn(std::integral_constant<int, 8>{});
+            break;
+        default:
+            fn(std::integral_constant<int, kMaxVecsPerLane>{});
+            break;
+    }
+}
+
+}  // namespace
+
+bool layer_norm_modulate_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* shift,
+                                        const void* scale, int64_t mod_stride, const void* out) {
+    const int bytes = dtype == DType::kFloat32 ? 4 : 2;
+    const int per_vec = 16 / bytes;
+    return rows > 0 && dim <= (1 << 30) && warp_row_vecs(dim, bytes) > 0 && mod_stride % per_vec == 0 &&
+           aligned16(x) && aligned16(shift) && aligned16(scale) && aligned16(out) &&
+           ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
+}
+
+cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shift, const void* scale, int64_t rows,
+                                     int64_t dim, int64_t rows_per_batch, int64_t mod_stride, float eps, void* out,
+                                     cudaStream_t stream) {
+    if (rows_per_batch <= 0 ||
+        !layer_norm_modulate_rows_supported(dtype, rows, dim, x, shift, scale, mod_stride, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int vecs = warp_row_vecs(dim, dtype == DType::kFloat32 ? 4 : 2);
+    const auto blocks = static_cast<unsigned>(ceil_div(rows, kWarpRowThreads / 32));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        dispatch_vecs(vecs, [&](auto v) {
+            layer_norm_modulate_warp_kernel<scalar_t, decltype(v)::value><<<blocks, kWarpRowThreads, 0, stream>>>(
+                static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(shift),
+                static_cast<const scalar_t*>(scale), rows, static_cast<int>(dim), rows_per_batch, mod_stride, eps,
+                static_cast<scalar_t*>(out));
+        });
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+namespace {
 // Runs fn(TypeTag<in_t>, TypeTag<out_t>) for out_type == in_type or out_type == kFloat32; false otherwise.
 template <typename Fn>
 bool dispatch_in_out(DType in_type, DType out_type, Fn&& fn) {
@@ -118,6 +322,20 @@ cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* 
                      int64_t dim, float eps, void* out, cudaStream_t stream) {
     if (!valid_rows(rows, dim) || (bias != nullptr && weight == nullptr)) {
         return cudaErrorInvalidValue;
+    }
+    const int vecs = warp_row_vecs(dim, in_type == DType::kFloat32 ? 4 : 2);
+    if (in_type == out_type && vecs > 0 && aligned16(x) && aligned16(out) &&
+        ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX) {
+        const auto blocks = static_cast<unsigned>(ceil_div(rows, kWarpRowThreads / 32));
+        const bool ok = dispatch_dtype(in_type, [&](auto tag) {
+            using scalar_t = typename decltype(tag)::type;
+            dispatch_vecs(vecs, [&](auto v) {
+                rms_norm_warp_kernel<scalar_t, decltype(v)::value><<<blocks, kWarpRowThreads, 0, stream>>>(
+                    static_cast<const scalar_t*>(x), weight, bias, rows, static_cast<int>(dim), eps,
+                    static_cast<scalar_t*>(out));
+            });
+        });
+        return ok ? cudaGetLastError() : cudaErrorInvalidValue;
     }
     const int threads = threads_for(dim);
     const size_t smem = static_cast<size_t>(dim + 32) * sizeof(float);

@@ -1,0 +1,73 @@
+// Elementwise steps of the Sana blocks on CUDA: the gated residual (kernels::gated_residual),
+// out = x + gate[b] · y, with 16-byte loads and stores and the gate row read where it lies (a chunk of the block's
+// [B, 6, D] modulation). ATen's addcmul computes the same, but with a broadcast gate its kernel takes the strided,
+// unvectorised path.
+#include <algorithm>
+
+#include "common.cuh"
+
+namespace kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// x, y, out: [rows, dim] contiguous; gate row of row r: gate + (r / rows_per_batch) · gate_stride.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    gated_residual_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ gate,
+                          const scalar_t* __restrict__ y, int64_t rows, int64_t dim, int64_t rows_per_batch,
+                          int64_t gate_stride, scalar_t* __restrict__ out) {
+    constexpr int kN = 16 / sizeof(scalar_t);
+    union V {
+        uint4 raw;
+        scalar_t v[kN];
+    };
+    const int64_t vecs_per_row = dim / kN;
+    const int64_t total = rows * vecs_per_row;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total;
+         i += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const int64_t r = i / vecs_per_row;
+        const int64_t v = i % vecs_per_row;
+        V a, g, b, o;
+        a.raw = reinterpret_cast<const uint4*>(x)[i];
+        b.raw = reinterpret_cast<const uint4*>(y)[i];
+        g.raw = reinterpret_cast<const uint4*>(gate + (r / rows_per_batch) * gate_stride)[v];
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            o.v[j] = from_float<scalar_t>(fmaf(to_float(g.v[j]), to_float(b.v[j]), to_float(a.v[j])));
+        }
+        reinterpret_cast<uint4*>(out)[i] = o.raw;
+    }
+}
+
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+}  // namespace
+
+bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* gate,
+                              int64_t gate_stride, const void* y, const void* out) {
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    return rows > 0 && dim > 0 && dim % per_vec == 0 && gate_stride % per_vec == 0 && aligned16(x) &&
+           aligned16(gate) && aligned16(y) && aligned16(out);
+}
+
+cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const void* y, int64_t rows, int64_t dim,
+                           int64_t rows_per_batch, int64_t gate_stride, void* out, int num_sms, cudaStream_t stream) {
+    if (rows_per_batch <= 0 || !gated_residual_supported(dtype, rows, dim, x, gate, gate_stride, y, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t total = rows * (dim / per_vec);
+    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        gated_residual_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+            static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gate), static_cast<const scalar_t*>(y), rows,
+            dim, rows_per_batch, gate_stride, static_cast<scalar_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+}  // namespace kernels::cuda
