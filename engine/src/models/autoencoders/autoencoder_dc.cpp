@@ -451,6 +451,13 @@ at::Tensor activate(const at::Tensor& x, DCActivation a) {
     return x;
 }
 
+// Whether a per-pixel layer runs on the [B, H, W, C] view of x: channels-last maps on CUDA, where the fused kernels
+// read them in place. (On the CPU the LiteMLA output is channels-last-strided too, but there the NCHW ops are the
+// measured path, and the golden tests pin it.)
+bool runs_nhwc(const at::Tensor& x) {
+    return x.is_cuda() && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
 // Per-channel normalization of an NCHW tensor, registered as diffusers names it: RMSNorm over the
 // channels (diffusers moves them last; here the mean runs over dim 1) with weight + bias, eps 1e-5, or
 // BatchNorm2d in inference mode (weight, bias, running_mean, running_var, num_batches_tracked).
@@ -471,6 +478,10 @@ public:
             return at::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/false, 0.1, eps_,
                                   /*cudnn_enabled=*/true);
         }
+        if (runs_nhwc(x)) {
+            // Channels-last on CUDA: the channels are the rows of kernels::rms_norm as the map lies in memory.
+            return forward_nhwc(x.movedim(1, -1)).movedim(-1, 1);
+        }
         // diffusers RMSNorm: statistics in float32; x * rsqrt promotes to float32; back to a half
         // weight's dtype before the affine part.
         at::Tensor variance = x.to(at::kFloat).pow(2).mean(1, /*keepdim=*/true);  // [B, 1, H, W]
@@ -479,6 +490,14 @@ public:
             h = h.to(weight.scalar_type());
         }
         return h * weight.view({1, -1, 1, 1}) + bias.view({1, -1, 1, 1});
+    }
+
+    // The same on [..., C] (channels last in the shape): kernels::rms_norm, whose CPU reference is diffusers' ops.
+    at::Tensor forward_nhwc(const at::Tensor& x) {
+        if (type_ == DCNormType::BatchNorm) {
+            return forward(x.movedim(-1, 1)).movedim(1, -1);
+        }
+        return kernels::rms_norm(x, weight, bias, eps_);
     }
 
     at::Tensor weight, bias, running_mean, running_var;
@@ -610,7 +629,18 @@ public:
         conv_point = register_module("conv_point", make_conv(hidden, channels, 1, 1, false));
         norm = register_module("norm", ChannelNorm(DCNormType::RmsNorm, channels));
     }
-    at::Tensor forward(const at::Tensor& x) {                // [B, C, H, W]
+    at::Tensor forward(const at::Tensor& x) {  // [B, C, H, W]
+        if (runs_nhwc(x)) {
+            // Channels-last on CUDA: the token layout [B, H, W, C] as it lies in memory. 1×1 convs as matrix products (bias
+            // in the GEMM), SiLU + depthwise conv + gate in one kernel, the RMSNorm in place: no NCHW round trip.
+            const at::Tensor xt = x.permute({0, 2, 3, 1});
+            const int64_t hidden2 = conv_inverted->weight.size(0);
+            at::Tensor h = at::linear(xt, conv_inverted->weight.view({hidden2, -1}), conv_inverted->bias);
+            h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, conv_depth->weight, conv_depth->bias);
+            h = at::linear(h, conv_point->weight.view({conv_point->weight.size(0), -1}));
+            h = norm->forward_nhwc(h) + xt;
+            return h.permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
+        }
         at::Tensor h = at::silu(conv_inverted->forward(x));  // [B, 8C, H, W]
         // conv_depth, then value · SiLU(gate) of its two channel halves (one fused kernel on CUDA): [B, 4C, H, W]
         h = kernels::depthwise_conv3x3_silu_gate(h, conv_depth->weight, conv_depth->bias);

@@ -37,6 +37,24 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     return h;
 }
 
+at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
+    TORCH_CHECK(x.dim() == 4, "GLUMBConv::forward_nhwc: x must be [B, H, W, C], got ", x.sizes());
+    const int64_t hidden2 = conv_inverted->weight.size(0);
+    at::Tensor h = conv_inverted->bias.defined()
+                       ? at::linear(x, conv_inverted->weight.view({hidden2, -1}), conv_inverted->bias)
+                       : at::linear(x, conv_inverted->weight.view({hidden2, -1}));  // [B, H, W, 2·hidden]
+    h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, conv_depth->weight, conv_depth->bias);  // [B, H, W, hidden]
+    const at::Tensor point = conv_point->weight.view({conv_point->weight.size(0), -1});
+    h = conv_point->bias.defined() ? at::linear(h, point, conv_point->bias) : at::linear(h, point);  // [B, H, W, out]
+    if (!norm.is_empty()) {
+        h = norm->forward(h);  // RMSNorm over channels, the last dim here
+    }
+    if (options.residual_connection) {
+        h = h + x;
+    }
+    return h;
+}
+
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& options) {
     proj = register_module("proj", PlainLinear(dim_in, dim_out * 2, true, options));
 }

@@ -33,6 +33,11 @@ class GLUMBConvImpl : public torch::nn::Module {
 public:
     explicit GLUMBConvImpl(const GLUMBConvOptions& options, const at::TensorOptions& tensor_options = {});
     at::Tensor forward(const at::Tensor& x);
+    /// The same on the token layout, channels innermost: x [B, H, W, C] (e.g. Sana's [B, N, D] tokens viewed on
+    /// their grid, or a channels-last feature map permuted) → [B, H, W, out]. The 1×1 convs are matrix products over
+    /// the channels (bias in the GEMM's epilogue), the SiLU, depthwise conv and gate one kernel
+    /// (kernels::silu_depthwise_conv3x3_gate_nhwc): no layout change and no [B, 2·hidden, H, W] SiLU pass.
+    at::Tensor forward_nhwc(const at::Tensor& x);
 
     GLUMBConvOptions options;
     PlainConv conv_inverted{nullptr};

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
+#include "kernels/ops.h"
 
 namespace engine::models {
 
@@ -324,17 +325,25 @@ public:
     Gemma2RMSNormImpl(std::int64_t dim, double eps, const at::TensorOptions& options) : eps_(eps) {
         weight = register_parameter("weight", at::empty({dim}, options), false);
     }
+    // kernels::rms_norm with the float32 weight 1 + w and the result in x's dtype computes exactly this (its CPU
+    // reference: x·rsqrt(mean(x²) + eps) in float32, times the float32 weight, then .to(dtype)); on CUDA one kernel.
     at::Tensor forward(const at::Tensor& x) {
-        const at::Tensor xf = x.to(at::kFloat);
-        at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-        y = y * (weight.to(at::kFloat) + 1.0);
-        return y.to(x.scalar_type());
+        if (!scale_.defined() || scale_source_ != weight.data_ptr() || scale_version_ != weight._version() ||
+            scale_.device() != weight.device()) {
+            scale_ = weight.to(at::kFloat) + 1.0;  // (re)made when the weight is loaded or moved
+            scale_source_ = weight.data_ptr();
+            scale_version_ = weight._version();
+        }
+        return kernels::rms_norm(x, scale_, {}, eps_, x.scalar_type());
     }
 
     at::Tensor weight;
 
 private:
     double eps_;
+    at::Tensor scale_;  // 1 + weight, float32
+    const void* scale_source_ = nullptr;
+    std::int64_t scale_version_ = 0;
 };
 
 namespace {

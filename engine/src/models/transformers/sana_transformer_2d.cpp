@@ -311,7 +311,8 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
     // 2. Linear self-attention on the modulated LayerNorm (norm1: no affine): LN(x)·(1 + scale) + shift.
     at::Tensor norm_hidden = kernels::layer_norm_modulate(hidden_states, shift_msa, scale_msa, norm_eps);
     norm_hidden = norm_hidden.to(hidden_states.scalar_type());
-    at::Tensor x = hidden_states + gate_msa * sana_linear_attention(*attn1, norm_hidden);  // [B, N, D]
+    // x + gate · attention in one pass (float arithmetic, one rounding).
+    at::Tensor x = kernels::gated_residual(hidden_states, gate_msa, sana_linear_attention(*attn1, norm_hidden));
 
     // 3. Cross-attention: no norm before it, no gate.
     x = sdpa_attention(*attn2, x, context, context_bias) + x;
@@ -324,9 +325,9 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
         norm_hidden = at::layer_norm(x, {x.size(-1)}, norm2->weight, norm2->bias, norm_eps);
         norm_hidden = norm_hidden * (1 + scale_mlp) + shift_mlp;
     }
-    norm_hidden = norm_hidden.reshape({batch, height, width, -1}).permute({0, 3, 1, 2});  // [B, D, h, w]
-    at::Tensor ff_out = ff->forward(norm_hidden).flatten(2, 3).permute({0, 2, 1});        // [B, N, D]
-    return x + gate_mlp * ff_out;
+    // On the token grid as it lies in memory ([B, h, w, D], channels innermost): no NCHW round trip.
+    at::Tensor ff_out = ff->forward_nhwc(norm_hidden.reshape({batch, height, width, -1})).view_as(x);  // [B, N, D]
+    return kernels::gated_residual(x, gate_mlp, ff_out);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
