@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "io/state_dict.h"
 #include "kernels/ops.h"
+#include "models/common/module_utils.h"
 #include "models/common/memory_format.h"
 
 namespace engine::models {
@@ -921,29 +922,13 @@ c10::Device AutoencoderDCImpl::device() const {
 }
 
 void AutoencoderDCImpl::to_dtype_device(at::ScalarType dtype, c10::Device device) {
-    torch::NoGradGuard no_grad;
-    auto convert = [&](at::Tensor& t) {
-        const auto target = at::isFloatingType(t.scalar_type()) ? dtype : t.scalar_type();
-        t.set_data(t.to(device, target));
-    };
-    for (auto& p : parameters(/*recurse=*/true)) convert(p);
-    for (auto& b : buffers(/*recurse=*/true)) convert(b);
+    convert_floating_tensors(*this, dtype, device);
 }
 
 namespace {
 
 void require_nchw(const at::Tensor& x, int64_t channels, const std::string& what, const std::string& hint) {
-    core::require(x.defined() && x.dim() == 4, ErrorCode::InvalidRequest,
-                  "AutoencoderDC: the " + what + " must be a [B, " + std::to_string(channels) + ", H, W] tensor" +
-                      (x.defined() ? ", got " + c10::str(x.sizes()) : std::string(", got an undefined tensor")));
-    core::require(x.size(1) == channels, ErrorCode::InvalidRequest,
-                  "AutoencoderDC: the " + what + " has " + std::to_string(x.size(1)) +
-                      " channels, this model expects " + std::to_string(channels) + " (" + hint + ")");
-    core::require(x.size(0) > 0 && x.size(2) > 0 && x.size(3) > 0, ErrorCode::InvalidRequest,
-                  "AutoencoderDC: the " + what + " is empty: " + c10::str(x.sizes()));
-    core::require(at::isFloatingType(x.scalar_type()), ErrorCode::InvalidRequest,
-                  "AutoencoderDC: the " + what + " must be a floating-point tensor, got " +
-                      std::string(c10::toString(x.scalar_type())));
+    require_nchw_input(x, channels, "AutoencoderDC", what, hint);
 }
 
 }  // namespace
