@@ -143,7 +143,8 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
                     (gate.size(0) == x.size(0) || gate.size(0) == 1),
                 "gated_residual: gate must be [B, 1, D] = [", x.size(0), ", 1, ", x.size(2), "] (or [1, 1, D]), got ",
                 gate.sizes());
-    TORCH_CHECK(gate.device() == x.device() && y.device() == x.device(), "gated_residual: tensors on different devices");
+    TORCH_CHECK(gate.device() == x.device() && y.device() == x.device(),
+                "gated_residual: tensors on different devices");
     RECORD_FUNCTION("kinora::gated_residual", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
         return detail::gated_residual_cuda(x, gate, y);

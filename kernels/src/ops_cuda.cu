@@ -218,7 +218,8 @@ at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, cons
     return out;
 }
 
-at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight,
+                                                 const at::Tensor& bias) {
     const auto dtype = kernel_dtype(x.scalar_type());
     const int64_t batch = x.size(0);
     const int64_t height = x.size(1);

@@ -225,8 +225,8 @@ TEST_CASE("fused ops: bad arguments are rejected with messages that say what is 
     REQUIRE_THROWS_WITH(kernels::depthwise_conv3x3_silu_gate(img, torch::randn({6, 1, 3, 3}), torch::randn({3})),
                         Catch::Contains("bias must be [2C = 6]"));
     auto tokens = torch::randn({1, 4, 4, 6});
-    REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(torch::randn({1, 4, 4, 5}), torch::randn({5, 1, 3, 3}),
-                                                                  {}),
+    REQUIRE_THROWS_WITH(
+        kernels::silu_depthwise_conv3x3_gate_nhwc(torch::randn({1, 4, 4, 5}), torch::randn({5, 1, 3, 3}), {}),
                         Catch::Contains("even number of channels"));
     REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(tokens, torch::randn({6, 1, 5, 5}), {}),
                         Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));

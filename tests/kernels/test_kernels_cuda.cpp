@@ -214,7 +214,8 @@ TEST_CASE("silu_depthwise_conv3x3_gate_nhwc (CUDA): fused kernel matches the CPU
     const auto c = GENERATE(Case{"tiny, one channel group", {1, 5, 7, 16}, true},
                             Case{"odd grid, partial tiles", {2, 9, 13, 48}, true},
                             Case{"partial channel group", {1, 8, 8, 144}, true},
-                            Case{"Sana 1600M FF", {2, 32, 32, 11200}, true}, Case{"Sana 600M FF", {2, 32, 32, 5760}, true},
+                            Case{"Sana 1600M FF", {2, 32, 32, 11200}, true},
+                            Case{"Sana 600M FF", {2, 32, 32, 5760}, true},
                             Case{"DC-AE MLP", {1, 64, 64, 4096}, true}, Case{"no bias", {1, 4, 4, 32}, false},
                             Case{"1x1 grid", {1, 1, 1, 16}, true},
                             Case{"C not a whole vector (ATen path)", {2, 16, 16, 6}, true});

@@ -18,8 +18,9 @@
 #include "core/json.h"
 #include "io/state_dict.h"
 #include "kernels/ops.h"
-#include "models/common/module_utils.h"
+#include "models/common/feed_forward.h"
 #include "models/common/memory_format.h"
+#include "models/common/module_utils.h"
 
 namespace engine::models {
 
@@ -632,13 +633,11 @@ public:
     }
     at::Tensor forward(const at::Tensor& x) {  // [B, C, H, W]
         if (runs_nhwc(x)) {
-            // Channels-last on CUDA: the token layout [B, H, W, C] as it lies in memory. 1×1 convs as matrix products (bias
-            // in the GEMM), SiLU + depthwise conv + gate in one kernel, the RMSNorm in place: no NCHW round trip.
+            // Channels-last on CUDA: the token layout [B, H, W, C] as it lies in memory (models::glumbconv_nhwc),
+            // the RMSNorm in place: no NCHW round trip.
             const at::Tensor xt = x.permute({0, 2, 3, 1});
-            const int64_t hidden2 = conv_inverted->weight.size(0);
-            at::Tensor h = at::linear(xt, conv_inverted->weight.view({hidden2, -1}), conv_inverted->bias);
-            h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, conv_depth->weight, conv_depth->bias);
-            h = at::linear(h, conv_point->weight.view({conv_point->weight.size(0), -1}));
+            at::Tensor h = glumbconv_nhwc(xt, conv_inverted->weight, conv_inverted->bias, conv_depth->weight,
+                                          conv_depth->bias, conv_point->weight, conv_point->bias);
             h = norm->forward_nhwc(h) + xt;
             return h.permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
         }

@@ -37,15 +37,22 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     return h;
 }
 
+at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
+                          const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
+                          const at::Tensor& point_bias) {
+    TORCH_CHECK(x.dim() == 4, "GLUMBConv on tokens: x must be [B, H, W, C], got ", x.sizes());
+    auto linear = [](const at::Tensor& in, const at::Tensor& conv_weight, const at::Tensor& bias) {
+        const at::Tensor w = conv_weight.view({conv_weight.size(0), -1});  // [out, in, 1, 1] → [out, in]
+        return bias.defined() ? at::linear(in, w, bias) : at::linear(in, w);
+    };
+    at::Tensor h = linear(x, inverted_weight, inverted_bias);                        // [B, H, W, 2·hidden]
+    h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, depth_weight, depth_bias);      // [B, H, W, hidden]
+    return linear(h, point_weight, point_bias);                                      // [B, H, W, out]
+}
+
 at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
-    TORCH_CHECK(x.dim() == 4, "GLUMBConv::forward_nhwc: x must be [B, H, W, C], got ", x.sizes());
-    const int64_t hidden2 = conv_inverted->weight.size(0);
-    at::Tensor h = conv_inverted->bias.defined()
-                       ? at::linear(x, conv_inverted->weight.view({hidden2, -1}), conv_inverted->bias)
-                       : at::linear(x, conv_inverted->weight.view({hidden2, -1}));  // [B, H, W, 2·hidden]
-    h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, conv_depth->weight, conv_depth->bias);  // [B, H, W, hidden]
-    const at::Tensor point = conv_point->weight.view({conv_point->weight.size(0), -1});
-    h = conv_point->bias.defined() ? at::linear(h, point, conv_point->bias) : at::linear(h, point);  // [B, H, W, out]
+    at::Tensor h = glumbconv_nhwc(x, conv_inverted->weight, conv_inverted->bias, conv_depth->weight, conv_depth->bias,
+                                  conv_point->weight, conv_point->bias);
     if (!norm.is_empty()) {
         h = norm->forward(h);  // RMSNorm over channels, the last dim here
     }
