@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -156,7 +157,12 @@ TEST_CASE("kinora-bench --tiny --case kernels: each op timed fused and as ATen o
     REQUIRE(j.is_object());
     CHECK(j.at("case") == "kernels");
     const auto& ops = j.at("ops");
-    REQUIRE(ops.size() == 6);
+    REQUIRE(ops.size() == 9);
+    // Every op of kernels/ops.h is timed (some at two models' shapes).
+    std::set<std::string> names;
+    for (const auto& op : ops) names.insert(op.at("op").get<std::string>());
+    CHECK(names == std::set<std::string>{"relu_linear_attention", "layer_norm_modulate", "gated_residual", "rms_norm",
+                                         "silu_depthwise_conv3x3_gate_nhwc", "depthwise_conv3x3_silu_gate"});
     for (const auto& op : ops) {
         INFO(op.dump());
         CHECK(op.at("fused_ms").get<double>() > 0.0);
