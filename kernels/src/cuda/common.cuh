@@ -77,6 +77,19 @@ inline int64_t ceil_div(int64_t a, int64_t b) {
     return (a + b - 1) / b;
 }
 
+// 16 bytes of T (8 half values, 4 floats), loaded and stored as one uint4.
+template <typename T>
+union Vec16 {
+    static constexpr int kN = 16 / sizeof(T);
+    uint4 raw;
+    T v[kN];
+};
+
+// Whether a pointer allows 16-byte vector access.
+inline bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
 template <typename T>
 struct TypeTag {
     using type = T;

@@ -139,10 +139,7 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
         const int y = y0 + row - 1;
         const int xx = x0 + col - 1;
         const int c = c0 + vec * kVec;
-        union {
-            uint4 raw;
-            scalar_t v[kVec];
-        } u;
+        Vec16<scalar_t> u;
         if (y >= 0 && y < height && xx >= 0 && xx < width && c < channels) {
             u.raw = __ldg(reinterpret_cast<const uint4*>(x_b + (static_cast<int64_t>(y) * width + xx) * pixel_stride +
                                                          half * static_cast<int64_t>(channels) + c));
@@ -254,9 +251,8 @@ bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, in
     const int vec = dtype == DType::kFloat32 ? 4 : 8;
     const int rows = dtype == DType::kFloat32 ? 4 : 8;
     const int cols = dtype == DType::kFloat32 ? 8 : 16;
-    const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
     return batch > 0 && channels > 0 && height > 0 && width > 0 && channels % vec == 0 && height <= (1 << 30) &&
-           width <= (1 << 30) && channels <= (1 << 29) && aligned(x) && aligned(out) &&
+           width <= (1 << 30) && channels <= (1 << 29) && aligned16(x) && aligned16(out) &&
            batch * ceil_div(height, rows) * ceil_div(width, cols) <= kMaxGridX &&
            ceil_div(channels, kGroup) <= kMaxGridY;
 }

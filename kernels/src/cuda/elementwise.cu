@@ -17,11 +17,8 @@ __global__ void __launch_bounds__(kThreads)
     gated_residual_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ gate,
                           const scalar_t* __restrict__ y, int64_t rows, int64_t dim, int64_t rows_per_batch,
                           int64_t gate_stride, scalar_t* __restrict__ out) {
-    constexpr int kN = 16 / sizeof(scalar_t);
-    union V {
-        uint4 raw;
-        scalar_t v[kN];
-    };
+    constexpr int kN = Vec16<scalar_t>::kN;
+    using V = Vec16<scalar_t>;
     const int64_t vecs_per_row = dim / kN;
     const int64_t total = rows * vecs_per_row;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total;
@@ -38,10 +35,6 @@ __global__ void __launch_bounds__(kThreads)
         }
         reinterpret_cast<uint4*>(out)[i] = o.raw;
     }
-}
-
-bool aligned16(const void* p) {
-    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
 }  // namespace

@@ -272,12 +272,6 @@ constexpr int kVecTileRows = 64;
 constexpr int kVecChunkRows = 128;  // tokens per pass-1 block
 constexpr int kVecOutRows = kVecThreads;  // tokens per pass-2 block (one per thread)
 
-template <typename scalar_t>
-union Vec16 {
-    uint4 raw;
-    scalar_t v[16 / sizeof(scalar_t)];
-};
-
 // Pass 1: grid (B·H, chunks of kVecChunkRows tokens).
 template <typename scalar_t, int D>
 __global__ void __launch_bounds__(kVecThreads)
@@ -429,10 +423,6 @@ void launch_vec(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, 
     output_vec_kernel<scalar_t, DMAX>
         <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.output_blocks_y)), kVecThreads, 0, stream>>>(
             q, qs, summed, heads, tokens, eps, out, os);
-}
-
-bool aligned16(const void* p) {
-    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
 // Rows of 16-byte vectors: features contiguous, token / head / batch strides whole vectors, aligned base.

@@ -85,14 +85,25 @@ __global__ void rms_norm_kernel(const scalar_t* __restrict__ x, const float* __r
 constexpr int kWarpRowThreads = 256;  // 8 rows per block
 constexpr int kMaxVecsPerLane = 12;   // 16-byte vectors per lane: rows up to 3072 half / 1536 float32 values
 
-template <typename T>
-struct Vec16 {
-    static constexpr int kN = 16 / sizeof(T);
-    union {
-        uint4 raw;
-        T v[16 / sizeof(T)];
-    };
-};
+// A warp's row x_r of `vecs` 16-byte vectors into registers as float32: lane holds vectors lane, lane + 32, ...
+// (slots past the row are left unset); `each` sees every value as it is loaded (the first statistic's sum).
+template <typename scalar_t, int VECS, typename Fn>
+__device__ __forceinline__ void load_row(const scalar_t* __restrict__ x_r, int lane, int vecs,
+                                         float (&values)[VECS][Vec16<scalar_t>::kN], Fn&& each) {
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> u;
+            u.raw = reinterpret_cast<const uint4*>(x_r)[vi];
+#pragma unroll
+            for (int j = 0; j < Vec16<scalar_t>::kN; ++j) {
+                values[i][j] = to_float(u.v[j]);
+                each(values[i][j]);
+            }
+        }
+    }
+}
 
 // LN(x)·(1 + scale) + shift with x, shift, scale and out all of scalar_t; shift / scale rows of batch b start at
 // shift + b · mod_stride (elements; 0 = one row for all). VECS: vectors per lane (compile-time, for registers).
@@ -111,19 +122,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     const scalar_t* x_r = x + r * dim;
     float values[VECS][kN];
     float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-        const int vi = lane + 32 * i;
-        if (vi < vecs) {
-            Vec16<scalar_t> u;
-            u.raw = reinterpret_cast<const uint4*>(x_r)[vi];
-#pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                values[i][j] = to_float(u.v[j]);
-                sum += values[i][j];
-            }
-        }
-    }
+    load_row<scalar_t, VECS>(x_r, lane, vecs, values, [&](float v) { sum += v; });
     const float mean = warp_sum(sum) / static_cast<float>(dim);
     float squares = 0.0f;
 #pragma unroll
@@ -173,19 +172,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     const scalar_t* x_r = x + r * dim;
     float values[VECS][kN];
     float squares = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-        const int vi = lane + 32 * i;
-        if (vi < vecs) {
-            Vec16<scalar_t> u;
-            u.raw = reinterpret_cast<const uint4*>(x_r)[vi];
-#pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                values[i][j] = to_float(u.v[j]);
-                squares = fmaf(values[i][j], values[i][j], squares);
-            }
-        }
-    }
+    load_row<scalar_t, VECS>(x_r, lane, vecs, values, [&](float v) { squares = fmaf(v, v, squares); });
     const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
     scalar_t* out_r = out + r * dim;
 #pragma unroll
@@ -208,10 +195,6 @@ __global__ void __launch_bounds__(kWarpRowThreads)
             reinterpret_cast<uint4*>(out_r)[vi] = o.raw;
         }
     }
-}
-
-bool aligned16(const void* p) {
-    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
 // Vectors per lane for a row of `dim` elements of `bytes` each, rounded up to a compiled width; 0 = not taken.
