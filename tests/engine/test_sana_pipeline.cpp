@@ -21,6 +21,7 @@
 #include "runtime/cuda_graph.h"
 #include "support/cpu_memory.h"
 #include "support/golden_case.h"
+#include "support/sana_golden.h"
 #include "support/tensor_checks.h"
 
 using engine::pipelines::SanaTrace;
@@ -28,17 +29,7 @@ using engine::pipelines::SanaTrace;
 namespace {
 
 engine::TextToImageRequest request_from(const test_support::GoldenCase& gc) {
-    engine::TextToImageRequest r;
-    r.model_path = gc.dir().string();
-    r.prompt = gc.meta().at("prompt").get<std::string>();
-    r.negative_prompt = gc.meta().value("negative_prompt", "");
-    r.num_inference_steps = gc.meta().at("num_inference_steps").get<int>();
-    r.guidance_scale = gc.meta().at("guidance_scale").get<double>();
-    r.seed = gc.meta().at("seed").get<std::uint64_t>();
-    r.height_px = gc.meta().at("height").get<int>();
-    r.width_px = gc.meta().at("width").get<int>();
-    r.use_resolution_binning = gc.meta().at("use_resolution_binning").get<bool>();
-    return r;
+    return test_support::sana_request_from(gc);
 }
 
 std::shared_ptr<engine::pipelines::SanaPipeline> load(const test_support::GoldenCase& gc) {
@@ -337,11 +328,7 @@ void run_golden_on_cuda(const std::string& name, at::ScalarType dtype, double to
     REQUIRE(p.has_value());
     auto options = engine::pipelines::resolve_sana_options(*p.value(), request_from(gc));
     REQUIRE(options.has_value());
-    options->prompt_embeds = engine::pipelines::PromptEmbedding{gc.io("prompt_embeds"), gc.io("prompt_attention_mask")};
-    if (gc.has_io("negative_prompt_embeds")) {
-        options->negative_prompt_embeds =
-            engine::pipelines::PromptEmbedding{gc.io("negative_prompt_embeds"), gc.io("negative_prompt_attention_mask")};
-    }
+    test_support::use_golden_prompt_embeddings(gc, *options);
     SanaTrace trace;
     torch::NoGradGuard no_grad;
     at::Tensor image = engine::pipelines::generate_sana(*p.value(), *options, {}, &trace);

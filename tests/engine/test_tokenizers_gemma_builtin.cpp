@@ -24,6 +24,7 @@
 #include "engine/requests.h"
 #include "pipelines/sana_pipeline.h"
 #include "support/golden_case.h"
+#include "support/sana_golden.h"
 #include "support/tensor_checks.h"
 #include "tokenizers/gemma_tokenizer.h"
 #include "tokenizers/spm_bpe_model.h"
@@ -637,17 +638,7 @@ TEST_CASE("builtin spm: the Sana pipelines match diffusers with the built-in enc
         REQUIRE(pipe.has_value());
         REQUIRE((*pipe)->tokenizer.has_value());
         CHECK((*pipe)->tokenizer->backend() == SpmBackend::Builtin);
-        engine::TextToImageRequest r;
-        r.model_path = gc.dir().string();
-        r.prompt = gc.meta().at("prompt").get<std::string>();
-        r.negative_prompt = gc.meta().value("negative_prompt", "");
-        r.num_inference_steps = gc.meta().at("num_inference_steps").get<int>();
-        r.guidance_scale = gc.meta().at("guidance_scale").get<double>();
-        r.seed = gc.meta().at("seed").get<std::uint64_t>();
-        r.height_px = gc.meta().at("height").get<int>();
-        r.width_px = gc.meta().at("width").get<int>();
-        r.use_resolution_binning = gc.meta().at("use_resolution_binning").get<bool>();
-        auto options = engine::pipelines::resolve_sana_options(**pipe, r);
+        auto options = engine::pipelines::resolve_sana_options(**pipe, test_support::sana_request_from(gc));
         REQUIRE(options.has_value());
         engine::pipelines::SanaTrace trace;
         torch::NoGradGuard no_grad;
