@@ -4,6 +4,8 @@
 #include <ATen/record_function.h>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 
 #include "ops_impl.h"
@@ -175,6 +177,43 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tenso
         return detail::silu_depthwise_conv3x3_gate_nhwc_cuda(x, weight, bias);
     }
     return detail::silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);
+}
+
+std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3(const at::Tensor& x) {
+    TORCH_CHECK(x.defined() && x.dim() == 2, "quantize_rows_e4m3: x must be [M, K], got ",
+                x.defined() ? x.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(x.size(1) > 0, "quantize_rows_e4m3: rows must not be empty");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "quantize_rows_e4m3: x must be a floating-point tensor, got ",
+                x.scalar_type());
+    RECORD_FUNCTION("kinora::quantize_rows_e4m3", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::quantize_rows_e4m3_cuda(x);
+    }
+    return detail::quantize_rows_e4m3_cpu(x);
+}
+
+at::Tensor e4m3_to_float(const at::Tensor& q) {
+    TORCH_CHECK(q.defined() && q.scalar_type() == at::kByte, "e4m3_to_float: q must be a uint8 tensor of e4m3fn bit "
+                "patterns");
+    static const at::Tensor table = [] {
+        at::Tensor t = at::empty({256}, at::kFloat);
+        float* v = t.data_ptr<float>();
+        for (int code = 0; code < 256; ++code) {
+            const int exponent = (code >> 3) & 15;
+            const int mantissa = code & 7;
+            float magnitude;
+            if (exponent == 15 && mantissa == 7) {
+                magnitude = std::numeric_limits<float>::quiet_NaN();
+            } else if (exponent == 0) {
+                magnitude = std::ldexp(static_cast<float>(mantissa), -9);  // subnormal: m · 2^-9
+            } else {
+                magnitude = std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
+            }
+            v[code] = (code & 0x80) ? -magnitude : magnitude;
+        }
+        return t;
+    }();
+    return table.to(q.device()).index({q.to(at::kLong)});
 }
 
 }  // namespace kernels

@@ -4,6 +4,10 @@
 // ops: the CUDA side also falls back to them for inputs its kernels do not cover, and runs them for CUDA tensors when
 // the kernels are switched off (kernels::set_cuda_kernels_enabled, KINORA_DISABLE_CUDA_KERNELS).
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdint>
 
 #include "ops_impl.h"
 
@@ -61,6 +65,66 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::T
     // the activation dtype as the unfused ops are. x [B, H, W, 2C] is seen as [B, 2C, H, W] (channels-last strides).
     at::Tensor h = at::silu(x).permute({0, 3, 1, 2});
     return depthwise_conv3x3_silu_gate_cpu(h, weight, bias).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, C]
+}
+
+namespace {
+
+// float → e4m3fn bit pattern: round to nearest even, saturate at ±448 (the largest finite value), NaN → 0x7f.
+uint8_t float_to_e4m3(float f) {
+    if (std::isnan(f)) {
+        return 0x7f;
+    }
+    const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+    const float a = std::fabs(f);
+    if (a >= 448.0f) {
+        return sign | 0x7e;  // 1.75 · 2^8
+    }
+    if (a < 0.015625f) {  // below 2^-6: subnormals m · 2^-9 (m = 8 is the smallest normal, code 0x08)
+        return sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f));
+    }
+    int e2 = 0;
+    const float fraction = std::frexp(a, &e2);  // a = fraction · 2^e2, fraction in [0.5, 1)
+    int exponent = e2 - 1;                      // a = (2 · fraction) · 2^exponent, 2 · fraction in [1, 2)
+    int mantissa = static_cast<int>(std::nearbyint((2.0f * fraction - 1.0f) * 8.0f));  // exact, ties to even
+    if (mantissa == 8) {
+        mantissa = 0;
+        ++exponent;
+    }
+    return sign | static_cast<uint8_t>(((exponent + 7) << 3) | mantissa);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cpu(const at::Tensor& x) {
+    if (!x.device().is_cpu()) {
+        // Reached for CUDA tensors only when our kernels are off or absent: the same arithmetic on the host.
+        auto [q, scale] = quantize_rows_e4m3_cpu(x.cpu());
+        return {q.to(x.device()), scale.to(x.device())};
+    }
+    const at::Tensor xf = x.to(at::kFloat).contiguous();
+    const int64_t rows = xf.size(0);
+    const int64_t cols = xf.size(1);
+    at::Tensor q = at::empty({rows, cols}, x.options().dtype(at::kByte));
+    at::Tensor scale = at::empty({rows}, x.options().dtype(at::kFloat));
+    const float* in = xf.data_ptr<float>();
+    uint8_t* out = q.data_ptr<uint8_t>();
+    float* s = scale.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const float* row = in + r * cols;
+            float amax = 0.0f;
+            for (int64_t c = 0; c < cols; ++c) {
+                amax = std::fmax(amax, std::fabs(row[c]));
+            }
+            amax = std::fmax(amax, 1e-12f);
+            const float inv = 448.0f / amax;
+            s[r] = amax / 448.0f;
+            for (int64_t c = 0; c < cols; ++c) {
+                out[r * cols + c] = float_to_e4m3(row[c] * inv);
+            }
+        }
+    });
+    return {q, scale};
 }
 
 }  // namespace kernels::detail

@@ -244,4 +244,18 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::
     return out;
 }
 
+std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor& x) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    if (!dtype || x.numel() == 0 || x.size(0) > cuda::kMaxGridX) {
+        return quantize_rows_e4m3_cpu(x);  // float64, empty or past the grid: the reference
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.stride(1) == 1 ? x : x.contiguous();
+    at::Tensor q = at::empty({x.size(0), x.size(1)}, x.options().dtype(at::kByte));
+    at::Tensor scale = at::empty({x.size(0)}, x.options().dtype(at::kFloat));
+    C10_CUDA_CHECK(cuda::quantize_rows_e4m3(*dtype, xc.data_ptr(), xc.size(0), xc.size(1), xc.stride(0), q.data_ptr(),
+                                           scale.data_ptr<float>(), at::cuda::getCurrentCUDAStream()));
+    return {q, scale};
+}
+
 }  // namespace kernels::detail

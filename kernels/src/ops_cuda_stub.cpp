@@ -43,4 +43,8 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor&, const at::Te
     no_cuda("silu_depthwise_conv3x3_gate_nhwc");
 }
 
+std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor&) {
+    no_cuda("quantize_rows_e4m3");
+}
+
 }  // namespace kernels::detail

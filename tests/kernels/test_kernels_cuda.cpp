@@ -263,3 +263,30 @@ TEST_CASE("gated_residual (CUDA): vectorised kernel matches the CPU reference", 
         check_against(kernels::gated_residual(x.cuda(), shared.cuda(), y.cuda()), ref2, dtype);
     }
 }
+
+TEST_CASE("quantize_rows_e4m3 (CUDA): the same bytes and scales as the CPU reference", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(31);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    // Sana 1600M's GEMM inputs (2240, 5600 features), a weight ([11200, 2240] rows), odd widths (scalar path).
+    const auto shape = GENERATE(std::vector<int64_t>{8192, 2240}, std::vector<int64_t>{600, 5600},
+                                std::vector<int64_t>{11200, 2240}, std::vector<int64_t>{3, 37},
+                                std::vector<int64_t>{1, 8});
+    INFO(torch::toString(dtype) << " " << shape);
+    auto x = (torch::randn(shape) * torch::exp(torch::randn(shape))).to(dtype);
+    x[0].zero_();
+    auto [q_ref, scale_ref] = kernels::quantize_rows_e4m3(x);
+    poison_cuda_allocator();
+    auto [q, scale] = kernels::quantize_rows_e4m3(x.cuda());
+    REQUIRE(q.is_cuda());
+    CHECK(torch::equal(q.cpu(), q_ref));
+    CHECK(torch::equal(scale.cpu(), scale_ref));
+    SECTION("rows of a wider tensor (row stride larger than the row)") {
+        auto wide = torch::randn({shape[0], shape[1] + 8}).to(dtype);
+        auto view = wide.slice(1, 0, shape[1]);
+        auto [qv_ref, sv_ref] = kernels::quantize_rows_e4m3(view);
+        auto [qv, sv] = kernels::quantize_rows_e4m3(wide.cuda().slice(1, 0, shape[1]));
+        CHECK(torch::equal(qv.cpu(), qv_ref));
+        CHECK(torch::equal(sv.cpu(), sv_ref));
+    }
+}

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 
 namespace kernels {
 
@@ -67,5 +68,18 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 ///   output, SiLU(gate) and the product are each rounded to x's dtype, as the unfused ops round them.
 /// CPU: exactly those ATen ops; CUDA: one kernel that stages SiLU(x) tiles in shared memory (float32 accumulation).
 at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+/// Row-wise float8 e4m3fn quantisation: the activation side of a row-wise scaled FP8 GEMM (one scale per token) and
+/// the weight side (one scale per output channel). For each row m of x [M, K] (any floating dtype, NaN-free):
+///   amax = max(max_k |x[m, k]|, 1e-12);  q[m, k] = e4m3fn(x[m, k] · (448 / amax));  scale[m] = amax / 448
+/// in float32, e4m3fn() rounding to nearest even and saturating at ±448, so x[m, k] ≈ value(q[m, k]) · scale[m].
+/// Returns {q: [M, K] uint8 holding the e4m3fn bit patterns (view them as at::kFloat8_e4m3fn on torch 2.x),
+/// scale: [M] float32}. CPU: a scalar reference; CUDA: one block per row, two passes, 16-byte loads (any row
+/// stride; elements must be contiguous within a row or the input is copied).
+std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3(const at::Tensor& x);
+
+/// The float32 values of e4m3fn bit patterns (uint8, any shape, any device): the inverse of quantize_rows_e4m3's
+/// rounding (0x7f / 0xff are NaN).
+at::Tensor e4m3_to_float(const at::Tensor& q);
 
 }  // namespace kernels

@@ -104,6 +104,15 @@ bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void
 cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const void* y, int64_t rows, int64_t dim,
                            int64_t rows_per_batch, int64_t gate_stride, void* out, int num_sms, cudaStream_t stream);
 
+// ---- FP8 (e4m3fn) quantisation -----------------------------------------------------------------------------------
+
+/// Per row r of x (`cols` values from x + r · row_stride, elements contiguous): amax = max(max |x|, 1e-12),
+/// q[r, c] = e4m3fn(x[r, c] · (448 / amax)) (round to nearest even, saturated to ±448), scale[r] = amax / 448.
+/// q: [rows, cols] contiguous bytes; scale: [rows] float32. Rows of whole 16-byte vectors, 16-byte aligned, take
+/// the vectorised path; any other layout the scalar one (same results).
+cudaError_t quantize_rows_e4m3(DType dtype, const void* x, int64_t rows, int64_t cols, int64_t row_stride, void* q,
+                               float* scale, cudaStream_t stream);
+
 /// Grid limits the glue checks before calling (larger problems go to ATen ops).
 constexpr int64_t kMaxGridX = 2147483647;
 constexpr int64_t kMaxGridY = 65535;
