@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "core/log.h"
+#include "models/common/quantized_linear.h"
+#include "pipelines/model_cache.h"
 #include "pipelines/pipeline_runner.h"
 
 namespace engine {
@@ -58,6 +60,12 @@ Expected<std::unique_ptr<Engine>> create_engine(const EngineOptions& options, Ca
                                       std::to_string(count) + " found).");
             }
             description = "cuda:" + std::to_string(options.device_index);
+        }
+        // FP8 quantisation where it cannot run: refused at start, not at the first Sana job.
+        const pipelines::ComputeSettings compute = pipelines::compute_settings_for(options);
+        if (auto why = models::quantization_unavailable(options.quantization, compute.device, compute.dtype)) {
+            return make_error(ErrorCode::DeviceUnavailable,
+                              *why + " Change it under Settings → Quantization (kinora-cli: --quantize).");
         }
         auto runner = pipelines::make_pipeline_runner(options);
         std::unique_ptr<Engine> engine =

@@ -37,6 +37,16 @@ enum class Precision {
     Float16,
 };
 
+/// Weight quantisation of the Sana transformer's linear layers (the attention projections and the feed-forward's 1×1
+/// convolutions; embeddings, adaLN and the output projection stay in `precision`).
+enum class WeightQuantization {
+    None = 0,  // weights in `precision`
+    Int8,      // int8 weights, one scale per output channel, dequantised for each product: half the weight memory,
+               // any device (slightly slower on a GPU)
+    Fp8,       // float8 e4m3 weights and activations with row-wise scales (FP8 tensor cores): half the weight memory
+               // and faster products; CUDA GPUs of compute capability 8.9+ (Ada, Hopper) with bf16 precision
+};
+
 /// How hard to try to save memory.
 enum class MemoryMode {
     Balanced = 0,  // keep the denoiser loaded between jobs; free the text encoder after encoding
@@ -47,12 +57,14 @@ enum class MemoryMode {
 const char* to_string(DeviceKind kind) noexcept;
 const char* to_string(Precision precision) noexcept;
 const char* to_string(MemoryMode mode) noexcept;
+const char* to_string(WeightQuantization quantization) noexcept;
 
 struct EngineOptions {
     DeviceKind device = DeviceKind::Cpu;
     int device_index = 0;
     Precision precision = Precision::Auto;
     MemoryMode memory_mode = MemoryMode::Balanced;
+    WeightQuantization quantization = WeightQuantization::None;
     int num_threads = 0;  // CPU threads for LibTorch; 0: hardware threads - 1
 };
 

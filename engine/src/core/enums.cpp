@@ -102,6 +102,15 @@ const char* to_string(MemoryMode mode) noexcept {
     return "unknown";
 }
 
+const char* to_string(WeightQuantization quantization) noexcept {
+    switch (quantization) {
+        case WeightQuantization::None: return "none";
+        case WeightQuantization::Int8: return "int8";
+        case WeightQuantization::Fp8: return "fp8";
+    }
+    return "unknown";
+}
+
 TaskKind task_of(const GenerationRequest& request) noexcept {
     switch (request.index()) {
         case 0: return TaskKind::TextToImage;

@@ -20,6 +20,14 @@
 #define KINORA_TORCH_GRAPH_POOL_API 0
 #endif
 
+// FP8 GEMMs with one scale per row of A and per column of B (at::_scaled_mm's row-wise scaling: torch >= 2.5 on
+// CUDA devices of compute capability >= 8.9). Debian's 1.13 has no float8 types at all.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define KINORA_TORCH_FP8_ROWWISE 1
+#else
+#define KINORA_TORCH_FP8_ROWWISE 0
+#endif
+
 namespace engine::core {
 
 /// softmax(q kᵀ · scale + mask) v over the last two dims: q [.., Lq, D], k [.., Lk, D], v [.., Lk, Dv].
@@ -43,6 +51,32 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
     }
     at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
     return at::matmul(probs, v);
+#endif
+}
+
+/// (a_q · diag-scaled) GEMM in float8 e4m3fn: out[m, n] = Σ_k a[m, k]·b[n, k] · a_scale[m] · b_scale[n] (+ bias[n]),
+/// a_q: [M, K], b_q: [N, K] uint8 tensors of e4m3fn bit patterns (kernels::quantize_rows_e4m3), a_scale: [M],
+/// b_scale: [N] float32; the result [M, N] in bfloat16 (row-wise scaling writes bfloat16 only), bias bfloat16 or
+/// undefined. cuBLASLt / CUTLASS accumulate in float32. Throws on LibTorch builds without row-wise FP8.
+inline at::Tensor scaled_mm_e4m3_rowwise(const at::Tensor& a_q, const at::Tensor& a_scale, const at::Tensor& b_q,
+                                         const at::Tensor& b_scale, const at::Tensor& bias) {
+#if KINORA_TORCH_FP8_ROWWISE
+    const at::Tensor a = a_q.view(c10::ScalarType::Float8_e4m3fn);
+    const at::Tensor b = b_q.view(c10::ScalarType::Float8_e4m3fn).t();  // [K, N], column-major as the kernels want it
+    std::optional<at::Tensor> bias_opt;
+    if (bias.defined()) {
+        bias_opt = bias;
+    }
+    return at::_scaled_mm(a, b, a_scale.view({-1, 1}), b_scale.view({1, -1}), bias_opt, std::nullopt, at::kBFloat16,
+                          /*use_fast_accum=*/true);
+#else
+    (void)a_q;
+    (void)a_scale;
+    (void)b_q;
+    (void)b_scale;
+    (void)bias;
+    TORCH_CHECK(false, "FP8 matrix products need LibTorch 2.5 or newer built with CUDA (this one is ",
+                TORCH_VERSION, ")");
 #endif
 }
 

@@ -20,6 +20,7 @@ ComputeSettings compute_settings_for(const EngineOptions& options) {
         case Precision::Float16: s.dtype = at::kHalf; break;
     }
     s.vae_dtype = s.dtype;
+    s.quantization = options.quantization;
     return s;
 }
 
@@ -35,6 +36,7 @@ std::shared_ptr<SanaPipeline> ModelCache::sana(const std::string& dir,
     o.dtype = settings_.dtype;
     o.vae_dtype = settings_.vae_dtype;
     o.device = settings_.device;
+    o.quantization = settings_.quantization;
     o.on_component = on_component;
     sana_ = core::unwrap(load_sana_pipeline(dir, o));
     sana_dir_ = key;

@@ -15,6 +15,7 @@ struct ComputeSettings {
     c10::Device device = c10::Device(c10::kCPU);
     at::ScalarType dtype = at::kFloat;      // transformer / UNet / text encoders
     at::ScalarType vae_dtype = at::kFloat;  // autoencoders
+    WeightQuantization quantization = WeightQuantization::None;  // the Sana transformer's blocks
     MemoryMode memory_mode = MemoryMode::Balanced;
 };
 

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "models/common/memory_format.h"
+#include "models/common/quantized_linear.h"
 #include "pipelines/resolution_bins.h"
 #include "runtime/cuda_graph.h"
 #include "schedulers/samplers.h"
@@ -97,6 +98,9 @@ Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& di
         return load_error(ErrorCode::UnsupportedModel,
                           dir + " has no model_index.json: it is not a diffusers pipeline folder. Download the "
                                 "model with the Model Manager, or pass the folder that holds model_index.json.");
+    }
+    if (auto why = models::quantization_unavailable(options.quantization, options.device, options.dtype)) {
+        return load_error(ErrorCode::DeviceUnavailable, *why);
     }
     auto index = core::read_json_file(index_path.string());
     if (!index) return Unexpected{index.error()};
@@ -181,6 +185,11 @@ Expected<std::shared_ptr<SanaPipeline>> load_sana_pipeline(const std::string& di
         return load_error(ErrorCode::UnsupportedModel,
                           dir + ": the transformer " + std::string(sprint ? "lacks" : "has") +
                               " a guidance embedder, which does not fit a " + cls + ".");
+    }
+    if (options.quantization != WeightQuantization::None) {
+        const int64_t layers = pipe->transformer->quantize_blocks(options.quantization);
+        LOG_INFO("Sana transformer: %lld linear layers quantised to %s", static_cast<long long>(layers),
+                 to_string(options.quantization));
     }
     step(3);
     auto vae = models::load_autoencoder_dc((root / "vae").string(), options.vae_dtype, options.device);
@@ -396,7 +405,9 @@ at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::T
         cond.guidance = guidance;
         return pipe.transformer->forward(x, embeds, t, cond);
     }
-    if (!pipe.transformer_graphs || pipe.transformer_graphs_of != pipe.transformer.get()) {
+    // A new module, or weights quantised since the capture (the graph would read the released float weights).
+    if (!pipe.transformer_graphs || pipe.transformer_graphs_of != pipe.transformer.get() ||
+        pipe.transformer_graphs_quantization != pipe.transformer->quantization) {
         models::SanaTransformer2D model = pipe.transformer;  // shares the module
         pipe.transformer_graphs = std::make_shared<runtime::CudaGraphRunner>(
             "SanaTransformer2D", [model](const std::vector<at::Tensor>& in) mutable {
@@ -406,6 +417,7 @@ at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::T
                 return model->forward(in[0], in[1], in[2], cond);
             });
         pipe.transformer_graphs_of = pipe.transformer.get();
+        pipe.transformer_graphs_quantization = pipe.transformer->quantization;
     }
     std::vector<at::Tensor> inputs = {x, embeds, t, mask};
     if (guidance) inputs.push_back(*guidance);

@@ -49,6 +49,9 @@ struct SanaLoadOptions {
     /// The DC-AE's convolutions in channels-last layout (models/common/memory_format.h); nullopt: on for CUDA
     /// devices unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU.
     std::optional<bool> channels_last;
+    /// Weight quantisation of the transformer's blocks (SanaTransformer2DImpl::quantize_blocks). Fp8 where it cannot
+    /// run (CPU, older GPUs, not bf16) is a DeviceUnavailable error before anything is loaded.
+    WeightQuantization quantization = WeightQuantization::None;
     /// Reports each loaded component (done, total) — progress and a cancellation point (may throw).
     std::function<void(int, int)> on_component;
 };
@@ -68,6 +71,7 @@ struct SanaPipeline {
     /// rebuilt when `transformer` is replaced). Its counters tell whether graphs were captured and replayed.
     std::shared_ptr<runtime::CudaGraphRunner> transformer_graphs;
     const void* transformer_graphs_of = nullptr;  // the SanaTransformer2DImpl the runner was made for
+    WeightQuantization transformer_graphs_quantization = WeightQuantization::None;  // and its quantisation then
 
     /// 2^(number of DC-AE stages - 1): 32 for every released DC-AE.
     int64_t vae_scale_factor() const;

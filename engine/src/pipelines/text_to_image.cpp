@@ -72,6 +72,10 @@ JobResult run_text_to_image(const TextToImageRequest& request, runtime::JobConte
         result.parameters.emplace_back("timesteps", ts);
     }
     if (!options.use_instruction) result.parameters.emplace_back("complex_human_instruction", "off");
+    if (pipe->transformer->quantization != WeightQuantization::None) {
+        // The weights change the picture a little: part of what reproduces it.
+        result.parameters.emplace_back("quantization", to_string(pipe->transformer->quantization));
+    }
     if (options.height_px != options.output_height_px || options.width_px != options.output_width_px) {
         result.parameters.emplace_back("generated_size",
                                        std::to_string(options.width_px) + "x" + std::to_string(options.height_px));

@@ -55,9 +55,22 @@ at::Tensor sana_linear_attention(AttentionImpl& attn, const at::Tensor& hidden_s
     const int64_t batch = hidden_states.size(0);
     const int64_t tokens = hidden_states.size(1);
     const int64_t heads = attn.options.heads;
-    at::Tensor q = attn.to_q->forward(hidden_states);  // [B, N, H·d]
-    at::Tensor k = attn.to_k->forward(hidden_states);
-    at::Tensor v = attn.to_v->forward(hidden_states);
+    at::Tensor q, k, v;  // [B, N, H·d]
+    const auto& wq = attn.to_q->quantized;
+    const auto& wk = attn.to_k->quantized;
+    const auto& wv = attn.to_v->quantized;
+    if (wq && wk && wv && wq->mode == WeightQuantization::Fp8 && wk->mode == WeightQuantization::Fp8 &&
+        wv->mode == WeightQuantization::Fp8) {
+        // FP8: the three projections read one quantised copy of the input.
+        const QuantizedActivation xq = quantize_activation_e4m3(hidden_states);
+        q = quantized_linear(xq, *wq, attn.to_q->bias);
+        k = quantized_linear(xq, *wk, attn.to_k->bias);
+        v = quantized_linear(xq, *wv, attn.to_v->bias);
+    } else {
+        q = attn.to_q->forward(hidden_states);
+        k = attn.to_k->forward(hidden_states);
+        v = attn.to_v->forward(hidden_states);
+    }
     if (!attn.norm_q.is_empty()) {
         q = attn.norm_q->forward(q);
         k = attn.norm_k->forward(k);

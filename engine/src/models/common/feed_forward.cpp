@@ -39,20 +39,26 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
 
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
-                          const at::Tensor& point_bias) {
+                          const at::Tensor& point_bias, const QuantizedWeight* inverted_q,
+                          const QuantizedWeight* point_q) {
     TORCH_CHECK(x.dim() == 4, "GLUMBConv on tokens: x must be [B, H, W, C], got ", x.sizes());
-    auto linear = [](const at::Tensor& in, const at::Tensor& conv_weight, const at::Tensor& bias) {
+    auto linear = [](const at::Tensor& in, const at::Tensor& conv_weight, const at::Tensor& bias,
+                     const QuantizedWeight* q) {
+        if (q != nullptr) {
+            return quantized_linear(in, *q, bias);
+        }
         const at::Tensor w = conv_weight.view({conv_weight.size(0), -1});  // [out, in, 1, 1] → [out, in]
         return bias.defined() ? at::linear(in, w, bias) : at::linear(in, w);
     };
-    at::Tensor h = linear(x, inverted_weight, inverted_bias);                        // [B, H, W, 2·hidden]
+    at::Tensor h = linear(x, inverted_weight, inverted_bias, inverted_q);            // [B, H, W, 2·hidden]
     h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, depth_weight, depth_bias);      // [B, H, W, hidden]
-    return linear(h, point_weight, point_bias);                                      // [B, H, W, out]
+    return linear(h, point_weight, point_bias, point_q);                             // [B, H, W, out]
 }
 
 at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
+    auto q = [](const PlainConv& conv) { return conv->quantized ? &*conv->quantized : nullptr; };
     at::Tensor h = glumbconv_nhwc(x, conv_inverted->weight, conv_inverted->bias, conv_depth->weight, conv_depth->bias,
-                                  conv_point->weight, conv_point->bias);
+                                  conv_point->weight, conv_point->bias, q(conv_inverted), q(conv_point));
     if (!norm.is_empty()) {
         h = norm->forward(h);  // RMSNorm over channels, the last dim here
     }

@@ -51,9 +51,11 @@ TORCH_MODULE(GLUMBConv);
 /// them (this one, the DC-AE's): the 1×1 convs as matrix products over the channels (bias in the GEMM's epilogue),
 /// SiLU → depthwise 3×3 → value · SiLU(gate) as kernels::silu_depthwise_conv3x3_gate_nhwc. Weights as the Conv2d
 /// checkpoints hold them ([out, in, 1, 1], [2·hidden, 1, 3, 3]); biases may be undefined → [B, H, W, out].
+/// inverted_q / point_q: the 1×1 convs' quantised weights (PlainConv::quantized) used instead of the float ones.
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
-                          const at::Tensor& point_bias);
+                          const at::Tensor& point_bias, const QuantizedWeight* inverted_q = nullptr,
+                          const QuantizedWeight* point_q = nullptr);
 
 /// GEGLU projection: [a, g] = chunk(proj(x), 2) on the last dim, a · GELU(g) with the exact (erf) GELU.
 /// Key: proj.*.

@@ -10,7 +10,10 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
+
+#include "models/common/quantized_linear.h"
 
 namespace engine::models {
 
@@ -27,11 +30,19 @@ public:
     }
     /// [.., in] -> [.., out]
     at::Tensor forward(const at::Tensor& x) {
+        if (quantized) {
+            return quantized_linear(x, *quantized, bias);
+        }
         return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
     }
+    /// Stores the weight quantised (quantized_linear.h) and releases the float weight's memory (the parameter
+    /// becomes an empty tensor). False, and nothing changes, when the layer's shape does not take `mode`. The last
+    /// step of loading: the module must not be moved or converted afterwards.
+    bool quantize(WeightQuantization mode) { return quantize_parameter(weight, mode, quantized); }
 
     at::Tensor weight;
     at::Tensor bias;
+    std::optional<QuantizedWeight> quantized;
 };
 TORCH_MODULE(PlainLinear);
 
@@ -92,6 +103,9 @@ public:
     }
     /// [N, C_in, *spatial] -> [N, C_out, *spatial']
     at::Tensor forward(const at::Tensor& x) {
+        if (quantized) {  // a 1×1 convolution over the channels
+            return quantized_linear(x.movedim(1, -1), *quantized, bias).movedim(-1, 1);
+        }
         const std::vector<std::int64_t> dilation(static_cast<std::size_t>(rank_), 1);
         switch (rank_) {
             case 1:
@@ -105,9 +119,17 @@ public:
     std::int64_t groups() const { return groups_; }
     const std::vector<std::int64_t>& stride() const { return stride_; }
     const std::vector<std::int64_t>& padding() const { return padding_; }
+    /// As PlainLinear::quantize, for 1×1 convolutions (stride 1, no padding, one group) only: false for others.
+    bool quantize(WeightQuantization mode) {
+        for (std::size_t i = 0; i < stride_.size(); ++i) {
+            if (stride_[i] != 1 || padding_[i] != 0) return false;
+        }
+        return groups_ == 1 && quantize_parameter(weight, mode, quantized);  // which refuses kernels beyond 1×1
+    }
 
     at::Tensor weight;
     at::Tensor bias;
+    std::optional<QuantizedWeight> quantized;  // 1×1 convolutions only (see quantize)
 
 private:
     std::vector<std::int64_t> expand(const std::vector<std::int64_t>& v) const {

@@ -372,6 +372,25 @@ at::ScalarType SanaTransformer2DImpl::dtype() const {
     return patch_embed->proj->weight.scalar_type();
 }
 
+int64_t SanaTransformer2DImpl::quantize_blocks(WeightQuantization mode) {
+    if (mode == WeightQuantization::None) {
+        return 0;
+    }
+    int64_t count = 0;
+    for (const auto& module : *transformer_blocks) {
+        auto& block = *module->as<SanaTransformerBlockImpl>();
+        for (Attention* attn : {&block.attn1, &block.attn2}) {
+            for (PlainLinear* layer : {&(*attn)->to_q, &(*attn)->to_k, &(*attn)->to_v, &(*attn)->to_out_0}) {
+                count += (*layer)->quantize(mode) ? 1 : 0;
+            }
+        }
+        count += block.ff->conv_inverted->quantize(mode) ? 1 : 0;
+        count += block.ff->conv_point->quantize(mode) ? 1 : 0;
+    }
+    quantization = mode;
+    return count;
+}
+
 at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
                                           const at::Tensor& timestep, const SanaConditioning& conditioning) {
     // Inputs: every user-reachable shape problem is an InvalidRequest naming the tensor.

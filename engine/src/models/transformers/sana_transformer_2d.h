@@ -128,6 +128,14 @@ public:
     /// The dtype of the parameters (the activation dtype of forward).
     at::ScalarType dtype() const;
 
+    /// Quantises the blocks' linear layers (attn1 / attn2 to_q, to_k, to_v, to_out.0; ff.conv_inverted, ff.conv_point:
+    /// ~98 % of the weights and of the FLOPs) with `mode` (models/common/quantized_linear.h), releasing their float
+    /// weights; the embeddings, adaLN, caption projection and proj_out stay in the model's dtype. Layers whose shape the
+    /// mode does not take stay too. Returns the number quantised. The last step of loading: no moves afterwards.
+    int64_t quantize_blocks(WeightQuantization mode);
+    /// What quantize_blocks applied (None: not quantised).
+    WeightQuantization quantization = WeightQuantization::None;
+
     SanaTransformer2DConfig config;
     PatchEmbed patch_embed{nullptr};
     AdaLayerNormSingle time_embed{nullptr};                               // guidance_embeds = false
