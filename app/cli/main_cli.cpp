@@ -60,6 +60,9 @@ void print_usage() {
 cli::Parser& add_engine_options(cli::Parser& p) {
     return p.option("device", "cpu|cuda[:N]", "where to run (default cpu)")
         .option("precision", "auto|fp32|bf16|fp16", "weights/activations precision (default auto)")
+        .option("quantize", "none|int8|fp8",
+                "Sana transformer weights (default none): int8 halves their memory anywhere; fp8 also runs FP8 "
+                "tensor cores (NVIDIA compute capability 8.9+, bf16)")
         .option("threads", "N", "CPU threads (default: cores - 1)")
         .option("memory", "balanced|low|keep",
                 "memory mode (default balanced); low also frees models after the job and decodes in tiles")
@@ -101,6 +104,11 @@ engine::EngineOptions engine_options(const cli::ParsedArgs& a) {
     else if (precision == "bf16") o.precision = engine::Precision::BFloat16;
     else if (precision == "fp16") o.precision = engine::Precision::Float16;
     else throw std::invalid_argument("--precision expects auto, fp32, bf16 or fp16; got '" + precision + "'");
+    const std::string quantize = a.get("quantize", "none");
+    if (quantize == "none") o.quantization = engine::WeightQuantization::None;
+    else if (quantize == "int8") o.quantization = engine::WeightQuantization::Int8;
+    else if (quantize == "fp8") o.quantization = engine::WeightQuantization::Fp8;
+    else throw std::invalid_argument("--quantize expects none, int8 or fp8; got '" + quantize + "'");
     const std::string memory = a.get("memory", "balanced");
     if (memory == "balanced") o.memory_mode = engine::MemoryMode::Balanced;
     else if (memory == "low") o.memory_mode = engine::MemoryMode::LowMemory;
@@ -399,6 +407,14 @@ int command_info() {
     cuda.device = engine::DeviceKind::Cuda;
     auto gpu = engine::create_engine(cuda, engine::Callbacks{});
     std::printf("cuda: %s\n", gpu ? gpu.value()->device_description().c_str() : gpu.error().message.c_str());
+    if (gpu) {
+        // The engine refuses options it cannot run at start: FP8 (Ada / Hopper, a CUDA LibTorch >= 2.5) is the one
+        // that depends on the card.
+        engine::EngineOptions fp8 = cuda;
+        fp8.quantization = engine::WeightQuantization::Fp8;
+        auto with_fp8 = engine::create_engine(fp8, engine::Callbacks{});
+        std::printf("fp8: %s\n", with_fp8 ? "available (--quantize fp8)" : with_fp8.error().message.c_str());
+    }
     return kExitOk;
 }
 

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "cli_runner.h"
@@ -63,6 +64,7 @@ TEST_CASE("cli t2i: Sana writes the golden image as PNG with its parameters", "[
     CHECK_THAT(parameters, Catch::Contains("Seed: 42"));
     CHECK_THAT(parameters, Catch::Contains("CFG scale: 4.5"));
     CHECK_THAT(json, Catch::Contains("\"seed\": \"42\""));
+    CHECK_THAT(parameters, !Catch::Contains("Quantization"));  // only quantised runs say so
     std::filesystem::remove_all(dir);
 }
 
@@ -91,6 +93,35 @@ TEST_CASE("cli t2i: --memory low decodes in tiles and still writes the golden im
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("cli t2i: --quantize int8 runs Sana with int8 weights, close to the golden image", "[cli]") {
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    const std::string dir = test_cli::make_temp_dir("cli-int8");
+    const std::string out = dir + "/sana.png";
+    auto args = golden_args(gc, out);
+    for (const char* a : {"--negative", "", "--quantize", "int8", "--verbose"}) args.push_back(a);
+    auto run = test_cli::run_cli(args);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.output, Catch::Contains("quantised to int8"));
+    auto img = engine::read_image(out);
+    REQUIRE(img.has_value());
+    const at::Tensor expected = (gc.io("image")[0] * 255.0).round().permute({1, 2, 0}).contiguous();
+    at::Tensor actual = torch::from_blob(img->pixels.data(), {img->height, img->width, 3}, torch::kByte).to(torch::kFloat);
+    const double mse = (actual - expected).div(255.0).pow(2).mean().item<double>();
+    const double psnr = mse > 0.0 ? 10.0 * std::log10(1.0 / mse) : 99.0;  // 8-bit pixels may round to equal
+    INFO("PSNR against the golden image " << psnr << " dB");
+    CHECK(psnr > 45.0);  // the bound of the engine's int8 pipeline test (tests/engine/test_quantization.cpp)
+    // The PNG says how it was made.
+    auto text = engine::read_png_text(out);
+    REQUIRE(text.has_value());
+    std::string parameters;
+    for (const auto& [k, v] : *text) {
+        if (k == "parameters") parameters = v;
+    }
+    CHECK_THAT(parameters, Catch::Contains("Quantization: int8"));
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("cli t2i: bad input gives a clear message and a non-zero exit code", "[cli]") {
     auto gc = test_support::GoldenCase::load("sana_sprint_pipeline_tiny");
     const std::string dir = test_cli::make_temp_dir("cli-bad");
@@ -107,6 +138,8 @@ TEST_CASE("cli t2i: bad input gives a clear message and a non-zero exit code", "
         {{"--out", "/nonexistent-dir/x.png"}, "Cannot write"},
         {{"--bogus"}, "unknown option"},
         {{"--memory", "tiny"}, "--memory expects balanced, low or keep"},
+        {{"--quantize", "int4"}, "--quantize expects none, int8 or fp8"},
+        {{"--quantize", "fp8"}, "FP8 quantisation runs on NVIDIA GPUs only"},  // --device cpu (the default)
     };
     for (const auto& c : cases) {
         auto args = golden_args(gc, dir + "/x.png");
