@@ -235,6 +235,17 @@ engine::EngineOptions EngineBridge::engineOptions(const appcore::EngineSettings&
             o.memory_mode = engine::MemoryMode::KeepLoaded;
             break;
     }
+    switch (s.quantization) {
+        case appcore::QuantizationChoice::None:
+            o.quantization = engine::WeightQuantization::None;
+            break;
+        case appcore::QuantizationChoice::Int8:
+            o.quantization = engine::WeightQuantization::Int8;
+            break;
+        case appcore::QuantizationChoice::Fp8:
+            o.quantization = engine::WeightQuantization::Fp8;
+            break;
+    }
     return o;
 }
 

@@ -50,6 +50,7 @@ AppSettings AppSettings::load(QSettings& qs) {
     s.engine.deviceIndex = qBound(0, qs.value(QStringLiteral("deviceIndex"), 0).toInt(), 63);
     s.engine.precision = enumValue(qs, QStringLiteral("precision"), PrecisionChoice::Auto, 3);
     s.engine.memoryMode = enumValue(qs, QStringLiteral("memoryMode"), MemoryModeChoice::Balanced, 2);
+    s.engine.quantization = enumValue(qs, QStringLiteral("quantization"), QuantizationChoice::None, 2);
     qs.endGroup();
 
     qs.beginGroup(QStringLiteral("preview"));
@@ -70,6 +71,7 @@ void AppSettings::save(QSettings& qs) const {
     qs.setValue(QStringLiteral("deviceIndex"), engine.deviceIndex);
     qs.setValue(QStringLiteral("precision"), static_cast<int>(engine.precision));
     qs.setValue(QStringLiteral("memoryMode"), static_cast<int>(engine.memoryMode));
+    qs.setValue(QStringLiteral("quantization"), static_cast<int>(engine.quantization));
     qs.endGroup();
     qs.beginGroup(QStringLiteral("preview"));
     qs.setValue(QStringLiteral("enabled"), previewEnabled);
@@ -106,6 +108,18 @@ QString memoryModeLabel(MemoryModeChoice mode) {
             return QCoreApplication::translate("appcore", "Low memory");
         case MemoryModeChoice::KeepLoaded:
             return QCoreApplication::translate("appcore", "Keep loaded (fastest)");
+    }
+    return {};
+}
+
+QString quantizationLabel(QuantizationChoice quantization) {
+    switch (quantization) {
+        case QuantizationChoice::None:
+            return QCoreApplication::translate("appcore", "None (full precision weights)");
+        case QuantizationChoice::Int8:
+            return QCoreApplication::translate("appcore", "INT8 weights (half the memory)");
+        case QuantizationChoice::Fp8:
+            return QCoreApplication::translate("appcore", "FP8 (Ada / Hopper GPUs, fastest)");
     }
     return {};
 }

@@ -22,6 +22,8 @@ enum class DeviceChoice { Cpu = 0, Cuda };
 enum class PrecisionChoice { Auto = 0, Float32, BFloat16, Float16 };
 /// How hard the engine tries to save memory.
 enum class MemoryModeChoice { Balanced = 0, LowMemory, KeepLoaded };
+/// Weight quantisation of the Sana transformer (engine::WeightQuantization).
+enum class QuantizationChoice { None = 0, Int8, Fp8 };
 
 /// The settings that need a new engine when they change.
 struct EngineSettings {
@@ -29,10 +31,11 @@ struct EngineSettings {
     int deviceIndex = 0;
     PrecisionChoice precision = PrecisionChoice::Auto;
     MemoryModeChoice memoryMode = MemoryModeChoice::Balanced;
+    QuantizationChoice quantization = QuantizationChoice::None;
 
     bool operator==(const EngineSettings& o) const {
         return device == o.device && deviceIndex == o.deviceIndex && precision == o.precision &&
-               memoryMode == o.memoryMode;
+               memoryMode == o.memoryMode && quantization == o.quantization;
     }
     bool operator!=(const EngineSettings& o) const { return !(*this == o); }
 };
@@ -59,5 +62,6 @@ QString defaultModelsDir();
 QString deviceLabel(const EngineSettings& engine);
 QString precisionLabel(PrecisionChoice precision);
 QString memoryModeLabel(MemoryModeChoice mode);
+QString quantizationLabel(QuantizationChoice quantization);
 
 }  // namespace appcore

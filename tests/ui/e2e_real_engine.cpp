@@ -16,6 +16,7 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
@@ -444,6 +445,22 @@ TEST_CASE("E2E: engine settings reach engine::EngineOptions and a change restart
     CHECK(o.memory_mode == engine::MemoryMode::KeepLoaded);
     s.precision = appcore::PrecisionChoice::Float32;
     CHECK(ui::EngineBridge::engineOptions(s).precision == engine::Precision::Float32);
+    CHECK(ui::EngineBridge::engineOptions(s).quantization == engine::WeightQuantization::None);
+    s.quantization = appcore::QuantizationChoice::Int8;
+    CHECK(ui::EngineBridge::engineOptions(s).quantization == engine::WeightQuantization::Int8);
+    s.quantization = appcore::QuantizationChoice::Fp8;
+    CHECK(ui::EngineBridge::engineOptions(s).quantization == engine::WeightQuantization::Fp8);
+    {
+        // The choice survives a restart of the app (QSettings in a file).
+        QTemporaryDir dir;
+        QSettings store(dir.filePath(QStringLiteral("kinora.ini")), QSettings::IniFormat);
+        appcore::AppSettings saved = appcore::AppSettings::defaults();
+        saved.engine.quantization = appcore::QuantizationChoice::Int8;
+        saved.save(store);
+        store.sync();
+        CHECK(appcore::AppSettings::load(store).engine.quantization == appcore::QuantizationChoice::Int8);
+        CHECK(appcore::AppSettings::load(store).engine == saved.engine);
+    }
 
     // The app's wiring: a device/precision change in Settings makes a new real engine; other changes don't.
     RealWindow f;
@@ -493,6 +510,25 @@ TEST_CASE("E2E: engine settings reach engine::EngineOptions and a change restart
     w->applySettings(next);
     CHECK(f.bridge->isReady());
     CHECK(f.bridge->deviceDescription() == QStringLiteral("cpu"));
+
+    // Quantization is an engine setting: int8 restarts the engine and runs on the CPU; FP8 there is refused at once
+    // with what to choose instead.
+    next.engine.quantization = appcore::QuantizationChoice::Int8;
+    w->applySettings(next);
+    REQUIRE(made.size() == 4);
+    CHECK(made.last().quantization == appcore::QuantizationChoice::Int8);
+    CHECK(f.bridge->isReady());
+    next.engine.quantization = appcore::QuantizationChoice::Fp8;
+    w->applySettings(next);
+    REQUIRE(made.size() == 5);
+    CHECK_FALSE(f.bridge->isReady());
+    INFO("engine error: " << f.bridge->engineError().toStdString());
+    CHECK(f.bridge->engineError().contains(QStringLiteral("FP8")));
+    CHECK(f.bridge->engineError().contains(QStringLiteral("int8")));
+    CHECK(w->notificationBar()->kind() == ui::NotificationBar::Kind::Error);
+    next.engine.quantization = appcore::QuantizationChoice::None;
+    w->applySettings(next);
+    CHECK(f.bridge->isReady());
 }
 
 TEST_CASE("E2E: model detection of the real diffusers folders and the hub cache layout", "[ui][e2e]") {

@@ -106,6 +106,17 @@ SettingsDialog::SettingsDialog(const appcore::AppSettings& settings, QWidget* pa
     engineForm->addRow(tr("Memory"), memoryMode_);
     memoryNote_ = note(engineBox);
     engineForm->addRow(QString(), memoryNote_);
+    quantization_ = new QComboBox(engineBox);
+    quantization_->setObjectName(QStringLiteral("quantizationCombo"));
+    for (auto q : {appcore::QuantizationChoice::None, appcore::QuantizationChoice::Int8,
+                   appcore::QuantizationChoice::Fp8}) {
+        quantization_->addItem(appcore::quantizationLabel(q), static_cast<int>(q));
+    }
+    quantization_->setToolTip(
+        tr("Sana models: store the transformer's weights in 8 bits. INT8 works everywhere and halves their memory; "
+           "FP8 also computes on the FP8 tensor cores of NVIDIA Ada and Hopper GPUs (BF16 or automatic precision). "
+           "Images change slightly."));
+    engineForm->addRow(tr("Quantization"), quantization_);
     layout->addWidget(engineBox);
 
     auto* previewBox = new QGroupBox(tr("Live preview"), this);
@@ -142,6 +153,7 @@ void SettingsDialog::setSettings(const appcore::AppSettings& s) {
     deviceIndex_->setValue(s.engine.deviceIndex);
     precision_->setCurrentIndex(precision_->findData(static_cast<int>(s.engine.precision)));
     memoryMode_->setCurrentIndex(memoryMode_->findData(static_cast<int>(s.engine.memoryMode)));
+    quantization_->setCurrentIndex(quantization_->findData(static_cast<int>(s.engine.quantization)));
     preview_->setChecked(s.previewEnabled);
     previewEvery_->setValue(s.previewEveryNSteps);
     previewEvery_->setEnabled(s.previewEnabled);
@@ -156,6 +168,7 @@ appcore::AppSettings SettingsDialog::settings() const {
     s.engine.deviceIndex = deviceIndex_->value();
     s.engine.precision = static_cast<appcore::PrecisionChoice>(precision_->currentData().toInt());
     s.engine.memoryMode = static_cast<appcore::MemoryModeChoice>(memoryMode_->currentData().toInt());
+    s.engine.quantization = static_cast<appcore::QuantizationChoice>(quantization_->currentData().toInt());
     s.previewEnabled = preview_->isChecked();
     s.previewEveryNSteps = previewEvery_->value();
     return s;

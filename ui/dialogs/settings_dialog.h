@@ -34,6 +34,7 @@ private:
     QSpinBox* deviceIndex_ = nullptr;
     QLabel* deviceNote_ = nullptr;
     QComboBox* precision_ = nullptr;
+    QComboBox* quantization_ = nullptr;
     QComboBox* memoryMode_ = nullptr;
     QLabel* memoryNote_ = nullptr;
     QCheckBox* preview_ = nullptr;
