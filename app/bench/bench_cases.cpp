@@ -411,6 +411,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const auto vae_cfg = unwrap(models::AutoencoderDCConfig::from_json(dcae_config(o.tiny)));
     pipe->text_encoder = build<models::Gemma2Model>(gemma_cfg, options);
     pipe->transformer = build<models::SanaTransformer2D>(transformer_cfg, options);
+    const std::int64_t transformer_params = count_parameters(*pipe->transformer);  // before any quantisation
     // The DC-AE's constructor takes no TensorOptions (float32 CPU with torch::nn's init): random weights there, then
     // moved to the device in the pipeline's dtype, as load_autoencoder_dc does with a checkpoint.
     {
@@ -454,7 +455,6 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const int64_t keep = o.tiny ? 16 : max_sequence_length;
 
     c10::InferenceMode inference;
-    reset_peak_memory(o.device);
 
     // One end-to-end run: text encoding, then the engine's generate_sana (latents, denoising, DC-AE decode,
     // post-processing to a float CPU image), with stage marks.
@@ -481,18 +481,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         return image;
     };
 
-    for (int i = 0; i < o.warmup; ++i) run(std::min(steps, o.warmup_steps), nullptr);
-    StageTable table;
-    at::Tensor image;
-    for (int i = 0; i < o.repeats; ++i) {
-        StageClock clock(o.device);
-        image = run(steps, &clock);
-        table.add(clock);
-    }
-    const auto pipeline_peak = peak_memory_bytes(o.device);  // before the component calls below
-
-    // 3. Components at the reference's shapes: one transformer forward at the real batch, the DC-AE decode of one
-    // latent, the text encoder on [2, 480] tokens.
+    // The components' inputs at the reference's shapes (used below, and by the quantisation check first).
     const int64_t batch = cfg ? 2 : 1;
     const int64_t latent_size = transformer_cfg.sample_size;
     const auto f32 = at::TensorOptions().dtype(at::kFloat).device(o.device);
@@ -503,6 +492,49 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     models::SanaConditioning cond;
     cond.encoder_attention_mask = context_mask;
     if (sc.sprint) cond.guidance = at::full({batch}, guidance * transformer_cfg.guidance_embeds_scale, options);
+
+    // Quantisation: the unquantised model's image (same seed, all steps) and one forward first, then the blocks are
+    // quantised (their float weights released) and everything below measures the quantised model.
+    json quantization;
+    at::Tensor reference_image;
+    at::Tensor reference_forward;
+    if (o.quantization != WeightQuantization::None) {
+        if (auto why = models::quantization_unavailable(o.quantization, o.device, dtype)) {
+            throw std::invalid_argument(*why);
+        }
+        reference_image = run(steps, nullptr).to(at::kFloat).cpu();
+        reference_forward = pipe->transformer->forward(latents, context, timestep, cond).to(at::kFloat);
+        const int64_t layers = pipe->transformer->quantize_blocks(o.quantization);
+        quantization["mode"] = to_string(o.quantization);
+        quantization["layers"] = layers;
+        quantization["params_M_quantized"] = millions(transformer_params - count_parameters(*pipe->transformer));
+    }
+    reset_peak_memory(o.device);
+
+    for (int i = 0; i < o.warmup; ++i) run(std::min(steps, o.warmup_steps), nullptr);
+    StageTable table;
+    at::Tensor image;
+    for (int i = 0; i < o.repeats; ++i) {
+        StageClock clock(o.device);
+        image = run(steps, &clock);
+        table.add(clock);
+    }
+    const auto pipeline_peak = peak_memory_bytes(o.device);  // before the component calls below
+
+    if (reference_image.defined()) {
+        // Quality against the unquantised model: the final image (values in [0, 1]) and one forward.
+        const at::Tensor diff = image.to(at::kFloat).cpu() - reference_image;
+        const double mse = diff.pow(2).mean().item<double>();
+        quantization["image_psnr_db"] = mse > 0 ? json(round_to(10.0 * std::log10(1.0 / mse), 2)) : json("inf");
+        quantization["image_max_abs_diff"] = round_to(diff.abs().max().item<double>(), 4);
+        const at::Tensor out = pipe->transformer->forward(latents, context, timestep, cond).to(at::kFloat);
+        quantization["forward_rel_l2_error"] =
+            round_to(((out - reference_forward).norm() / reference_forward.norm()).item<double>(), 5);
+        quantization["forward_max_abs_diff"] = round_to((out - reference_forward).abs().max().item<double>(), 4);
+    }
+
+    // 3. Components at the reference's shapes: one transformer forward at the real batch, the DC-AE decode of one
+    // latent, the text encoder on [2, 480] tokens.
     const auto forward_times = time_calls(o.device, 2, o.component_repeats,
                                           [&] { pipe->transformer->forward(latents, context, timestep, cond); });
     // The same forward through a CUDA graph (captured in the warm-up calls), when graphs are on.
@@ -568,10 +600,11 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);
     result["text_encode_ms(b2," + std::to_string(te_length) + "tok)"] = round_to(1e3 * median(encode_times), 3);
-    result["params_M"] = {{"transformer", millions(count_parameters(*pipe->transformer))},
+    result["params_M"] = {{"transformer", millions(transformer_params)},
                           {"text_encoder", millions(count_parameters(*pipe->text_encoder))},
                           {"vae", millions(count_parameters(*pipe->vae))}};
     result["output"] = {{"shape", image.sizes().vec()}, {"finite", image.isfinite().all().item<bool>()}};
+    result["quantization"] = quantization.empty() ? json("none") : quantization;
     finish_result(result, name, o, dtype, table, build_s, pipeline_peak);
     return result;
 }

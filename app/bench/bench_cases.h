@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.h"
+
 namespace kinora_bench {
 
 struct BenchOptions {
@@ -32,6 +34,9 @@ struct BenchOptions {
     /// Non-empty (CUDA only): one denoiser forward, one VAE decode and (Sana) one text-encoder call are profiled
     /// with LibTorch's profiler after the timings; Chrome traces go to <profile_dir>/<case>_<component>.json.
     std::string profile_dir;
+    /// Sana / Sprint: the transformer blocks quantised (SanaTransformer2DImpl::quantize_blocks) after a reference
+    /// run of the unquantised model, which the quality figures compare against.
+    engine::WeightQuantization quantization = engine::WeightQuantization::None;
 };
 
 struct CaseInfo {

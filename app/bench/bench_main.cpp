@@ -8,6 +8,7 @@
 //     kinora-bench --tiny --device cpu --case sana600 --repeats 1    # smoke test (tiny configs, seconds on a CPU)
 //     kinora-bench --case sana1600 --kernels off                     # "before": ATen ops instead of our kernels
 //     kinora-bench --case sana1600 --graphs off                      # "before": no CUDA graphs
+//     kinora-bench --case sana1600 --quantize fp8                    # FP8 blocks, with the quality check vs bf16
 //
 // Exit code: 0 when every case ran, 1 when one failed (its line then has "error"), 2 for bad arguments.
 #include <ATen/Parallel.h>
@@ -56,6 +57,9 @@ Usage: kinora-bench [options]
   --channels-last on|off  channels-last convolutions in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
+  --quantize none|int8|fp8  Sana / Sprint: the transformer blocks' weights quantised (the engine's --quantize);
+                      the line then also has "quantization": the final image's PSNR and max difference against
+                      the unquantised model on the same seed, and one forward's relative error
   --profile DIR       CUDA: also profile one denoiser forward, VAE decode and text encoding per case (LibTorch's
                       profiler); Chrome traces go to DIR/<case>_<component>.json (installer/bench/profile_summary.py
                       tabulates them)
@@ -150,6 +154,12 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--channels-last is on or off, got '" + c + "'");
             }
             a.options.channels_last = c == "on";
+        } else if (flag == "--quantize") {
+            const std::string q = value();
+            if (q == "none") a.options.quantization = engine::WeightQuantization::None;
+            else if (q == "int8") a.options.quantization = engine::WeightQuantization::Int8;
+            else if (q == "fp8") a.options.quantization = engine::WeightQuantization::Fp8;
+            else throw std::invalid_argument("--quantize is none, int8 or fp8, got '" + q + "'");
         } else if (flag == "--tiny") {
             a.options.tiny = true;
         } else if (flag == "--steps") {

@@ -200,6 +200,17 @@ if [[ -x "$BIN/kinora-bench" ]] && wanted profile; then
 fi
 bench bench_sana1600 35 120 --case sana1600 --repeats "$REPEATS"
 bench bench_sprint1600 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS"
+# Lower precision: the transformer blocks' weights in FP8 (e4m3, row-wise scales) or int8; every line carries its
+# quality check against the unquantised model (image PSNR, one forward's relative error).
+bench bench_sana1600_fp8 45 150 --case sana1600 --repeats "$REPEATS" --quantize fp8
+bench bench_sprint1600_fp8 45 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS" --quantize fp8
+bench bench_sana1600_int8 45 150 --case sana1600 --repeats "$REPEATS" --quantize int8
+bench bench_sana600_fp8 35 120 --case sana600 --repeats "$REPEATS" --quantize fp8
+if [[ -x "$BIN/kinora-bench" ]] && wanted profile_fp8; then
+    step profile_fp8 40 150 "$BIN/kinora-bench" --case sana1600 --repeats 1 --component-repeats 3 --quantize fp8 \
+        --profile "$LOG_DIR/profile_fp8" ${KINORA_BENCH_EXTRA:-} &&
+        python3 "$ROOT/installer/bench/profile_summary.py" "$LOG_DIR/profile_fp8" > "$OUT_DIR/profile_fp8.md" 2>&1
+fi
 # Before / after CUDA graphs (the transformer step eager) and channels-last convolutions (NCHW DC-AE decode).
 bench bench_sana1600_nographs 35 120 --case sana1600 --repeats "$REPEATS" --graphs off
 bench bench_sprint1600_1step_nographs 20 90 --case sprint1600_1step --repeats "$REPEATS" --graphs off

@@ -54,14 +54,26 @@ def graphed_fwd_ms(line):
     return None
 
 
+SWITCHES = ("kernels", "graphs", "channels_last", "quantization")
+
+
+def quantization_of(line):
+    q = line.get("quantization", "none")
+    return q.get("mode", "none") if isinstance(q, dict) else q
+
+
 def mode(line):
-    """The switches a kinora-bench line ran with: kernels, CUDA graphs, channels-last (older lines: defaults)."""
-    return (line.get("kernels", "fused"), line.get("graphs", "on"), line.get("channels_last", "on"))
+    """The switches a kinora-bench line ran with: kernels, CUDA graphs, channels-last, weight quantisation (older
+    lines: defaults)."""
+    return (line.get("kernels", "fused"), line.get("graphs", "on"), line.get("channels_last", "on"),
+            quantization_of(line))
 
 
 def label_of(line):
-    kernels, graphs, channels_last = mode(line)
+    kernels, graphs, channels_last, quantization = mode(line)
     extra = []
+    if quantization != "none":
+        extra.append(f"{quantization} weights")
     if kernels == "aten":
         extra.append("ATen ops")
     if graphs == "off" and line.get("case", "").startswith(("sana", "sprint")):
@@ -74,12 +86,12 @@ def label_of(line):
 def partner(ours, line, **changes):
     """The error-free line of the same case whose switches equal line's except `changes` (kernels / graphs /
     channels_last = value)."""
-    want = dict(zip(("kernels", "graphs", "channels_last"), mode(line)))
+    want = dict(zip(SWITCHES, mode(line)))
     want.update(changes)
     for other in ours:
         if other is line or "error" in other or other.get("case") != line.get("case"):
             continue
-        if dict(zip(("kernels", "graphs", "channels_last"), mode(other))) == want:
+        if dict(zip(SWITCHES, mode(other))) == want:
             return other
     return None
 
@@ -174,6 +186,25 @@ def main():
                   f"| | | | | | | |")
     print("\nRatios are ours / reference (below 1: Kinora faster or smaller). The reference times no end-to-end video "
           "run: its total for vc2 / dc512 is 50 × one UNet forward (est_50_steps_s); ours is the whole pipeline.\n")
+    # Quantised weights: speed against the same case unquantised, and the quality check the line carries.
+    pairs = [(l, partner(ours, l, quantization="none")) for l in ours
+             if "error" not in l and quantization_of(l) != "none"]
+    if pairs:
+        print("Quantised transformer blocks (same build, same card) against the unquantised model; quality: the final "
+              "image (same seed, all steps) and one forward against the unquantised model's:\n")
+        print("| case | weights | total | unquantised | ratio | step (graphed) | unquantised | ratio | peak GiB "
+              "| unquantised | image PSNR | image max diff | forward rel. L2 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for q, base in pairs:
+            oq = ours_numbers(q)
+            ob = ours_numbers(base) if base else {}
+            sq, sb = graphed_fwd_ms(q), graphed_fwd_ms(base) if base else None
+            info = q.get("quantization", {})
+            print(f"| {q['case']} | {quantization_of(q)} | {fmt(oq['total'], ' s')} | {fmt(ob.get('total'), ' s')} "
+                  f"| {ratio(oq['total'], ob.get('total'))} | {fmt(sq, ' ms')} | {fmt(sb, ' ms')} | {ratio(sq, sb)} "
+                  f"| {fmt(oq['peak'])} | {fmt(ob.get('peak'))} | {fmt(info.get('image_psnr_db'), ' dB')} "
+                  f"| {fmt(info.get('image_max_abs_diff'))} | {fmt(info.get('forward_rel_l2_error'))} |")
+        print()
     # Before / after our kernels: the same case with --kernels off (ATen ops) and on (fused).
     pairs = []
     for line in ours:

@@ -139,6 +139,42 @@ TEST_CASE("kinora-bench: bad arguments exit with code 2 and say what is wrong", 
     CHECK_THAT(kernels.output, Catch::Contains("--kernels is on or off"));
 }
 
+TEST_CASE("kinora-bench --quantize: the quantised line carries its quality check against the unquantised model",
+          "[bench]") {
+    auto run = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--case", "sana600", "--repeats",
+                                                      "1", "--warmup", "0", "--component-repeats", "1", "--quantize",
+                                                      "int8"});
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    const nlohmann::json j = last_json_line(run.output);
+    REQUIRE(j.is_object());
+    const auto& q = j.at("quantization");
+    REQUIRE(q.is_object());
+    CHECK(q.at("mode") == "int8");
+    CHECK(q.at("layers") == 2 * 10);  // the tiny config's two blocks: attn1 and attn2 (4 each), the FF's two 1x1 convs
+    CHECK(q.at("params_M_quantized").get<double>() > 0.0);
+    CHECK(q.at("params_M_quantized").get<double>() < j.at("params_M").at("transformer").get<double>());
+    // int8 changes the numbers a little: a finite PSNR, a small non-zero forward error.
+    REQUIRE(q.at("image_psnr_db").is_number());
+    CHECK(q.at("image_psnr_db").get<double>() > 20.0);
+    CHECK(q.at("forward_rel_l2_error").get<double>() > 0.0);
+    CHECK(q.at("forward_rel_l2_error").get<double>() < 0.05);
+
+    auto plain = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--case", "sprint1600_1step",
+                                                        "--repeats", "1", "--warmup", "0", "--component-repeats", "1"});
+    REQUIRE(plain.exit_code == 0);
+    CHECK(last_json_line(plain.output).at("quantization") == "none");
+
+    // FP8 on the CPU: the case fails with the reason; a bad value is an argument error.
+    auto fp8 = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--case", "sana600", "--repeats",
+                                                      "1", "--quantize", "fp8"});
+    CHECK(fp8.exit_code == 1);
+    CHECK_THAT(fp8.output, Catch::Contains("FP8 quantisation runs on NVIDIA GPUs only"));
+    auto bad = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--quantize", "int4"});
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.output, Catch::Contains("--quantize is none, int8 or fp8"));
+}
+
 TEST_CASE("kinora-bench --list names the cases of the reference benchmark", "[bench]") {
     auto run = test_cli::run_program("kinora-bench", {"--list"});
     REQUIRE(run.exit_code == 0);
