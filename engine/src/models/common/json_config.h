@@ -123,4 +123,18 @@ private:
     std::string what_;
 };
 
+/// Runs parse(), which reads a config (with JsonConfigReader) and returns it, and turns what it throws into the
+/// Expected it returns: an EngineError keeps its code and message, a JSON type error is ModelLoadFailed named after
+/// `what`.
+template <typename Fn>
+auto guarded_config_parse(const char* what, Fn&& parse) -> Expected<decltype(parse())> {
+    try {
+        return std::forward<Fn>(parse)();
+    } catch (const core::EngineError& e) {
+        return Unexpected{e.to_error()};
+    } catch (const nlohmann::json::exception& e) {
+        return make_error(ErrorCode::ModelLoadFailed, std::string(what) + ": " + e.what());
+    }
+}
+
 }  // namespace engine::models

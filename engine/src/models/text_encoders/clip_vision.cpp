@@ -18,6 +18,7 @@
 #include "io/state_dict.h"
 #include "models/common/json_config.h"
 #include "models/common/model_loading.h"
+#include "models/text_encoders/open_clip_loading.h"
 
 namespace engine::models {
 
@@ -71,27 +72,10 @@ std::int64_t read_square(const JsonConfigReader& r, const char* key, std::int64_
     return r.positive_int(key, fallback);
 }
 
-template <typename F>
-Expected<CLIPVisionConfig> guarded(F&& f) {
-    try {
-        return f();
-    } catch (const core::EngineError& e) {
-        return Unexpected{e.to_error()};
-    } catch (const nlohmann::json::exception& e) {
-        return make_error(ErrorCode::ModelLoadFailed, std::string(kWhat) + ": " + e.what());
-    }
-}
-
 }  // namespace
 
 OpenCLIPTransformerOptions CLIPVisionConfig::transformer_options() const {
-    OpenCLIPTransformerOptions o;
-    o.width = width;
-    o.layers = layers;
-    o.heads = heads;
-    o.mlp_ratio = mlp_ratio;
-    o.layer_norm_eps = layer_norm_eps;
-    return o;
+    return OpenCLIPTransformerOptions::of(*this);
 }
 
 CLIPVisionConfig CLIPVisionConfig::vit_h_14() {
@@ -116,7 +100,7 @@ Expected<CLIPVisionConfig> CLIPVisionConfig::from_arch(const std::string& arch) 
 }
 
 Expected<CLIPVisionConfig> CLIPVisionConfig::from_json(const nlohmann::json& tower) {
-    return guarded([&] {
+    return guarded_config_parse(kWhat, [&] {
         const JsonConfigReader r(tower, kWhat);
         CLIPVisionConfig c;
         c.image_size = read_square(r, "image_size", c.image_size);
@@ -159,7 +143,7 @@ Expected<CLIPVisionConfig> CLIPVisionConfig::from_json(const nlohmann::json& tow
 
 Expected<CLIPVisionConfig> CLIPVisionConfig::from_embedder_params(const nlohmann::json& params,
                                                                   const nlohmann::json* tower) {
-    return guarded([&] {
+    return guarded_config_parse(kWhat, [&] {
         const JsonConfigReader r(params, "FrozenOpenCLIPImageEmbedderV2 params");
         CLIPVisionConfig c =
             core::unwrap(tower != nullptr ? from_json(*tower) : from_arch(r.string("arch", "ViT-H-14")));
@@ -322,24 +306,10 @@ at::Tensor CLIPVisionEncoderImpl::encode(const at::Tensor& image) {
 // ---------------------------------------------------------------------------------------------------------------
 Expected<CLIPVisionEncoder> load_clip_vision_encoder(const io::TensorMap& weights, const CLIPVisionConfig& config,
                                                      const OpenCLIPLoadOptions& options, const std::string& prefix) {
-    if (!at::isFloatingType(options.dtype)) {
-        return make_error(ErrorCode::InvalidRequest, std::string("CLIP image encoder: dtype ") +
-                                                         c10::toString(options.dtype) + " is not a floating type");
-    }
-    return guarded_model_build("the CLIP image encoder", [&]() -> Expected<CLIPVisionEncoder> {
-        CLIPVisionEncoder model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
-        io::StateDictOptions load_options;
-        load_options.prefix = prefix;
-        // In the checkpoint, unused by FrozenOpenCLIPImageEmbedderV2 (they serve the pooled CLIP embedding).
-        load_options.ignore_unexpected = {"^ln_post\\.(weight|bias)$", "^proj$"};
-        auto report = io::load_state_dict(*model, weights, load_options,
-                                          "CLIP image encoder (keys " + load_options.prefix + "*)");
-        if (!report) {
-            return Unexpected{report.error()};
-        }
-        model->eval();
-        return model;
-    });
+    // ln_post and proj are in the checkpoint, unused by FrozenOpenCLIPImageEmbedderV2 (they serve the pooled CLIP
+    // embedding).
+    return load_open_clip_tower<CLIPVisionEncoder>(weights, config, options, prefix, "CLIP image encoder",
+                                                   {"^ln_post\\.(weight|bias)$", "^proj$"});
 }
 
 }  // namespace engine::models

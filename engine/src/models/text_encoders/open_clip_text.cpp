@@ -13,6 +13,7 @@
 #include "models/common/model_loading.h"
 #include "io/state_dict.h"
 #include "models/common/json_config.h"
+#include "models/text_encoders/open_clip_loading.h"
 
 namespace engine::models {
 
@@ -80,16 +81,6 @@ OpenCLIPTextLayer read_layer(const JsonConfigReader& r, const std::string& fallb
     return *layer;
 }
 
-template <typename F>
-Expected<OpenCLIPTextConfig> guarded(F&& f) {
-    try {
-        return f();
-    } catch (const core::EngineError& e) {
-        return Unexpected{e.to_error()};
-    } catch (const nlohmann::json::exception& e) {
-        return make_error(ErrorCode::ModelLoadFailed, std::string(kWhat) + ": " + e.what());
-    }
-}
 
 }  // namespace
 
@@ -98,13 +89,7 @@ std::int64_t OpenCLIPTextConfig::num_blocks_run() const {
 }
 
 OpenCLIPTransformerOptions OpenCLIPTextConfig::transformer_options() const {
-    OpenCLIPTransformerOptions o;
-    o.width = width;
-    o.layers = layers;
-    o.heads = heads;
-    o.mlp_ratio = mlp_ratio;
-    o.layer_norm_eps = layer_norm_eps;
-    return o;
+    return OpenCLIPTransformerOptions::of(*this);
 }
 
 OpenCLIPTextConfig OpenCLIPTextConfig::vit_h_14() {
@@ -130,7 +115,7 @@ Expected<OpenCLIPTextConfig> OpenCLIPTextConfig::from_arch(const std::string& ar
 }
 
 Expected<OpenCLIPTextConfig> OpenCLIPTextConfig::from_json(const nlohmann::json& tower) {
-    return guarded([&] {
+    return guarded_config_parse(kWhat, [&] {
         const JsonConfigReader r(tower, kWhat);
         OpenCLIPTextConfig c;
         c.vocab_size = r.positive_int("vocab_size", c.vocab_size);
@@ -165,7 +150,7 @@ Expected<OpenCLIPTextConfig> OpenCLIPTextConfig::from_json(const nlohmann::json&
 
 Expected<OpenCLIPTextConfig> OpenCLIPTextConfig::from_embedder_params(const nlohmann::json& params,
                                                                       const nlohmann::json* tower) {
-    return guarded([&] {
+    return guarded_config_parse(kWhat, [&] {
         const JsonConfigReader r(params, "FrozenOpenCLIPEmbedder params");
         // max_length is stored by the Python class but never used (open_clip.tokenize always makes 77 tokens).
         OpenCLIPTextConfig c =
@@ -248,24 +233,10 @@ Expected<OpenCLIPTextEncoder> load_open_clip_text_encoder(const io::TensorMap& w
                                                           const OpenCLIPTextConfig& config,
                                                           const OpenCLIPLoadOptions& options,
                                                           const std::string& prefix) {
-    if (!at::isFloatingType(options.dtype)) {
-        return make_error(ErrorCode::InvalidRequest, std::string("open_clip text encoder: dtype ") +
-                                                         c10::toString(options.dtype) + " is not a floating type");
-    }
-    return guarded_model_build("the open_clip text encoder", [&]() -> Expected<OpenCLIPTextEncoder> {
-        OpenCLIPTextEncoder model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
-        io::StateDictOptions load_options;
-        load_options.prefix = prefix;
-        // In the checkpoint, unused by FrozenOpenCLIPEmbedder (they serve the pooled CLIP embedding).
-        load_options.ignore_unexpected = {"^text_projection$", "^logit_scale$"};
-        auto report = io::load_state_dict(*model, weights, load_options,
-                                          "open_clip text encoder (keys " + load_options.prefix + "*)");
-        if (!report) {
-            return Unexpected{report.error()};
-        }
-        model->eval();
-        return model;
-    });
+    // text_projection and logit_scale are in the checkpoint, unused by FrozenOpenCLIPEmbedder (they serve the pooled
+    // CLIP embedding).
+    return load_open_clip_tower<OpenCLIPTextEncoder>(weights, config, options, prefix, "open_clip text encoder",
+                                                     {"^text_projection$", "^logit_scale$"});
 }
 
 }  // namespace engine::models

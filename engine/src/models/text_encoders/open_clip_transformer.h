@@ -34,6 +34,18 @@ struct OpenCLIPTransformerOptions {
     std::int64_t heads = 0;
     double mlp_ratio = 4.0;        // MLP width = int(width · mlp_ratio)
     double layer_norm_eps = 1e-5;  // nn.LayerNorm's default
+
+    /// The tower sizes of a config that has these five fields (the text and the vision tower configs).
+    template <typename Config>
+    static OpenCLIPTransformerOptions of(const Config& c) {
+        OpenCLIPTransformerOptions o;
+        o.width = c.width;
+        o.layers = c.layers;
+        o.heads = c.heads;
+        o.mlp_ratio = c.mlp_ratio;
+        o.layer_norm_eps = c.layer_norm_eps;
+        return o;
+    }
 };
 
 /// torch.nn.MultiheadAttention (self-attention, bias, no add_bias_kv / zero_attn) with its checkpoint layout: keys
