@@ -3,7 +3,8 @@
 //
 //   FP8:  w ≈ value(w_q[n, :]) · sw[n]  (quantised once, at load);  x ≈ value(x_q[m, :]) · sx[m]  (every call,
 //         kernels::quantize_rows_e4m3);  y[m, n] = sx[m] · sw[n] · Σ_k x_q[m, k] · w_q[n, k] (+ bias[n]), one
-//         cuBLASLt / CUTLASS GEMM with float32 accumulation writing bfloat16 (core::scaled_mm_e4m3_rowwise).
+//         cuBLASLt / CUTLASS GEMM with float32 accumulation writing bfloat16 (core::scaled_mm_e4m3_rowwise). On the
+//         CPU the same product is emulated in float32 for the tests (users get FP8 on capable GPUs only).
 //   Int8: w_q[n, k] = round(w[n, k] / s[n]) in [-127, 127], s[n] = max_k |w[n, k]| / 127 rounded to the compute
 //         dtype; each call dequantises w_q · s (one rounding) into a transient weight and runs at::linear. Half the
 //         resident weight memory; the products themselves are the unquantised ones.
