@@ -26,14 +26,22 @@ std::vector<std::string> golden_args(const test_support::GoldenCase& gc, const s
             "--out", out};
 }
 
-void check_png_equals_golden(const std::string& png, const test_support::GoldenCase& gc) {
+// The golden image and a written PNG as [H, W, 3] float pixel values 0..255.
+at::Tensor golden_pixels(const test_support::GoldenCase& gc) {
+    return (gc.io("image")[0] * 255.0).round().permute({1, 2, 0}).contiguous();
+}
+at::Tensor png_pixels(const std::string& png, const at::Tensor& like) {
     auto img = engine::read_image(png);
     REQUIRE(img.has_value());
-    const at::Tensor expected = (gc.io("image")[0] * 255.0).round().permute({1, 2, 0}).contiguous();  // [H, W, 3]
-    REQUIRE(img->height == expected.size(0));
-    REQUIRE(img->width == expected.size(1));
+    REQUIRE(img->height == like.size(0));
+    REQUIRE(img->width == like.size(1));
     REQUIRE(img->channels == 3);
-    at::Tensor actual = torch::from_blob(img->pixels.data(), {img->height, img->width, 3}, torch::kByte).to(torch::kFloat);
+    return torch::from_blob(img->pixels.data(), {img->height, img->width, 3}, torch::kByte).to(torch::kFloat);
+}
+
+void check_png_equals_golden(const std::string& png, const test_support::GoldenCase& gc) {
+    const at::Tensor expected = golden_pixels(gc);
+    const at::Tensor actual = png_pixels(png, expected);
     const float max_diff = (actual - expected).abs().max().item<float>();
     INFO("max pixel difference " << max_diff);
     CHECK(max_diff <= 1.0f);  // float → 8 bit: a value on a rounding edge may land one step apart
@@ -103,10 +111,8 @@ TEST_CASE("cli t2i: --quantize int8 runs Sana with int8 weights, close to the go
     INFO(run.output);
     REQUIRE(run.exit_code == 0);
     CHECK_THAT(run.output, Catch::Contains("quantised to int8"));
-    auto img = engine::read_image(out);
-    REQUIRE(img.has_value());
-    const at::Tensor expected = (gc.io("image")[0] * 255.0).round().permute({1, 2, 0}).contiguous();
-    at::Tensor actual = torch::from_blob(img->pixels.data(), {img->height, img->width, 3}, torch::kByte).to(torch::kFloat);
+    const at::Tensor expected = golden_pixels(gc);
+    const at::Tensor actual = png_pixels(out, expected);
     const double mse = (actual - expected).div(255.0).pow(2).mean().item<double>();
     const double psnr = mse > 0.0 ? 10.0 * std::log10(1.0 / mse) : 99.0;  // 8-bit pixels may round to equal
     INFO("PSNR against the golden image " << psnr << " dB");

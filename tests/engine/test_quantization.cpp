@@ -203,31 +203,32 @@ std::pair<at::Tensor, at::Tensor> run_quantised_pair(const std::string& name, c1
 // the difference). The bounds catch a wrong or per-tensor scale, a transposed weight or a missing bias (a wrong
 // weight gives a PSNR near 10 dB). The CUDA bounds are first guesses from those numbers, not yet measured (no
 // device time in the session that wrote them): the first GPU run prints the numbers, and the bounds follow them.
-TEST_CASE("sana pipeline, int8 weights (CPU): the image stays close to the unquantised one", "[pipelines]") {
+namespace {
+
+// Both golden pipelines, unquantised and with `mode`: prints the PSNR and relative L2 of the quantised image against
+// the unquantised one and checks the PSNR against `bound` dB (and that the quantised weights were really used).
+void check_quantised_goldens(c10::Device device, at::ScalarType dtype, WeightQuantization mode, const char* label,
+                             double bound) {
     for (const char* name : {"sana_pipeline_tiny", "sana_sprint_pipeline_tiny"}) {
-        auto [plain, quantised] = run_quantised_pair(name, c10::Device(c10::kCPU), at::kFloat,
-                                                     WeightQuantization::Int8);
+        auto [plain, quantised] = run_quantised_pair(name, device, dtype, mode);
         const double psnr = psnr_db(quantised, plain);
         const double err = rel_l2(quantised, plain);
-        std::printf("[int8 cpu] %s: PSNR %.2f dB, relative L2 %.5f\n", name, psnr, err);
-        INFO(name << ": PSNR " << psnr << " dB, relative L2 " << err);
-        CHECK(err > 0.0);  // the quantised weights were really used
-        CHECK(psnr > 45.0);
+        std::printf("[%s] %s: PSNR %.2f dB, relative L2 %.5f\n", label, name, psnr, err);
+        INFO(label << " " << name << ": PSNR " << psnr << " dB, relative L2 " << err);
+        CHECK(err > 0.0);
+        CHECK(psnr > bound);
     }
+}
+
+}  // namespace
+
+TEST_CASE("sana pipeline, int8 weights (CPU): the image stays close to the unquantised one", "[pipelines]") {
+    check_quantised_goldens(c10::Device(c10::kCPU), at::kFloat, WeightQuantization::Int8, "int8 cpu", 45.0);
 }
 
 TEST_CASE("sana pipeline, FP8 weights and activations (CPU, the product emulated): the image stays close",
           "[pipelines]") {
-    for (const char* name : {"sana_pipeline_tiny", "sana_sprint_pipeline_tiny"}) {
-        auto [plain, quantised] = run_quantised_pair(name, c10::Device(c10::kCPU), at::kFloat,
-                                                     WeightQuantization::Fp8);
-        const double psnr = psnr_db(quantised, plain);
-        const double err = rel_l2(quantised, plain);
-        std::printf("[fp8 emulated cpu] %s: PSNR %.2f dB, relative L2 %.5f\n", name, psnr, err);
-        INFO(name << ": PSNR " << psnr << " dB, relative L2 " << err);
-        CHECK(err > 0.0);
-        CHECK(psnr > 32.0);  // measured 36.5 dB (Sana, CFG 4.5) and 43.1 dB (Sprint)
-    }
+    check_quantised_goldens(c10::Device(c10::kCPU), at::kFloat, WeightQuantization::Fp8, "fp8 emulated cpu", 32.0);
 }
 
 TEST_CASE("FP8 linear (CPU emulation): the float64 product of the quantised operands", "[models]") {
@@ -287,19 +288,10 @@ TEST_CASE("sana pipelines (CUDA, bf16, FP8 and int8 weights): the image stays cl
         WARN("no CUDA device");
         return;
     }
-    const bool fp8 = fp8_device_ready();
-    for (const char* name : {"sana_pipeline_tiny", "sana_sprint_pipeline_tiny"}) {
-        for (auto mode : {WeightQuantization::Int8, WeightQuantization::Fp8}) {
-            if (mode == WeightQuantization::Fp8 && !fp8) continue;
-            auto [plain, quantised] =
-                run_quantised_pair(name, c10::Device(c10::kCUDA, 0), at::kBFloat16, mode);
-            const double psnr = psnr_db(quantised, plain);
-            const double err = rel_l2(quantised, plain);
-            std::printf("[%s cuda bf16] %s: PSNR %.2f dB, relative L2 %.5f\n", engine::to_string(mode), name, psnr,
-                        err);
-            INFO(engine::to_string(mode) << " " << name << ": PSNR " << psnr << " dB, relative L2 " << err);
-            CHECK(err > 0.0);
-            CHECK(psnr > (mode == WeightQuantization::Fp8 ? 30.0 : 40.0));
-        }
+    check_quantised_goldens(c10::Device(c10::kCUDA, 0), at::kBFloat16, WeightQuantization::Int8, "int8 cuda bf16",
+                            40.0);
+    if (fp8_device_ready()) {
+        check_quantised_goldens(c10::Device(c10::kCUDA, 0), at::kBFloat16, WeightQuantization::Fp8,
+                                "fp8 cuda bf16", 30.0);
     }
 }
