@@ -8,6 +8,14 @@
 #include "runtime/cuda_device.h"
 
 namespace engine::models {
+namespace {
+
+// The float32 values of row-scaled e4m3 data: value(data[m, k]) · scale[m].
+at::Tensor e4m3_rows_to_float(const at::Tensor& data, const at::Tensor& scale) {
+    return kernels::e4m3_to_float(data) * scale.unsqueeze(1);
+}
+
+}  // namespace
 
 std::optional<std::string> quantization_unavailable(WeightQuantization mode, const c10::Device& device,
                                                     at::ScalarType dtype) {
@@ -79,7 +87,7 @@ at::Tensor dequantize_weight(const QuantizedWeight& w) {
         case WeightQuantization::Int8:
             return at::mul(w.data, w.scale);  // int8 · scale → the scale's dtype, one rounding
         case WeightQuantization::Fp8:
-            return (kernels::e4m3_to_float(w.data) * w.scale.unsqueeze(1)).to(w.compute_dtype);
+            return e4m3_rows_to_float(w.data, w.scale).to(w.compute_dtype);
         case WeightQuantization::None:
             break;
     }
@@ -118,8 +126,8 @@ at::Tensor quantized_linear(const QuantizedActivation& x, const QuantizedWeight&
     } else {
         // Elsewhere the product of the same e4m3 operands is emulated in float32: the CPU tests run the whole FP8
         // path through it (quantization_unavailable refuses FP8 off the GPU to users: it would only be slower).
-        const at::Tensor a = kernels::e4m3_to_float(x.data) * x.scale.unsqueeze(1);
-        const at::Tensor b = kernels::e4m3_to_float(w.data) * w.scale.unsqueeze(1);
+        const at::Tensor a = e4m3_rows_to_float(x.data, x.scale);
+        const at::Tensor b = e4m3_rows_to_float(w.data, w.scale);
         out = bias.defined() ? at::addmm(bias.to(at::kFloat), a, b.t()) : at::mm(a, b.t());
     }
     std::vector<int64_t> sizes = x.leading;
