@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <map>
+#include <mutex>
+
 #include "core/torch_compat.h"
 #include "kernels/ops.h"
 #include "runtime/cuda_device.h"
@@ -13,6 +16,35 @@ namespace {
 // The float32 values of row-scaled e4m3 data: value(data[m, k]) · scale[m].
 at::Tensor e4m3_rows_to_float(const at::Tensor& data, const at::Tensor& scale) {
     return kernels::e4m3_to_float(data) * scale.unsqueeze(1);
+}
+
+// One small FP8 product on the device, once per device: the capability checks infer support, this shows it (a
+// LibTorch or cuBLAS without the row-wise kernel for this card fails here, at engine start, not in the first job).
+// Returns the failure's message, or nullopt.
+std::optional<std::string> fp8_probe(const c10::Device& device) {
+    static std::mutex mutex;
+    static std::map<int, std::optional<std::string>> results;
+    const int index = device.has_index() ? device.index() : 0;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = results.find(index); it != results.end()) {
+        return it->second;
+    }
+    std::optional<std::string> failure;
+    try {
+        c10::InferenceMode guard;
+        const auto options = at::TensorOptions().dtype(at::kBFloat16).device(c10::Device(c10::kCUDA, index));
+        const at::Tensor x = at::ones({32, 32}, options);
+        QuantizedWeight w = quantize_weight(at::ones({16, 32}, options), WeightQuantization::Fp8);
+        const at::Tensor y = quantized_linear(x, w, at::zeros({16}, options));
+        const double value = y[0][0].item<double>();  // 32: the product ran
+        if (value != 32.0) {
+            failure = "a test product gave " + std::to_string(value) + " instead of 32";
+        }
+    } catch (const c10::Error& e) {
+        failure = e.what_without_backtrace();
+    }
+    results[index] = failure;
+    return failure;
 }
 
 }  // namespace
@@ -41,6 +73,10 @@ std::optional<std::string> quantization_unavailable(WeightQuantization mode, con
     if (dtype != at::kBFloat16) {
         return std::string("FP8 quantisation computes in bfloat16; choose the bf16 (or auto) precision with it, or "
                            "int8 quantisation.");
+    }
+    if (auto failure = fp8_probe(device)) {
+        return "FP8 matrix products do not run on this GPU with this build (" + *failure +
+               "). Use int8 quantisation or none.";
     }
     return std::nullopt;
 }
