@@ -214,6 +214,13 @@ TEST_CASE("SanaTransformer2DConfig: released configs parse; absent keys take dif
     auto e = SanaTransformer2DConfig::from_json(j);
     REQUIRE(e.has_value());
     CHECK(e->out_channels == e->in_channels);
+    // Absent, out_channels takes the signature's default (32), not in_channels.
+    j.erase("out_channels");
+    j["in_channels"] = 16;
+    auto f = SanaTransformer2DConfig::from_json(j);
+    REQUIRE(f.has_value());
+    CHECK(f->in_channels == 16);
+    CHECK(f->out_channels == 32);
 }
 
 TEST_CASE("SanaTransformer2DConfig: unknown or unsupported math-changing keys are refused by name", "[models]") {
@@ -229,6 +236,9 @@ TEST_CASE("SanaTransformer2DConfig: unknown or unsupported math-changing keys ar
         {"cross_attention_dim", 48, ErrorCode::UnsupportedModel},  // must equal inner_dim (caption projection)
         {"_class_name", "AutoencoderDC", ErrorCode::UnsupportedModel},
         {"num_layers", "two", ErrorCode::ModelLoadFailed},
+        {"num_layers", 2.0, ErrorCode::ModelLoadFailed},  // diffusers writes integers; a float means something is off
+        {"in_channels", nullptr, ErrorCode::ModelLoadFailed},  // null only means something for a few keys
+        {"mlp_ratio", nullptr, ErrorCode::ModelLoadFailed},
         {"patch_size", 0, ErrorCode::ModelLoadFailed},
         {"interpolation_scale", -1.0, ErrorCode::ModelLoadFailed},
     };
