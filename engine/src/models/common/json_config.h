@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,7 +21,13 @@ namespace engine::models {
 
 class JsonConfigReader {
 public:
-    JsonConfigReader(const nlohmann::json& json, std::string what) : json_(json), what_(std::move(what)) {
+    /// How integers are read: YAML-born configs write 16.0 for 16 (accepted); diffusers' config.json files are
+    /// written by Python's json with real integers, where a float means something is off (Strict refuses it).
+    enum class Integers { AcceptIntegralFloats, Strict };
+
+    JsonConfigReader(const nlohmann::json& json, std::string what,
+                     Integers integers = Integers::AcceptIntegralFloats)
+        : json_(json), what_(std::move(what)), integers_(integers) {
         if (!json_.is_object()) {
             fail(ErrorCode::ModelLoadFailed, "expected a JSON object, got " + json_.dump());
         }
@@ -36,6 +43,29 @@ public:
         return (it == json_.end() || it->is_null()) ? nullptr : &*it;
     }
     bool has(const char* key) const { return find(key) != nullptr; }
+    /// True when key is present with the value null (find() treats that as absent).
+    bool is_null(const char* key) const {
+        auto it = json_.find(key);
+        return it != json_.end() && it->is_null();
+    }
+
+    /// UnsupportedModel naming the first key that is neither in `known` nor metadata (a leading '_': _class_name,
+    /// _diffusers_version, ...): an unknown key may change the computation. `why` ends the message.
+    void refuse_unknown_keys(std::initializer_list<const char*> known, const std::string& why) const {
+        for (const auto& item : json_.items()) {
+            const std::string& key = item.key();
+            if (!key.empty() && key[0] == '_') {
+                continue;
+            }
+            bool listed = false;
+            for (const char* k : known) {
+                listed = listed || key == k;
+            }
+            if (!listed) {
+                fail(ErrorCode::UnsupportedModel, "unknown key \"" + key + "\" (= " + item.value().dump() + "): " + why);
+            }
+        }
+    }
 
     /// An integer (integral floats such as 16.0 are accepted); nullopt when absent or null.
     std::optional<std::int64_t> optional_int(const char* key) const {
@@ -46,7 +76,7 @@ public:
         if (v->is_number_integer()) {
             return v->get<std::int64_t>();
         }
-        if (v->is_number_float()) {
+        if (v->is_number_float() && integers_ == Integers::AcceptIntegralFloats) {
             const double d = v->get<double>();
             if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
                 return static_cast<std::int64_t>(d);
@@ -73,17 +103,19 @@ public:
         }
         return *fallback;
     }
-    /// A finite number; `fallback` when absent or null.
-    double number(const char* key, double fallback) const {
+    /// A finite number; nullopt when absent or null.
+    std::optional<double> optional_number(const char* key) const {
         const nlohmann::json* v = find(key);
         if (v == nullptr) {
-            return fallback;
+            return std::nullopt;
         }
         if (!v->is_number() || !std::isfinite(v->get<double>())) {
             fail(ErrorCode::ModelLoadFailed, std::string("key \"") + key + "\" must be a number, got " + v->dump());
         }
         return v->get<double>();
     }
+    /// A finite number; `fallback` when absent or null.
+    double number(const char* key, double fallback) const { return optional_number(key).value_or(fallback); }
     /// true / false; `fallback` when absent or null.
     bool flag(const char* key, bool fallback) const {
         const nlohmann::json* v = find(key);
@@ -121,6 +153,7 @@ public:
 private:
     const nlohmann::json& json_;
     std::string what_;
+    Integers integers_;
 };
 
 /// Runs parse(), which reads a config (with JsonConfigReader) and returns it, and turns what it throws into the

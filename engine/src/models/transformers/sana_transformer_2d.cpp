@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/engine_error.h"
+#include "models/common/json_config.h"
 #include "models/common/model_loading.h"
 #include "core/json.h"
 #include "io/safetensors.h"
@@ -19,10 +20,6 @@ namespace engine::models {
 namespace {
 
 const char* const kWhat = "SanaTransformer2D config";
-
-Unexpected config_error(ErrorCode code, const std::string& message) {
-    return make_error(code, std::string(kWhat) + ": " + message);
-}
 
 std::string shape_of(const at::Tensor& t) {
     std::ostringstream os;
@@ -41,187 +38,111 @@ void require_input(bool cond, const std::string& message) {
 // Config
 
 Expected<SanaTransformer2DConfig> SanaTransformer2DConfig::from_json(const nlohmann::json& json) {
-    if (!json.is_object()) {
-        return config_error(ErrorCode::ModelLoadFailed, "expected a JSON object");
-    }
-    SanaTransformer2DConfig c;
-    std::optional<Unexpected> error;
-    auto fail = [&](ErrorCode code, const std::string& message) {
-        if (!error) {
-            error = config_error(code, message);
+    return guarded_config_parse(kWhat, [&] {
+        const JsonConfigReader r(json, kWhat, JsonConfigReader::Integers::Strict);
+        if (const nlohmann::json* cls = r.find("_class_name");
+            cls != nullptr && (!cls->is_string() || cls->get<std::string>() != "SanaTransformer2DModel")) {
+            r.fail(ErrorCode::UnsupportedModel,
+                   "\"_class_name\" is " + cls->dump() + ", not \"SanaTransformer2DModel\": this is not a Sana transformer");
         }
-    };
-    auto read_int = [&](const std::string& key, const nlohmann::json& v, int64_t& out) {
-        if (!v.is_number_integer()) {
-            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be an integer, got " + v.dump());
-            return;
+        r.refuse_unknown_keys({"in_channels", "out_channels", "num_attention_heads", "attention_head_dim", "num_layers",
+                               "num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim",
+                               "caption_channels", "mlp_ratio", "dropout", "attention_bias", "sample_size",
+                               "patch_size", "norm_elementwise_affine", "norm_eps", "interpolation_scale",
+                               "guidance_embeds", "guidance_embeds_scale", "qk_norm", "timestep_scale"},
+                              "it may change the computation, so this model is refused. The transformer may come from "
+                              "a newer diffusers version than Kinora knows");
+        // Keys diffusers accepts as null but whose null breaks SanaTransformer2DModel (no cross-attention → no norm2).
+        for (const char* key : {"num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim"}) {
+            if (r.is_null(key)) {
+                r.fail(ErrorCode::UnsupportedModel, std::string("key \"") + key +
+                                                        "\" = null (a Sana transformer without cross-attention) is "
+                                                        "not supported");
+            }
         }
-        out = v.get<int64_t>();
-    };
-    auto read_number = [&](const std::string& key, const nlohmann::json& v, double& out) {
-        if (!v.is_number()) {
-            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be a number, got " + v.dump());
-            return;
+        // Only out_channels, interpolation_scale and qk_norm mean something as null (the reader reads a null as
+        // "absent, use the default", which would hide a broken config here).
+        for (const char* key : {"in_channels", "num_attention_heads", "attention_head_dim", "num_layers",
+                                "caption_channels", "mlp_ratio", "dropout", "attention_bias", "sample_size",
+                                "patch_size", "norm_elementwise_affine", "norm_eps", "guidance_embeds",
+                                "guidance_embeds_scale", "timestep_scale"}) {
+            if (r.is_null(key)) {
+                r.fail(ErrorCode::ModelLoadFailed, std::string("key \"") + key + "\" must not be null");
+            }
         }
-        out = v.get<double>();
-    };
-    auto read_bool = [&](const std::string& key, const nlohmann::json& v, bool& out) {
-        if (!v.is_boolean()) {
-            fail(ErrorCode::ModelLoadFailed, "'" + key + "' must be true or false, got " + v.dump());
-            return;
-        }
-        out = v.get<bool>();
-    };
-    // Keys diffusers accepts as null but whose null breaks SanaTransformer2DModel (no cross-attention → no norm2).
-    auto read_required_int = [&](const std::string& key, const nlohmann::json& v, int64_t& out) {
-        if (v.is_null()) {
-            fail(ErrorCode::UnsupportedModel, "'" + key +
-                                                  "' = null (a Sana transformer without cross-attention) "
-                                                  "is not supported");
-            return;
-        }
-        read_int(key, v, out);
-    };
 
-    for (const auto& [key, v] : json.items()) {
-        if (key == "_class_name") {
-            if (!v.is_string() || v.get<std::string>() != "SanaTransformer2DModel") {
-                fail(ErrorCode::UnsupportedModel,
-                     "'_class_name' is " + v.dump() +
-                         ", not \"SanaTransformer2DModel\": this is not a Sana transformer");
-            }
-        } else if (!key.empty() && key[0] == '_') {
-            // metadata: _diffusers_version, _name_or_path, _use_default_values, ...
-        } else if (key == "in_channels") {
-            read_int(key, v, c.in_channels);
-        } else if (key == "out_channels") {
-            if (v.is_null()) {
-                c.out_channels = 0;  // → in_channels below
-            } else {
-                read_int(key, v, c.out_channels);
-            }
-        } else if (key == "num_attention_heads") {
-            read_int(key, v, c.num_attention_heads);
-        } else if (key == "attention_head_dim") {
-            read_int(key, v, c.attention_head_dim);
-        } else if (key == "num_layers") {
-            read_int(key, v, c.num_layers);
-        } else if (key == "num_cross_attention_heads") {
-            read_required_int(key, v, c.num_cross_attention_heads);
-        } else if (key == "cross_attention_head_dim") {
-            read_required_int(key, v, c.cross_attention_head_dim);
-        } else if (key == "cross_attention_dim") {
-            read_required_int(key, v, c.cross_attention_dim);
-        } else if (key == "caption_channels") {
-            read_int(key, v, c.caption_channels);
-        } else if (key == "mlp_ratio") {
-            read_number(key, v, c.mlp_ratio);
-        } else if (key == "dropout") {
-            read_number(key, v, c.dropout);  // inference: no effect
-        } else if (key == "attention_bias") {
-            read_bool(key, v, c.attention_bias);
-        } else if (key == "sample_size") {
-            read_int(key, v, c.sample_size);
-        } else if (key == "patch_size") {
-            read_int(key, v, c.patch_size);
-        } else if (key == "norm_elementwise_affine") {
-            read_bool(key, v, c.norm_elementwise_affine);
-        } else if (key == "norm_eps") {
-            read_number(key, v, c.norm_eps);
-        } else if (key == "interpolation_scale") {
-            if (v.is_null()) {
-                c.interpolation_scale.reset();
-            } else {
-                double s = 0.0;
-                read_number(key, v, s);
-                c.interpolation_scale = s;
-            }
-        } else if (key == "guidance_embeds") {
-            read_bool(key, v, c.guidance_embeds);
-        } else if (key == "guidance_embeds_scale") {
-            read_number(key, v, c.guidance_embeds_scale);
-        } else if (key == "qk_norm") {
-            if (v.is_null()) {
-                c.qk_norm = QKNorm::None;
-            } else if (!v.is_string()) {
-                fail(ErrorCode::ModelLoadFailed, "'qk_norm' must be a string or null, got " + v.dump());
-            } else if (auto norm = qk_norm_from_string(v.get<std::string>()); norm && *norm != QKNorm::None) {
-                c.qk_norm = *norm;
-            } else {
-                fail(ErrorCode::UnsupportedModel, "'qk_norm' = " + v.dump() +
-                                                      " is not supported (Kinora implements null and "
-                                                      "\"rms_norm_across_heads\")");
-            }
-        } else if (key == "timestep_scale") {
-            read_number(key, v, c.timestep_scale);
-        } else {
-            fail(ErrorCode::UnsupportedModel,
-                 "unknown key '" + key + "' (= " + v.dump() +
-                     "): it may change the computation, so this model is refused. The transformer may come from a "
-                     "newer diffusers version than Kinora knows");
+        SanaTransformer2DConfig c;
+        c.in_channels = r.positive_int("in_channels", c.in_channels);
+        // diffusers: out_channels or in_channels (null → in_channels; absent → the signature's default).
+        c.out_channels = r.is_null("out_channels") ? c.in_channels : r.positive_int("out_channels", c.out_channels);
+        c.num_attention_heads = r.positive_int("num_attention_heads", c.num_attention_heads);
+        c.attention_head_dim = r.positive_int("attention_head_dim", c.attention_head_dim);
+        c.num_layers = r.optional_int("num_layers").value_or(c.num_layers);
+        if (c.num_layers < 0) {
+            r.fail(ErrorCode::ModelLoadFailed,
+                   "key \"num_layers\" must not be negative, got " + std::to_string(c.num_layers));
         }
-    }
-    if (error) {
-        return *error;
-    }
-    if (c.out_channels == 0) {
-        c.out_channels = c.in_channels;  // diffusers: out_channels or in_channels
-    }
+        c.num_cross_attention_heads = r.positive_int("num_cross_attention_heads", c.num_cross_attention_heads);
+        c.cross_attention_head_dim = r.positive_int("cross_attention_head_dim", c.cross_attention_head_dim);
+        c.cross_attention_dim = r.positive_int("cross_attention_dim", c.cross_attention_dim);
+        c.caption_channels = r.positive_int("caption_channels", c.caption_channels);
+        c.mlp_ratio = r.number("mlp_ratio", c.mlp_ratio);
+        c.dropout = r.number("dropout", c.dropout);  // inference: no effect
+        c.attention_bias = r.flag("attention_bias", c.attention_bias);
+        c.sample_size = r.positive_int("sample_size", c.sample_size);
+        c.patch_size = r.positive_int("patch_size", c.patch_size);
+        c.norm_elementwise_affine = r.flag("norm_elementwise_affine", c.norm_elementwise_affine);
+        c.norm_eps = r.number("norm_eps", c.norm_eps);
+        c.interpolation_scale = r.optional_number("interpolation_scale");
+        c.guidance_embeds = r.flag("guidance_embeds", c.guidance_embeds);
+        c.guidance_embeds_scale = r.number("guidance_embeds_scale", c.guidance_embeds_scale);
+        c.timestep_scale = r.number("timestep_scale", c.timestep_scale);
+        if (const nlohmann::json* v = r.find("qk_norm")) {
+            if (!v->is_string()) {
+                r.fail(ErrorCode::ModelLoadFailed, "key \"qk_norm\" must be a string or null, got " + v->dump());
+            }
+            const auto norm = qk_norm_from_string(v->get<std::string>());
+            if (!norm || *norm == QKNorm::None) {
+                r.fail(ErrorCode::UnsupportedModel, "key \"qk_norm\" = " + v->dump() +
+                                                        " is not supported (Kinora implements null and "
+                                                        "\"rms_norm_across_heads\")");
+            }
+            c.qk_norm = *norm;
+        }
 
-    // Values that cannot describe a working model.
-    auto positive = [&](const char* key, int64_t value) {
-        if (value <= 0) {
-            fail(ErrorCode::ModelLoadFailed,
-                 std::string("'") + key + "' must be positive, got " + std::to_string(value));
+        // Values that cannot describe a working model.
+        if (!(c.mlp_ratio > 0.0) || static_cast<int64_t>(c.mlp_ratio * static_cast<double>(c.inner_dim())) <= 0) {
+            r.fail(ErrorCode::ModelLoadFailed, "key \"mlp_ratio\" must be positive, got " + std::to_string(c.mlp_ratio));
         }
-    };
-    positive("in_channels", c.in_channels);
-    positive("out_channels", c.out_channels);
-    positive("num_attention_heads", c.num_attention_heads);
-    positive("attention_head_dim", c.attention_head_dim);
-    positive("num_cross_attention_heads", c.num_cross_attention_heads);
-    positive("cross_attention_head_dim", c.cross_attention_head_dim);
-    positive("cross_attention_dim", c.cross_attention_dim);
-    positive("caption_channels", c.caption_channels);
-    positive("sample_size", c.sample_size);
-    positive("patch_size", c.patch_size);
-    if (c.num_layers < 0) {
-        fail(ErrorCode::ModelLoadFailed, "'num_layers' must not be negative, got " + std::to_string(c.num_layers));
-    }
-    if (!(c.mlp_ratio > 0.0) || static_cast<int64_t>(c.mlp_ratio * static_cast<double>(c.inner_dim())) <= 0) {
-        fail(ErrorCode::ModelLoadFailed, "'mlp_ratio' must be positive, got " + std::to_string(c.mlp_ratio));
-    }
-    if (!(c.norm_eps > 0.0)) {
-        fail(ErrorCode::ModelLoadFailed, "'norm_eps' must be positive, got " + std::to_string(c.norm_eps));
-    }
-    if (error) {
-        return *error;
-    }
-    if (c.sample_size < c.patch_size) {
-        return config_error(ErrorCode::ModelLoadFailed, "'sample_size' (" + std::to_string(c.sample_size) +
-                                                            ") is smaller than 'patch_size' (" +
-                                                            std::to_string(c.patch_size) + ")");
-    }
-    if (c.cross_attention_dim != c.inner_dim()) {
-        // The caption projection outputs inner_dim channels, which attn2's to_k / to_v read.
-        return config_error(ErrorCode::UnsupportedModel,
-                            "'cross_attention_dim' (" + std::to_string(c.cross_attention_dim) +
-                                ") must equal num_attention_heads × attention_head_dim (" +
-                                std::to_string(c.inner_dim()) + "): the projected captions feed the cross-attention");
-    }
-    if (c.interpolation_scale) {
-        if (!(*c.interpolation_scale > 0.0)) {
-            return config_error(ErrorCode::ModelLoadFailed, "'interpolation_scale' must be positive or null, got " +
-                                                                std::to_string(*c.interpolation_scale));
+        if (!(c.norm_eps > 0.0)) {
+            r.fail(ErrorCode::ModelLoadFailed, "key \"norm_eps\" must be positive, got " + std::to_string(c.norm_eps));
         }
-        if (c.inner_dim() % 4 != 0) {
-            return config_error(ErrorCode::UnsupportedModel,
-                                "the 2D sin-cos positional embedding needs num_attention_heads × attention_head_dim "
-                                "divisible by 4, got " +
-                                    std::to_string(c.inner_dim()));
+        if (c.sample_size < c.patch_size) {
+            r.fail(ErrorCode::ModelLoadFailed, "\"sample_size\" (" + std::to_string(c.sample_size) +
+                                                   ") is smaller than \"patch_size\" (" + std::to_string(c.patch_size) +
+                                                   ")");
         }
-    }
-    return c;
+        if (c.cross_attention_dim != c.inner_dim()) {
+            // The caption projection outputs inner_dim channels, which attn2's to_k / to_v read.
+            r.fail(ErrorCode::UnsupportedModel,
+                   "\"cross_attention_dim\" (" + std::to_string(c.cross_attention_dim) +
+                       ") must equal num_attention_heads × attention_head_dim (" + std::to_string(c.inner_dim()) +
+                       "): the projected captions feed the cross-attention");
+        }
+        if (c.interpolation_scale) {
+            if (!(*c.interpolation_scale > 0.0)) {
+                r.fail(ErrorCode::ModelLoadFailed, "key \"interpolation_scale\" must be positive or null, got " +
+                                                       std::to_string(*c.interpolation_scale));
+            }
+            if (c.inner_dim() % 4 != 0) {
+                r.fail(ErrorCode::UnsupportedModel,
+                       "the 2D sin-cos positional embedding needs num_attention_heads × attention_head_dim divisible "
+                       "by 4, got " +
+                           std::to_string(c.inner_dim()));
+            }
+        }
+        return c;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
