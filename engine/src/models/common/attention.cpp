@@ -3,6 +3,9 @@
 
 #include <ATen/ATen.h>
 
+#include <initializer_list>
+#include <vector>
+
 #include "core/torch_compat.h"
 #include "kernels/ops.h"
 
@@ -45,6 +48,32 @@ AttentionImpl::AttentionImpl(const AttentionOptions& opts, const at::TensorOptio
     }
 }
 
+namespace {
+
+// The projections of one input by several layers (q, k, v of a self-attention; k, v of a cross-attention). When all
+// of them hold FP8 weights the input is quantised once for all of them; otherwise each layer runs as it is.
+std::vector<at::Tensor> project(const at::Tensor& x, std::initializer_list<PlainLinear*> layers) {
+    bool all_fp8 = true;
+    for (const PlainLinear* layer : layers) {
+        all_fp8 = all_fp8 && (*layer)->quantized && (*layer)->quantized->mode == WeightQuantization::Fp8;
+    }
+    std::vector<at::Tensor> out;
+    out.reserve(layers.size());
+    if (all_fp8) {
+        const QuantizedActivation xq = quantize_activation_e4m3(x);
+        for (PlainLinear* layer : layers) {
+            out.push_back(quantized_linear(xq, *(*layer)->quantized, (*layer)->bias));
+        }
+    } else {
+        for (PlainLinear* layer : layers) {
+            out.push_back((*layer)->forward(x));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 at::Tensor attention_mask_to_bias(const at::Tensor& mask, at::ScalarType dtype) {
     TORCH_CHECK(mask.dim() == 2, "attention mask must be [B, L], got ", mask.sizes());
     return ((1 - mask.to(dtype)) * -10000.0).unsqueeze(1);  // [B, 1, L]
@@ -55,22 +84,8 @@ at::Tensor sana_linear_attention(AttentionImpl& attn, const at::Tensor& hidden_s
     const int64_t batch = hidden_states.size(0);
     const int64_t tokens = hidden_states.size(1);
     const int64_t heads = attn.options.heads;
-    at::Tensor q, k, v;  // [B, N, H·d]
-    const auto& wq = attn.to_q->quantized;
-    const auto& wk = attn.to_k->quantized;
-    const auto& wv = attn.to_v->quantized;
-    if (wq && wk && wv && wq->mode == WeightQuantization::Fp8 && wk->mode == WeightQuantization::Fp8 &&
-        wv->mode == WeightQuantization::Fp8) {
-        // FP8: the three projections read one quantised copy of the input.
-        const QuantizedActivation xq = quantize_activation_e4m3(hidden_states);
-        q = quantized_linear(xq, *wq, attn.to_q->bias);
-        k = quantized_linear(xq, *wk, attn.to_k->bias);
-        v = quantized_linear(xq, *wv, attn.to_v->bias);
-    } else {
-        q = attn.to_q->forward(hidden_states);
-        k = attn.to_k->forward(hidden_states);
-        v = attn.to_v->forward(hidden_states);
-    }
+    const auto qkv = project(hidden_states, {&attn.to_q, &attn.to_k, &attn.to_v});  // [B, N, H·d] each
+    at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
     if (!attn.norm_q.is_empty()) {
         q = attn.norm_q->forward(q);
         k = attn.norm_k->forward(k);
@@ -93,9 +108,9 @@ at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, 
                           const std::optional<at::Tensor>& bias) {
     const int64_t batch = context.size(0);
     const int64_t heads = attn.options.heads;
-    at::Tensor q = attn.to_q->forward(hidden_states);  // [B, N, H·d]
-    at::Tensor k = attn.to_k->forward(context);        // [B, L, H·d]
-    at::Tensor v = attn.to_v->forward(context);
+    at::Tensor q = attn.to_q->forward(hidden_states);           // [B, N, H·d]
+    const auto kv = project(context, {&attn.to_k, &attn.to_v});  // [B, L, H·d] each
+    at::Tensor k = kv[0], v = kv[1];
     if (!attn.norm_q.is_empty()) {
         q = attn.norm_q->forward(q);
         k = attn.norm_k->forward(k);
