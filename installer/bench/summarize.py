@@ -62,6 +62,15 @@ def quantization_of(line):
     return q.get("mode", "none") if isinstance(q, dict) else q
 
 
+def step_ms(line):
+    """The transformer forward through a CUDA graph where one was timed, else the eager one (ms)."""
+    graphed = graphed_fwd_ms(line)
+    if graphed is not None:
+        return graphed
+    eager = ours_numbers(line)["step"]
+    return None if eager is None else 1e3 * eager
+
+
 def mode(line):
     """The switches a kinora-bench line ran with: kernels, CUDA graphs, channels-last, weight quantisation (older
     lines: defaults)."""
@@ -198,10 +207,7 @@ def main():
         for q, base in pairs:
             oq = ours_numbers(q)
             ob = ours_numbers(base) if base else {}
-            def step_ms(line, numbers):  # the graphed forward where there is one (CUDA), else the eager one
-                g = graphed_fwd_ms(line)
-                return g if g is not None else (None if numbers.get("step") is None else 1e3 * numbers["step"])
-            sq, sb = step_ms(q, oq), step_ms(base, ob) if base else None
+            sq, sb = step_ms(q), step_ms(base) if base else None
             info = q.get("quantization", {})
             print(f"| {q['case']} | {quantization_of(q)} | {fmt(oq['total'], ' s')} | {fmt(ob.get('total'), ' s')} "
                   f"| {ratio(oq['total'], ob.get('total'))} | {fmt(sq, ' ms')} | {fmt(sb, ' ms')} | {ratio(sq, sb)} "
