@@ -154,11 +154,11 @@ TEST_CASE("kinora-bench --quantize: the quantised line carries its quality check
     CHECK(q.at("layers") == 2 * 10);  // the tiny config's two blocks: attn1 and attn2 (4 each), the FF's two 1x1 convs
     CHECK(q.at("params_M_quantized").get<double>() > 0.0);
     CHECK(q.at("params_M_quantized").get<double>() < j.at("params_M").at("transformer").get<double>());
-    // int8 changes the numbers a little: a finite PSNR, a small non-zero forward error.
+    // int8 changes the numbers a little: a finite PSNR, a small non-zero forward error (measured 54.3 dB and 0.48 %).
     REQUIRE(q.at("image_psnr_db").is_number());
-    CHECK(q.at("image_psnr_db").get<double>() > 20.0);
+    CHECK(q.at("image_psnr_db").get<double>() > 45.0);
     CHECK(q.at("forward_rel_l2_error").get<double>() > 0.0);
-    CHECK(q.at("forward_rel_l2_error").get<double>() < 0.05);
+    CHECK(q.at("forward_rel_l2_error").get<double>() < 0.02);
 
     auto plain = test_cli::run_program("kinora-bench", {"--tiny", "--device", "cpu", "--case", "sprint1600_1step",
                                                         "--repeats", "1", "--warmup", "0", "--component-repeats", "1"});
