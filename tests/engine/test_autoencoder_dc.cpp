@@ -315,6 +315,29 @@ AutoencoderDC random_vae(const AutoencoderDCConfig& config, uint64_t seed) {
 
 }  // namespace
 
+// The channels-last decoder (the CUDA default) has its own formulations of the up blocks (a broadcast nearest
+// upsampling, the pixel-shuffle shortcut as a broadcast view added into the conv with its bias) and of the multiscale
+// projections' grouped 1x1 convolutions (one batched GEMM). The goldens cover two of the three channel ratios of an up
+// block's shortcut (repeats 2 and 4); this layout has all three (32 -> 32: 4, 32 -> 16: 2, 16 -> 4: 1), random
+// biases, and 12 groups in the projections.
+TEST_CASE("AutoencoderDC: channels-last decoding equals NCHW decoding for every up-block channel ratio", "[models]") {
+    AutoencoderDCConfig c = sana_layout_config();
+    c.encoder_block_out_channels = {4, 16, 16, 32, 32, 32};
+    c.decoder_block_out_channels = {4, 16, 16, 32, 32, 32};
+    c.decoder_layers_per_block = {1, 1, 1, 1, 1, 1};
+    AutoencoderDC ae = random_vae(c, 12);
+    torch::manual_seed(13);
+    at::Tensor z = torch::randn({2, 8, 2, 3});  // 64x96 px
+    at::Tensor nchw = ae->decode(z);
+    ae->set_channels_last(true);
+    at::Tensor channels_last = ae->decode(z);
+    ae->set_channels_last(false);
+    const double diff = rel_maxdiff(channels_last, nchw);
+    CAPTURE(diff);
+    CHECK(diff <= 1e-5);
+    CHECK(rel_maxdiff(channels_last.slice(0, 1, 2), ae->decode(z.slice(0, 1, 2))) <= 1e-5);
+}
+
 TEST_CASE("AutoencoderDC: the tiled-decode plan cuts after the last attention stage", "[models]") {
     // Halo by hand, walking back from the output (conv reach k/2 = 1 for 3x3; an up block halves the
     // context, rounding up, on the input side of its conv for nearest-interpolate, before it for pixel

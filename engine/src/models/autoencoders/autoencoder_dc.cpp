@@ -460,6 +460,27 @@ bool runs_nhwc(const at::Tensor& x) {
     return x.is_cuda() && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+// A [B, C, H, W] view whose memory is [B, H, W, C] (channels-last), on any device.
+bool is_channels_last_strided(const at::Tensor& x) {
+    return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// A bias-free 1x1 convolution with `groups` groups on a channels-last map, as one strided batched GEMM over the
+// groups: group g multiplies the pixels' channel block g by its own weight block, out[t, g, :] = x[t, g, :] · W_gᵀ.
+// cuDNN runs a grouped 1x1 convolution on an NHWC map as a channel slice and a GEMM per group (160 kernels for one of
+// the DC-AE's multiscale projections); the batched GEMM reads and writes the maps where they lie.
+//   x: [B, C, H, W] channels-last; weight: [Cout, C / groups, 1, 1] → [B, Cout, H, W], channels-last.
+at::Tensor grouped_pointwise_conv_nhwc(const at::Tensor& x, const at::Tensor& weight, int64_t groups) {
+    const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), cout = weight.size(0);
+    const int64_t cin_g = c / groups, cout_g = cout / groups, tokens = b * h * w;
+    const at::Tensor xg = x.permute({0, 2, 3, 1}).reshape({tokens, groups, cin_g}).transpose(0, 1);  // [G, T, cin_g]
+    const at::Tensor wg = weight.reshape({groups, cout_g, cin_g}).transpose(1, 2);               // [G, cin_g, cout_g]
+    at::Tensor out = at::empty({b, h, w, cout}, x.options());
+    at::Tensor out_groups = out.view({tokens, groups, cout_g}).transpose(0, 1);  // [G, T, cout_g], strided
+    at::bmm_out(out_groups, xg, wg);
+    return out.permute({0, 3, 1, 2});
+}
+
 // Per-channel normalization of an NCHW tensor, registered as diffusers names it: RMSNorm over the
 // channels (diffusers moves them last; here the mean runs over dim 1) with weight + bias, eps 1e-5, or
 // BatchNorm2d in inference mode (weight, bias, running_mean, running_var, num_batches_tracked).
@@ -554,7 +575,13 @@ public:
         proj_in = register_module("proj_in", make_conv(c, c, kernel, 1, false, /*groups=*/c));
         proj_out = register_module("proj_out", make_conv(c, c, 1, 1, false, /*groups=*/3 * heads));
     }
-    at::Tensor forward(const at::Tensor& x) { return proj_out->forward(proj_in->forward(x)); }
+    at::Tensor forward(const at::Tensor& x) {
+        const at::Tensor h = proj_in->forward(x);
+        if (is_channels_last_strided(h)) {
+            return grouped_pointwise_conv_nhwc(h, proj_out->weight, proj_out->options.groups());
+        }
+        return proj_out->forward(h);
+    }
 
 private:
     torch::nn::Conv2d proj_in{nullptr}, proj_out{nullptr};
@@ -589,7 +616,8 @@ public:
         const bool use_linear = height * width > head_dim_;
 
         at::Tensor hs = x.movedim(1, -1);  // [B, H, W, C]
-        at::Tensor qkv = at::cat({to_q->forward(hs), to_k->forward(hs), to_v->forward(hs)}, 3).movedim(-1, 1);
+        // q, k and v in one GEMM: the three weights stacked (a small copy) instead of three GEMMs and a concatenation.
+        at::Tensor qkv = at::linear(hs, at::cat({to_q->weight, to_k->weight, to_v->weight}, 0)).movedim(-1, 1);
         // qkv: [B, 3I, H, W]
         std::vector<at::Tensor> scales{qkv};
         for (auto& p : projections_) scales.push_back(p->forward(qkv));
@@ -699,6 +727,10 @@ public:
         conv = register_module("conv", make_conv(in, interpolate ? out : out * 4, 3, 1, true));
     }
     at::Tensor forward(const at::Tensor& h) override {  // [B, Cin, H, W] -> [B, Cout, 2H, 2W]
+        if (interpolate_ && is_channels_last_strided(h) && (!shortcut_ || repeats_ == 1 || repeats_ == 2 ||
+                                                             repeats_ == 4)) {
+            return forward_nhwc(h);
+        }
         at::Tensor x;
         if (interpolate_) {
             x = conv->forward(torch::nn::functional::interpolate(h, torch::nn::functional::InterpolateFuncOptions()
@@ -720,6 +752,36 @@ public:
     int64_t upscale() const override { return 2; }
 
 private:
+    // The same on a channels-last map, with the full-resolution passes cut to the two that must be there (the
+    // upsampled input, the conv): the nearest upsampling is a broadcast copy, and the shortcut
+    // y[b, c, 2i + a, 2j + e] = h[b, (4c + 2a + e) / r, i, j] (r = repeats_, what the pixel shuffle of the repeated
+    // channels holds) is a broadcast view of h added into the conv's output in place, with the conv's bias folded into
+    // it: no repeated or shuffled copy of h, no separate bias pass.
+    at::Tensor forward_nhwc(const at::Tensor& h) {
+        const int64_t b = h.size(0), c = h.size(1), height = h.size(2), width = h.size(3);
+        const at::Tensor ht = h.permute({0, 2, 3, 1});  // [B, H, W, C], contiguous
+        const at::Tensor up = ht.view({b, height, 1, width, 1, c})
+                                  .expand({b, height, 2, width, 2, c})
+                                  .reshape({b, 2 * height, 2 * width, c})
+                                  .permute({0, 3, 1, 2});  // nearest x2, channels-last
+        const int64_t pad = conv_reach(conv);
+        at::Tensor x = at::conv2d(up, conv->weight, shortcut_ ? at::Tensor() : conv->bias, {1, 1}, {pad, pad})
+                           .contiguous(at::MemoryFormat::ChannelsLast);  // [B, Cout, 2H, 2W]
+        if (!shortcut_) return x;
+        const int64_t co = x.size(1);
+        at::Tensor y;  // broadcastable to [B, H, 2 (a), W, 2 (e), Cout]
+        if (repeats_ == 4) {
+            y = ht.view({b, height, 1, width, 1, co});
+        } else if (repeats_ == 2) {
+            y = ht.view({b, height, width, co, 2}).permute({0, 1, 4, 2, 3}).unsqueeze(4);
+        } else {
+            y = ht.view({b, height, width, co, 2, 2}).permute({0, 1, 4, 2, 5, 3});
+        }
+        if (conv->bias.defined()) y = y + conv->bias;
+        x.permute({0, 2, 3, 1}).view({b, height, 2, width, 2, co}).add_(y);
+        return x;
+    }
+
     bool interpolate_, shortcut_;
     int64_t repeats_;
     torch::nn::Conv2d conv{nullptr};
