@@ -354,35 +354,19 @@ json gemma2_config(bool tiny) {
     return c;
 }
 
-// Token ids and mask of one prompt as the pipeline pads it: `real` tokens, then padding to `length`.
+// Token ids and mask of one prompt as the tokenizer pads it (on the CPU): `real` tokens, then padding to `length`.
 struct TokenBatch {
     at::Tensor ids;   // [1, length] int64
     at::Tensor mask;  // [1, length] int64
 };
 
-TokenBatch random_tokens(int64_t length, int64_t real, int64_t vocab, const c10::Device& device) {
-    const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+TokenBatch random_tokens(int64_t length, int64_t real, int64_t vocab) {
+    const auto opts = at::TensorOptions().dtype(at::kLong);
     at::Tensor ids = at::randint(4, vocab, {1, length}, opts);
     at::Tensor mask = at::zeros({1, length}, opts);
     mask.narrow(1, 0, std::min(real, length)).fill_(1);
     ids.masked_fill_(mask == 0, 0);  // <pad>
     return {ids, mask};
-}
-
-// encode_sana_prompt without the tokenizer: Gemma-2 forward, then (with the instruction) keep <bos> and the last
-// max_sequence_length - 1 positions.
-engine::pipelines::PromptEmbedding encode_tokens(engine::models::Gemma2ModelImpl& te, const TokenBatch& tokens,
-                                                 int64_t max_sequence_length) {
-    at::Tensor embeds = te.forward(tokens.ids, tokens.mask);  // [1, L, D]
-    at::Tensor mask = tokens.mask;
-    const int64_t length = tokens.ids.size(1);
-    if (length > max_sequence_length) {
-        at::Tensor index = at::cat(
-            {at::zeros({1}, mask.options()), at::arange(length - (max_sequence_length - 1), length, mask.options())});
-        embeds = embeds.index_select(1, index);
-        mask = mask.index_select(1, index);
-    }
-    return {embeds, mask};
 }
 
 json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o) {
@@ -450,8 +434,8 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     // reference's component runs 480), with ~190 real ones; the empty negative prompt is <bos> + 299 pads.
     const int64_t vocab = gemma_cfg.vocab_size;
     const int64_t positive_length = o.tiny ? 24 : 478;
-    const TokenBatch positive_tokens = random_tokens(positive_length, o.tiny ? 12 : 192, vocab, o.device);
-    const TokenBatch negative_tokens = random_tokens(o.tiny ? 16 : max_sequence_length, 1, vocab, o.device);
+    const TokenBatch positive_tokens = random_tokens(positive_length, o.tiny ? 12 : 192, vocab);
+    const TokenBatch negative_tokens = random_tokens(o.tiny ? 16 : max_sequence_length, 1, vocab);
     const int64_t keep = o.tiny ? 16 : max_sequence_length;
 
     c10::InferenceMode inference;
@@ -468,8 +452,12 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             opts.scm_timesteps = unwrap(schedulers::scm_timesteps(t));
         }
         if (clock) clock->start();
-        opts.prompt_embeds = encode_tokens(*pipe->text_encoder, positive_tokens, keep);
-        if (cfg) opts.negative_prompt_embeds = encode_tokens(*pipe->text_encoder, negative_tokens, keep);
+        // encode_sana_prompt after its tokenizer: the same checks, graphs and instruction drop as the app's.
+        opts.prompt_embeds = pipelines::encode_sana_tokens(*pipe, positive_tokens.ids, positive_tokens.mask, keep);
+        if (cfg) {
+            opts.negative_prompt_embeds =
+                pipelines::encode_sana_tokens(*pipe, negative_tokens.ids, negative_tokens.mask, keep);
+        }
         if (clock) clock->mark("text_encode");
         auto on_stage = [&](JobStage stage) {
             if (!clock) return;
@@ -596,6 +584,12 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
                                  {"replays", pipe->transformer_graphs->replays()},
                                  {"eager_calls", pipe->transformer_graphs->eager_calls()},
                                  {"capture_failed", pipe->transformer_graphs->failed()}};
+    }
+    if (pipe->text_encoder_graphs) {
+        result["text_encoder_graph_stats"] = {{"captures", pipe->text_encoder_graphs->captures()},
+                                              {"replays", pipe->text_encoder_graphs->replays()},
+                                              {"eager_calls", pipe->text_encoder_graphs->eager_calls()},
+                                              {"capture_failed", pipe->text_encoder_graphs->failed()}};
     }
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);

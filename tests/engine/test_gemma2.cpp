@@ -363,6 +363,10 @@ TEST_CASE("gemma2: bad inputs are InvalidRequest errors, not crashes", "[models]
         CAPTURE(e.what());
         CHECK(e.code() == ErrorCode::InvalidRequest);
         CHECK_THAT(std::string(e.what()), Catch::Contains(part));
+        // The checks alone (what the Sana pipeline runs on its CPU token ids before a graphed forward) say the same.
+        const auto c = engine_error_of([&] { model->check_inputs(i, m); });
+        CHECK(c.code() == ErrorCode::InvalidRequest);
+        CHECK(std::string(c.what()) == std::string(e.what()));
     };
     at::Tensor too_big = ids.clone();
     too_big[1][3] = vocab;
@@ -378,4 +382,8 @@ TEST_CASE("gemma2: bad inputs are InvalidRequest errors, not crashes", "[models]
     CHECK(e.code() == ErrorCode::InvalidRequest);
     // int32 ids and a bool mask are fine.
     CHECK(model->forward(ids.to(at::kInt), mask.to(at::kBool)).equal(model->forward(ids, mask)));
+    model->check_inputs(ids, mask);  // no throw
+    // forward() is check_inputs() then forward_checked() on int64 ids and a bool token mask.
+    CHECK(model->forward_checked(ids, mask.to(at::kBool)).equal(model->forward(ids, mask)));
+    CHECK(model->forward_checked(ids, at::Tensor()).equal(model->forward(ids)));
 }

@@ -241,6 +241,24 @@ at::Tensor to_long_tensor(const std::vector<int64_t>& v, int64_t rows, int64_t c
     return at::tensor(v, at::kLong).reshape({rows, cols});
 }
 
+bool graphs_on(const SanaPipeline& pipe) {
+    return pipe.options.cuda_graphs && pipe.options.device.is_cuda() && runtime::cuda_graphs_built();
+}
+
+// The Gemma-2 forward of a checked prompt (ids and token mask on the device): through the pipeline's CUDA graph
+// runner on CUDA (when on), else eager. Eager, the forward is about a thousand short kernels and launch-bound.
+at::Tensor text_encoder_forward(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& token_mask) {
+    if (!graphs_on(pipe)) return pipe.text_encoder->forward_checked(ids, token_mask);
+    if (!pipe.text_encoder_graphs || pipe.text_encoder_graphs_of != pipe.text_encoder.get()) {
+        models::Gemma2Model model = pipe.text_encoder;  // shares the module
+        pipe.text_encoder_graphs = std::make_shared<runtime::CudaGraphRunner>(
+            "Gemma2", [model](const std::vector<at::Tensor>& in) mutable { return model->forward_checked(in[0], in[1]); },
+            /*max_graphs=*/2);
+        pipe.text_encoder_graphs_of = pipe.text_encoder.get();
+    }
+    return pipe.text_encoder_graphs->run({ids, token_mask});
+}
+
 }  // namespace
 
 PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
@@ -269,19 +287,27 @@ PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt
                               ". Shorten it (the rest would be ignored).");
     }
     const auto batch = core::unwrap(pipe.tokenizer->encode_padded({text}, max_length, tokenizers::Truncation::Right));
-    at::Tensor ids = to_long_tensor(batch.input_ids, 1, max_length);         // [1, L]
-    at::Tensor mask = to_long_tensor(batch.attention_mask, 1, max_length);   // [1, L]
+    return encode_sana_tokens(pipe, to_long_tensor(batch.input_ids, 1, max_length),
+                              to_long_tensor(batch.attention_mask, 1, max_length), max_sequence_length);
+}
+
+PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& mask,
+                                   int max_sequence_length) {
+    pipe.ensure_text_encoder();
+    pipe.text_encoder->check_inputs(ids, mask);  // CPU ids: no device sync
     const auto device = pipe.text_encoder->options().device();
-    at::Tensor embeds = pipe.text_encoder->forward(ids.to(device), mask.to(device));  // [1, L, D]
-    if (use_instruction) {
+    at::Tensor embeds = text_encoder_forward(pipe, ids.to(device, at::kLong), mask.to(device, at::kBool));  // [1, L, D]
+    at::Tensor kept_mask = mask.to(at::kLong);
+    const int64_t length = ids.size(1);
+    if (length > max_sequence_length) {
         // Keep <bos> and the last max_sequence_length - 1 positions (drops the instruction).
         std::vector<int64_t> select = {0};
-        for (int64_t i = max_length - (max_sequence_length - 1); i < max_length; ++i) select.push_back(i);
+        for (int64_t i = length - (max_sequence_length - 1); i < length; ++i) select.push_back(i);
         at::Tensor index = at::tensor(select, at::kLong);
         embeds = embeds.index_select(1, index.to(device));  // [1, max_sequence_length, D]
-        mask = mask.index_select(1, index);
+        kept_mask = kept_mask.index_select(1, index.to(kept_mask.device()));
     }
-    return PromptEmbedding{embeds, mask.to(device)};
+    return PromptEmbedding{embeds, kept_mask.to(device)};
 }
 
 Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, const TextToImageRequest& r) {
@@ -398,8 +424,7 @@ bool is_out_of_memory(const c10::Error& e) {
 // eager. x [B, C, h, w] and embeds [B, L, D] in the model dtype, t [B] float32, mask [B, L], guidance [B] (Sprint).
 at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::Tensor& embeds, const at::Tensor& t,
                             const at::Tensor& mask, const std::optional<at::Tensor>& guidance) {
-    const bool graphs = pipe.options.cuda_graphs && pipe.options.device.is_cuda() && runtime::cuda_graphs_built();
-    if (!graphs) {
+    if (!graphs_on(pipe)) {
         models::SanaConditioning cond;
         cond.encoder_attention_mask = mask;
         cond.guidance = guidance;
@@ -484,7 +509,10 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
         negative->embeds = negative->embeds.to(device);
         negative->mask = negative->mask.to(device);
     }
-    if (release_text_encoder) pipe.text_encoder = nullptr;
+    if (release_text_encoder) {
+        pipe.text_encoder_graphs = nullptr;  // its graphs hold the model
+        pipe.text_encoder = nullptr;
+    }
     if (trace) {
         trace->prompt = positive;
         trace->negative = negative;

@@ -72,6 +72,10 @@ struct SanaPipeline {
     std::shared_ptr<runtime::CudaGraphRunner> transformer_graphs;
     const void* transformer_graphs_of = nullptr;  // the SanaTransformer2DImpl the runner was made for
     WeightQuantization transformer_graphs_quantization = WeightQuantization::None;  // and its quantisation then
+    /// The text encoder's forward through CUDA graphs (the prompt is padded to a fixed length, so one graph serves
+    /// the prompt and the negative prompt of every generation). Dropped with the text encoder: it holds the model.
+    std::shared_ptr<runtime::CudaGraphRunner> text_encoder_graphs;
+    const void* text_encoder_graphs_of = nullptr;  // the Gemma2ModelImpl the runner was made for
 
     /// 2^(number of DC-AE stages - 1): 32 for every released DC-AE.
     int64_t vae_scale_factor() const;
@@ -97,6 +101,13 @@ struct PromptEmbedding {
 /// prefix (then keep <bos> and the last max_sequence_length - 1 positions), right padding, Gemma-2 last hidden
 /// state. A prompt longer than the model reads is an InvalidRequest error (diffusers would cut it silently).
 PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                   int max_sequence_length);
+
+/// The text-encoder half of encode_sana_prompt: token ids and mask [1, L] int64 as the tokenizer pads them (checked
+/// on the CPU when they are there) → the Gemma-2 last hidden state on the pipeline's device (through a CUDA graph
+/// on CUDA when options.cuda_graphs), keeping <bos> and the last max_sequence_length - 1 positions when L is longer
+/// (what drops the instruction prefix).
+PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& mask,
                                    int max_sequence_length);
 
 /// Everything a run needs, resolved from a request and the model's defaults.

@@ -552,9 +552,7 @@ Gemma2Output Gemma2ModelImpl::forward_with_hidden_state(const at::Tensor& input_
     return run(input_ids, attention_mask, num_layers);
 }
 
-Gemma2Output Gemma2ModelImpl::run(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                  std::int64_t capture_layers) {
-    // --- Inputs ---------------------------------------------------------------------------------------------
+void Gemma2ModelImpl::check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
     if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) < 1 || input_ids.size(1) < 1) {
         input_fail("input_ids must be a non-empty [batch, length] tensor, got " +
                    (input_ids.defined() ? sizes_string(input_ids.sizes()) : std::string("none")));
@@ -562,31 +560,42 @@ Gemma2Output Gemma2ModelImpl::run(const at::Tensor& input_ids, const at::Tensor&
     if (!at::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
         input_fail(std::string("input_ids must hold integer token ids, got ") + c10::toString(input_ids.scalar_type()));
     }
-    const at::TensorOptions opts = options();
-    const at::ScalarType dtype = opts.dtype().toScalarType();
-    const at::Tensor ids = input_ids.to(opts.device(), at::kLong);  // [B, L]
-    const std::int64_t length = ids.size(1);
-    {
-        const std::int64_t lo = ids.min().item<std::int64_t>();
-        const std::int64_t hi = ids.max().item<std::int64_t>();
-        if (lo < 0 || hi >= config.vocab_size) {
-            input_fail("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary [0, " +
-                       std::to_string(config.vocab_size) +
-                       "); the tokenizer does not match this text encoder (or the ids are corrupt)");
-        }
+    const std::int64_t lo = input_ids.min().item<std::int64_t>();
+    const std::int64_t hi = input_ids.max().item<std::int64_t>();
+    if (lo < 0 || hi >= config.vocab_size) {
+        input_fail("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary [0, " +
+                   std::to_string(config.vocab_size) +
+                   "); the tokenizer does not match this text encoder (or the ids are corrupt)");
     }
-    at::Tensor padding;  // [B, L] bool, true = token; undefined = no padding
     if (attention_mask.defined()) {
-        if (attention_mask.sizes() != ids.sizes()) {
+        if (attention_mask.sizes() != input_ids.sizes()) {
             input_fail("attention_mask " + sizes_string(attention_mask.sizes()) + " does not match input_ids " +
-                       sizes_string(ids.sizes()));
+                       sizes_string(input_ids.sizes()));
         }
-        const at::Tensor m = attention_mask.to(opts.device());
-        if (m.scalar_type() != at::kBool && m.ne(0).logical_and(m.ne(1)).any().item<bool>()) {
+        if (attention_mask.scalar_type() != at::kBool &&
+            attention_mask.ne(0).logical_and(attention_mask.ne(1)).any().item<bool>()) {
             input_fail("attention_mask must hold only 0 (padding) and 1 (token)");
         }
-        padding = m.to(at::kBool);
     }
+}
+
+Gemma2Output Gemma2ModelImpl::run(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                  std::int64_t capture_layers) {
+    check_inputs(input_ids, attention_mask);
+    const at::Device device = options().device();
+    const at::Tensor padding =  // [B, L] bool, true = token; undefined = no padding
+        attention_mask.defined() ? attention_mask.to(device, at::kBool) : at::Tensor();
+    return compute(input_ids.to(device, at::kLong), padding, capture_layers);
+}
+
+at::Tensor Gemma2ModelImpl::forward_checked(const at::Tensor& input_ids, const at::Tensor& token_mask) {
+    return compute(input_ids, token_mask, -1).last_hidden_state;
+}
+
+Gemma2Output Gemma2ModelImpl::compute(const at::Tensor& ids, const at::Tensor& padding, std::int64_t capture_layers) {
+    const at::TensorOptions opts = options();
+    const at::ScalarType dtype = opts.dtype().toScalarType();
+    const std::int64_t length = ids.size(1);
 
     // --- Embedding, RoPE tables, masks --------------------------------------------------------------------------
     // h = embed(ids) * sqrt(hidden), the normaliser rounded to the model dtype first as transformers does

@@ -94,6 +94,17 @@ public:
     Gemma2Output forward_with_hidden_state(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                            std::int64_t num_layers);
 
+    /// The input checks of forward() alone: shapes, integer ids inside the vocabulary, a 0/1 mask. They read the
+    /// values on the inputs' device, so CPU inputs (what a tokenizer produces) are checked without a device sync.
+    /// Bad inputs throw core::EngineError(InvalidRequest).
+    void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask = {}) const;
+
+    /// forward() on inputs that passed check_inputs(), with no read of device values: what a CUDA graph can
+    /// capture (the Sana pipeline checks its CPU token ids, then replays a graph of this on the GPU).
+    ///   input_ids [B, L] int64 on the model's device; token_mask [B, L] bool on the model's device (true = token)
+    ///   or undefined (no padding) → last_hidden_state [B, L, hidden].
+    at::Tensor forward_checked(const at::Tensor& input_ids, const at::Tensor& token_mask);
+
     /// dtype and device of the parameters.
     at::TensorOptions options() const;
 
@@ -101,6 +112,7 @@ public:
 
 private:
     Gemma2Output run(const at::Tensor& input_ids, const at::Tensor& attention_mask, std::int64_t capture_layers);
+    Gemma2Output compute(const at::Tensor& ids, const at::Tensor& token_mask, std::int64_t capture_layers);
 
     std::shared_ptr<detail::Gemma2EmbeddingImpl> embed_tokens_;
     torch::nn::ModuleList layers_{nullptr};
