@@ -86,7 +86,7 @@ at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, con
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
-                    std::optional<at::ScalarType> out_dtype) {
+                    std::optional<at::ScalarType> out_dtype, const at::Tensor& residual) {
     TORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) > 0, "rms_norm: x must be [..., D] with D > 0");
     TORCH_CHECK(at::isFloatingType(x.scalar_type()), "rms_norm: x must be a floating-point tensor");
     const int64_t dim = x.size(-1);
@@ -103,12 +103,32 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Ten
         TORCH_CHECK(bias.device() == x.device(), "rms_norm: tensors on different devices");
     }
     TORCH_CHECK(eps >= 0.0, "rms_norm: eps must not be negative, got ", eps);
+    if (residual.defined()) {
+        TORCH_CHECK(residual.sizes() == x.sizes(), "rms_norm: residual must have x's shape ", x.sizes(), ", got ",
+                    residual.sizes());
+        TORCH_CHECK(residual.device() == x.device(), "rms_norm: tensors on different devices");
+    }
     RECORD_FUNCTION("kinora::rms_norm", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
-        return detail::rms_norm_cuda(x, weight, bias, eps, out_dtype);
+        return detail::rms_norm_cuda(x, weight, bias, eps, out_dtype, residual);
     }
     at::Tensor out = detail::rms_norm_cpu(x, weight, bias, eps);
-    return out_dtype ? out.to(*out_dtype) : out;
+    if (out_dtype) out = out.to(*out_dtype);
+    return residual.defined() ? out + residual : out;
+}
+
+at::Tensor bias_silu(const at::Tensor& x, const at::Tensor& bias) {
+    TORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) > 0, "bias_silu: x must be [..., C] with C > 0");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "bias_silu: x must be a floating-point tensor");
+    TORCH_CHECK(bias.defined() && bias.dim() == 1 && bias.size(0) == x.size(-1), "bias_silu: bias must be [C = ",
+                x.size(-1), "], got ", bias.defined() ? bias.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(bias.device() == x.device(), "bias_silu: tensors on different devices");
+    TORCH_CHECK(bias.scalar_type() == x.scalar_type(), "bias_silu: bias must have x's dtype");
+    RECORD_FUNCTION("kinora::bias_silu", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::bias_silu_cuda(x, bias);
+    }
+    return detail::bias_silu_cpu(x, bias);
 }
 
 at::Tensor depthwise_conv3x3_silu_gate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

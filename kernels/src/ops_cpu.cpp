@@ -56,6 +56,10 @@ at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor
     return halves[0] * at::silu(halves[1]);
 }
 
+at::Tensor bias_silu_cpu(const at::Tensor& x, const at::Tensor& bias) {
+    return at::silu(x + bias);
+}
+
 at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
     return at::addcmul(x, gate, y);  // x + gate · y, one rounding
 }

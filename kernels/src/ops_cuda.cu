@@ -130,7 +130,7 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
 }
 
 at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
-                         std::optional<at::ScalarType> requested) {
+                         std::optional<at::ScalarType> requested, const at::Tensor& residual) {
     at::ScalarType out_dtype = x.scalar_type();
     if (weight.defined()) {
         const bool low = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16;
@@ -144,7 +144,8 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at
         if (out_dtype == at::kFloat && *requested == x.scalar_type()) {
             out_dtype = *requested;
         } else {
-            return rms_norm_cuda(x, weight, bias, eps, std::nullopt).to(*requested);
+            const at::Tensor out = rms_norm_cuda(x, weight, bias, eps, std::nullopt, {}).to(*requested);
+            return residual.defined() ? out + residual : out;
         }
     }
     const auto in_type = kernel_dtype(x.scalar_type());
@@ -153,18 +154,55 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at
     const int64_t rows = dim > 0 ? x.numel() / dim : 0;
     if (!in_type || !out_type || (out_dtype != x.scalar_type() && out_dtype != at::kFloat) || rows == 0 ||
         dim > cuda::kMaxNormRow || rows > cuda::kMaxGridX) {
-        const at::Tensor out = rms_norm_cpu(x, weight, bias, eps);  // e.g. float32 x with a bfloat16 weight
-        return requested ? out.to(*requested) : out;
+        at::Tensor out = rms_norm_cpu(x, weight, bias, eps);  // e.g. float32 x with a bfloat16 weight
+        if (requested) out = out.to(*requested);
+        return residual.defined() ? out + residual : out;
     }
     c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
+    // The residual joins the kernel's pass when it is of the result's dtype (the kernel's warp-per-row form takes
+    // it); otherwise it is a separate add after the kernel.
+    at::Tensor rc;
+    if (residual.defined() && residual.scalar_type() == out_dtype && out_dtype == x.scalar_type()) {
+        rc = residual.contiguous();
+    }
     at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
     const at::Tensor weight_f = weight.defined() ? weight.to(at::kFloat).contiguous() : at::Tensor();
     const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-    C10_CUDA_CHECK(cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
-                                  weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
-                                  bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
-                                  static_cast<float>(eps), out.data_ptr(), at::cuda::getCurrentCUDAStream()));
+    const cudaError_t fused = cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
+                                             weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
+                                             bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
+                                             static_cast<float>(eps), rc.defined() ? rc.data_ptr() : nullptr,
+                                             out.data_ptr(), at::cuda::getCurrentCUDAStream());
+    if (fused == cudaErrorNotSupported) {  // a residual the kernel's form for this row cannot take
+        (void)cudaGetLastError();
+        C10_CUDA_CHECK(cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
+                                      weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
+                                      bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
+                                      static_cast<float>(eps), nullptr, out.data_ptr(),
+                                      at::cuda::getCurrentCUDAStream()));
+        return residual.defined() ? out + residual : out;
+    }
+    C10_CUDA_CHECK(fused);
+    return residual.defined() && !rc.defined() ? out + residual : out;
+}
+
+at::Tensor bias_silu_cuda(const at::Tensor& x, const at::Tensor& bias) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    if (!dtype || !x.is_contiguous() || x.numel() == 0) {
+        return bias_silu_cpu(x, bias);  // device-generic ATen ops
+    }
+    const int64_t channels = x.size(-1);
+    const int64_t rows = x.numel() / channels;
+    c10::cuda::CUDAGuard guard(x.device());
+    at::Tensor out = at::empty_like(x);
+    const at::Tensor bias_f = bias.to(at::kFloat).contiguous();
+    if (!cuda::bias_silu_supported(*dtype, rows, channels, x.data_ptr(), out.data_ptr())) {
+        return bias_silu_cpu(x, bias);
+    }
+    C10_CUDA_CHECK(cuda::bias_silu(*dtype, x.data_ptr(), bias_f.data_ptr<float>(), rows, channels, out.data_ptr(),
+                                   at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
+                                   at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

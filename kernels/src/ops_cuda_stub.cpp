@@ -27,8 +27,12 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor&, const at::Tensor&, const 
 }
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
-                         std::optional<at::ScalarType>) {
+                         std::optional<at::ScalarType>, const at::Tensor&) {
     no_cuda("rms_norm");
+}
+
+at::Tensor bias_silu_cuda(const at::Tensor&, const at::Tensor&) {
+    no_cuda("bias_silu");
 }
 
 at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {

@@ -17,7 +17,9 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
 
 at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
 at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
-                         std::optional<at::ScalarType> out_dtype);
+                         std::optional<at::ScalarType> out_dtype, const at::Tensor& residual);
+at::Tensor bias_silu_cpu(const at::Tensor& x, const at::Tensor& bias);
+at::Tensor bias_silu_cuda(const at::Tensor& x, const at::Tensor& bias);
 
 at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);

@@ -195,6 +195,38 @@ TEST_CASE("rms_norm (CPU): out_dtype rounds the float32 result once (Gemma-2's n
     CHECK(kernels::rms_norm(x, w + 1, {}, 1e-6).scalar_type() == torch::kFloat);  // without: float32, as before
 }
 
+TEST_CASE("rms_norm (CPU): a residual is added to the rounded norm (the DC-AE blocks' x + norm(h))", "[kernels]") {
+    torch::manual_seed(16);
+    auto x = torch::randn({2, 3, 5, 16}) * 2;
+    auto weight = torch::randn({16}) * 0.5 + 1;
+    auto bias = torch::randn({16}) * 0.1;
+    auto residual = torch::randn({2, 3, 5, 16});
+    auto expected = rms_norm_f64(x, weight, bias, 1e-5) + residual.to(torch::kDouble);
+    REQUIRE_ALLCLOSE(kernels::rms_norm(x, weight, bias, 1e-5, std::nullopt, residual), expected.to(torch::kFloat), 1e-5,
+                     1e-5);
+    // bfloat16: the norm is rounded before the add, as the separate add sees it: the same bits as norm + residual.
+    auto x16 = x.to(torch::kBFloat16), r16 = residual.to(torch::kBFloat16);
+    auto w16 = weight.to(torch::kBFloat16), b16 = bias.to(torch::kBFloat16);
+    auto out16 = kernels::rms_norm(x16, w16, b16, 1e-5, std::nullopt, r16);
+    CHECK(out16.scalar_type() == torch::kBFloat16);
+    CHECK(out16.equal(kernels::rms_norm(x16, w16, b16, 1e-5) + r16));
+    REQUIRE_THROWS_WITH(kernels::rms_norm(x, weight, bias, 1e-5, std::nullopt, residual.narrow(3, 0, 8)),
+                        Catch::Contains("residual must have x's shape"));
+}
+
+TEST_CASE("bias_silu (CPU): SiLU of x plus a per-channel bias, the sum rounded first", "[kernels]") {
+    torch::manual_seed(17);
+    auto x = torch::randn({2, 4, 6, 24}) * 3;
+    auto bias = torch::randn({24});
+    auto sum = x.to(torch::kDouble) + bias.to(torch::kDouble);
+    auto expected = sum * torch::sigmoid(sum);
+    REQUIRE_ALLCLOSE(kernels::bias_silu(x, bias), expected.to(torch::kFloat), 1e-5, 1e-6);
+    auto x16 = x.to(torch::kBFloat16), b16 = bias.to(torch::kBFloat16);
+    CHECK(kernels::bias_silu(x16, b16).equal(at::silu(x16 + b16)));
+    REQUIRE_THROWS_WITH(kernels::bias_silu(x, torch::randn({23})), Catch::Contains("bias must be [C = 24]"));
+    REQUIRE_THROWS_WITH(kernels::bias_silu(x16, bias), Catch::Contains("bias must have x's dtype"));
+}
+
 TEST_CASE("gated_residual (CPU): x + gate·y with per-batch and shared gates", "[kernels]") {
     torch::manual_seed(14);
     auto x = torch::randn({2, 5, 8});

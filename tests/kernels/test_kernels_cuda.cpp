@@ -168,6 +168,49 @@ TEST_CASE("rms_norm (CUDA): fused kernel matches the CPU reference", "[.cuda][ke
         poison_cuda_allocator();
         check_against(kernels::rms_norm(xt.cuda(), {}, {}, 1e-6), ref, dtype);
     }
+    SECTION("weight, bias and a residual (the DC-AE blocks' x + norm(h)), contiguous and not") {
+        auto residual = torch::randn(shape).to(dtype);
+        auto ref = kernels::rms_norm(xf, weight.to(torch::kFloat), bias.to(torch::kFloat), 1e-5, std::nullopt,
+                                     residual.to(torch::kFloat));
+        poison_cuda_allocator();
+        auto out = kernels::rms_norm(x.cuda(), weight.cuda(), bias.cuda(), 1e-5, std::nullopt, residual.cuda());
+        CHECK(out.scalar_type() == dtype);
+        check_against(out, ref, dtype);
+        // The kernel adds the residual to the norm rounded to the dtype, as the separate add does.
+        auto unfused = kernels::rms_norm(x.cuda(), weight.cuda(), bias.cuda(), 1e-5) + residual.cuda();
+        CHECK(out.equal(unfused));
+        auto rt = residual.transpose(0, -1).contiguous().transpose(0, -1);  // same shape, other strides
+        check_against(kernels::rms_norm(x.cuda(), weight.cuda(), bias.cuda(), 1e-5, std::nullopt, rt.cuda()), ref,
+                      dtype);
+    }
+}
+
+TEST_CASE("bias_silu (CUDA): vectorised kernel matches the CPU reference", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(26);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    // The DC-AE ResBlocks' maps (channels last: [B, H, W, C]), small and odd ones.
+    const auto shape = GENERATE(std::vector<int64_t>{1, 1024, 1024, 128}, std::vector<int64_t>{1, 256, 256, 512},
+                                std::vector<int64_t>{2, 3, 5, 16}, std::vector<int64_t>{3, 7, 12});
+    INFO(torch::toString(dtype) << " " << shape);
+    auto x = (torch::randn(shape) * 3).to(dtype);
+    auto bias = torch::randn({shape.back()}).to(dtype);
+    auto ref = kernels::bias_silu(x.to(torch::kFloat), bias.to(torch::kFloat));
+    poison_cuda_allocator();
+    auto out = kernels::bias_silu(x.cuda(), bias.cuda());
+    CHECK(out.scalar_type() == dtype);
+    check_against(out, ref, dtype);
+    if (dtype != torch::kFloat) {
+        // The same two roundings as ATen's add and SiLU: at most one unit in the last place apart (expf vs ATen's exp).
+        const auto diff = (out.to(torch::kFloat) - at::silu(x.cuda() + bias.cuda()).to(torch::kFloat)).abs();
+        const auto ulp = out.to(torch::kFloat).abs() * (dtype == torch::kBFloat16 ? 1.0 / 128 : 1.0 / 1024) + 1e-6;
+        CHECK((diff <= ulp).all().item<bool>());
+    }
+    SECTION("non-contiguous x goes to the ATen ops") {
+        auto xt = x.transpose(0, 1);
+        check_against(kernels::bias_silu(xt.cuda(), bias.cuda()),
+                      kernels::bias_silu(xt.to(torch::kFloat), bias.to(torch::kFloat)), dtype);
+    }
 }
 
 TEST_CASE("depthwise_conv3x3_silu_gate (CUDA): fused kernel matches the CPU reference", "[.cuda][kernels]") {

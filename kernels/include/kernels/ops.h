@@ -45,8 +45,16 @@ at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, con
 ///   pass per row in float32, one rounding at the end.
 ///   out_dtype: the result rounded to this dtype (CPU: .to(out_dtype) after the ops above; CUDA: the kernel writes
 ///   it directly when it is x's dtype), e.g. Gemma-2's norm: rms_norm(x, 1 + weight (float32), {}, eps, x's dtype).
+///   residual: [..., D] like x, or undefined: the result is then `rms_norm(...) + residual`, the norm rounded first
+///   as the separate add sees it (the DC-AE's blocks end in x + norm(h)); CUDA: added in the same pass.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
-                    std::optional<at::ScalarType> out_dtype = std::nullopt);
+                    std::optional<at::ScalarType> out_dtype = std::nullopt, const at::Tensor& residual = {});
+
+/// SiLU of x plus a per-channel bias, as at::silu(x + bias) computes it: the sum rounded to x's dtype, then the
+/// SiLU (a convolution's bias and activation, e.g. the DC-AE ResBlock's conv1 run without its bias).
+///   x: [..., C]; bias: [C] in x's dtype → [..., C] in x's dtype. CPU: exactly those ATen ops; CUDA: one vectorised
+///   pass (float32 arithmetic, the same two roundings) for contiguous x; other layouts go to the ATen ops.
+at::Tensor bias_silu(const at::Tensor& x, const at::Tensor& bias);
 
 /// GLUMBConv's depthwise step and gate (Sana's feed-forward, the DC-AE's EfficientViT MLP):
 ///   y = conv2d(x, weight, bias, stride 1, padding 1, groups = 2C);  out = y[:, :C] · SiLU(y[:, C:])

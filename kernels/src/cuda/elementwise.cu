@@ -1,7 +1,8 @@
-// Elementwise steps of the Sana blocks on CUDA: the gated residual (kernels::gated_residual),
-// out = x + gate[b] · y, with 16-byte loads and stores and the gate row read where it lies (a chunk of the block's
-// [B, 6, D] modulation). ATen's addcmul computes the same, but with a broadcast gate its kernel takes the strided,
-// unvectorised path.
+// Elementwise steps on CUDA, with 16-byte loads and stores:
+//  - the gated residual of the Sana blocks (kernels::gated_residual), out = x + gate[b] · y, the gate row read where it
+//    lies (a chunk of the block's [B, 6, D] modulation). ATen's addcmul computes the same, but with a broadcast gate
+//    its kernel takes the strided, unvectorised path;
+//  - a convolution's bias and SiLU (kernels::bias_silu) in one pass instead of ATen's bias add and SiLU.
 #include <algorithm>
 
 #include "common.cuh"
@@ -37,7 +38,51 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// out = SiLU(round(x + bias[c])): x, out [rows, channels] contiguous, 16-byte vectors never straddle rows.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    bias_silu_kernel(const scalar_t* __restrict__ x, const float* __restrict__ bias, int64_t total_vecs,
+                     int64_t vecs_per_row, scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    using V = Vec16<scalar_t>;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total_vecs;
+         i += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const float* b = bias + (i % vecs_per_row) * kN;
+        V a, o;
+        a.raw = reinterpret_cast<const uint4*>(x)[i];
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            // The sum rounded to scalar_t as at::add leaves it, then at::silu's x / (1 + exp(-x)) in float32.
+            const float v = to_float(from_float<scalar_t>(to_float(a.v[j]) + b[j]));
+            o.v[j] = from_float<scalar_t>(v / (1.0f + expf(-v)));
+        }
+        reinterpret_cast<uint4*>(out)[i] = o.raw;
+    }
+}
+
 }  // namespace
+
+bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void* x, const void* out) {
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    return rows > 0 && channels > 0 && channels % per_vec == 0 && aligned16(x) && aligned16(out);
+}
+
+cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t rows, int64_t channels, void* out,
+                      int num_sms, cudaStream_t stream) {
+    if (bias == nullptr || !bias_silu_supported(dtype, rows, channels, x, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t vecs_per_row = channels / per_vec;
+    const int64_t total = rows * vecs_per_row;
+    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        bias_silu_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+            static_cast<const scalar_t*>(x), bias, total, vecs_per_row, static_cast<scalar_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
 
 bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* gate,
                               int64_t gate_stride, const void* y, const void* out) {

@@ -75,8 +75,10 @@ cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shi
 
 /// out[r, :] = x[r, :] · rsqrt(mean(x[r, :]²) + eps) [· weight [+ bias]]. x: [rows, dim] contiguous of in_type;
 /// weight, bias: float32 [dim] or null; out: [rows, dim] contiguous of out_type (in_type or kFloat32).
+// residual (in_type, [rows, dim], or null): added to the rounded result in the same pass; cudaErrorNotSupported when
+// the row's kernel form cannot take one (then nothing ran).
 cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias, int64_t rows,
-                     int64_t dim, float eps, void* out, cudaStream_t stream);
+                     int64_t dim, float eps, const void* residual, void* out, cudaStream_t stream);
 
 // ---- GLUMBConv's depthwise 3×3 conv + SiLU gate ------------------------------------------------------------------
 
@@ -103,6 +105,15 @@ bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void
                               int64_t gate_stride, const void* y, const void* out);
 cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const void* y, int64_t rows, int64_t dim,
                            int64_t rows_per_batch, int64_t gate_stride, void* out, int num_sms, cudaStream_t stream);
+
+// ---- Bias + SiLU ---------------------------------------------------------------------------------------------------
+
+/// out[r, c] = SiLU(round(x[r, c] + bias[c])) in float32, rounded to `dtype` (what at::silu(x + bias) computes).
+/// x, out: [rows, channels] contiguous of `dtype`; bias float32 [channels]; channels whole 16-byte vectors, x and out
+/// 16-byte aligned.
+bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void* x, const void* out);
+cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t rows, int64_t channels, void* out,
+                      int num_sms, cudaStream_t stream);
 
 // ---- FP8 (e4m3fn) quantisation -----------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 // Row normalisations on CUDA: Sana's modulated LayerNorm (kernels::layer_norm_modulate) and diffusers' RMSNorm
-// (kernels::rms_norm). Statistics are float32 sums and each output is rounded once. Two shapes of kernel:
+// (kernels::rms_norm, with an optional residual added in the warp-per-row form). Statistics are float32 sums and each
+// output is rounded once (with a residual: the norm, then the sum, as the separate add rounds). Two shapes of kernel:
 //  - a warp per row, the row held in registers and read with 16-byte loads (rows up to 32 · kMaxVecsPerLane vectors,
 //    D a multiple of 16 bytes' worth of elements, aligned pointers): Sana's D = 1152..2240 and the DC-AE's channel
 //    counts, thousands of rows; no shared memory and no block barriers;
@@ -157,11 +158,13 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     }
 }
 
-// x · rsqrt(mean(x²) + eps) [· weight [+ bias]] with x and out of scalar_t, weight / bias float32 or null.
+// x · rsqrt(mean(x²) + eps) [· weight [+ bias]] with x and out of scalar_t, weight / bias float32 or null; with a
+// residual (scalar_t, or null), the result rounded to scalar_t plus the residual, rounded again (a separate add).
 template <typename scalar_t, int VECS>
 __global__ void __launch_bounds__(kWarpRowThreads)
     rms_norm_warp_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight,
-                         const float* __restrict__ bias, int64_t rows, int dim, float eps, scalar_t* __restrict__ out) {
+                         const float* __restrict__ bias, const scalar_t* __restrict__ residual, int64_t rows, int dim,
+                         float eps, scalar_t* __restrict__ out) {
     constexpr int kN = Vec16<scalar_t>::kN;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
     if (r >= rows) {
@@ -179,7 +182,10 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     for (int i = 0; i < VECS; ++i) {
         const int vi = lane + 32 * i;
         if (vi < vecs) {
-            Vec16<scalar_t> o;
+            Vec16<scalar_t> o, res;
+            if (residual != nullptr) {
+                res.raw = reinterpret_cast<const uint4*>(residual + r * dim)[vi];
+            }
 #pragma unroll
             for (int j = 0; j < kN; ++j) {
                 float value = values[i][j] * rstd;
@@ -189,6 +195,9 @@ __global__ void __launch_bounds__(kWarpRowThreads)
                     if (bias != nullptr) {
                         value += bias[e];
                     }
+                }
+                if (residual != nullptr) {
+                    value = to_float(from_float<scalar_t>(value)) + to_float(res.v[j]);
                 }
                 o.v[j] = from_float<scalar_t>(value);
             }
@@ -302,23 +311,26 @@ cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, co
 }
 
 cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* weight, const float* bias, int64_t rows,
-                     int64_t dim, float eps, void* out, cudaStream_t stream) {
+                     int64_t dim, float eps, const void* residual, void* out, cudaStream_t stream) {
     if (!valid_rows(rows, dim) || (bias != nullptr && weight == nullptr)) {
         return cudaErrorInvalidValue;
     }
     const int vecs = warp_row_vecs(dim, in_type == DType::kFloat32 ? 4 : 2);
     if (in_type == out_type && vecs > 0 && aligned16(x) && aligned16(out) &&
-        ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX) {
+        (residual == nullptr || aligned16(residual)) && ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX) {
         const auto blocks = static_cast<unsigned>(ceil_div(rows, kWarpRowThreads / 32));
         const bool ok = dispatch_dtype(in_type, [&](auto tag) {
             using scalar_t = typename decltype(tag)::type;
             dispatch_vecs(vecs, [&](auto v) {
                 rms_norm_warp_kernel<scalar_t, decltype(v)::value><<<blocks, kWarpRowThreads, 0, stream>>>(
-                    static_cast<const scalar_t*>(x), weight, bias, rows, static_cast<int>(dim), eps,
-                    static_cast<scalar_t*>(out));
+                    static_cast<const scalar_t*>(x), weight, bias, static_cast<const scalar_t*>(residual), rows,
+                    static_cast<int>(dim), eps, static_cast<scalar_t*>(out));
             });
         });
         return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+    }
+    if (residual != nullptr) {
+        return cudaErrorNotSupported;  // the block-per-row form takes none: the caller adds it
     }
     const int threads = threads_for(dim);
     const size_t smem = static_cast<size_t>(dim + 32) * sizeof(float);

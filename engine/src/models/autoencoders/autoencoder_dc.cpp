@@ -515,12 +515,14 @@ public:
         return h * weight.view({1, -1, 1, 1}) + bias.view({1, -1, 1, 1});
     }
 
-    // The same on [..., C] (channels last in the shape): kernels::rms_norm, whose CPU reference is diffusers' ops.
-    at::Tensor forward_nhwc(const at::Tensor& x) {
+    // The same on [..., C] (channels last in the shape): kernels::rms_norm, whose CPU reference is diffusers' ops;
+    // plus `residual` ([..., C] like x) when given, in the same pass on CUDA (the blocks' x + norm(h)).
+    at::Tensor forward_nhwc(const at::Tensor& x, const at::Tensor& residual = {}) {
         if (type_ == DCNormType::BatchNorm) {
-            return forward(x.movedim(-1, 1)).movedim(1, -1);
+            const at::Tensor y = forward(x.movedim(-1, 1)).movedim(1, -1);
+            return residual.defined() ? y + residual : y;
         }
-        return kernels::rms_norm(x, weight, bias, eps_);
+        return kernels::rms_norm(x, weight, bias, eps_, std::nullopt, residual);
     }
 
     at::Tensor weight, bias, running_mean, running_var;
@@ -553,6 +555,9 @@ public:
         norm = register_module("norm", ChannelNorm(norm_type, channels));
     }
     at::Tensor forward(const at::Tensor& x) override {  // [B, C, H, W]
+        if (act_ == DCActivation::SiLU && is_channels_last_strided(x)) {
+            return forward_nhwc(x);
+        }
         at::Tensor h = activate(conv1->forward(x), act_);
         h = norm->forward(conv2->forward(h));
         return h + x;
@@ -562,6 +567,17 @@ public:
     std::optional<int64_t> input_halo(int64_t h) const override { return h + conv_reach(conv1) + conv_reach(conv2); }
 
 private:
+    // The same on a channels-last map, with two full-resolution passes fewer: conv1 runs without its bias, which
+    // joins the SiLU in one pass (kernels::bias_silu), and the residual joins the norm's pass.
+    at::Tensor forward_nhwc(const at::Tensor& x) {
+        const int64_t pad = conv_reach(conv1);
+        const at::Tensor a = at::conv2d(x, conv1->weight, at::Tensor(), {1, 1}, {pad, pad})
+                                 .contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor h = kernels::bias_silu(a.permute({0, 2, 3, 1}), conv1->bias).permute({0, 3, 1, 2});
+        const at::Tensor b = conv2->forward(h).contiguous(at::MemoryFormat::ChannelsLast);
+        return norm->forward_nhwc(b.permute({0, 2, 3, 1}), x.permute({0, 2, 3, 1})).permute({0, 3, 1, 2});
+    }
+
     DCActivation act_;
     torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
     ChannelNorm norm{nullptr};
@@ -635,6 +651,10 @@ public:
         }
         out = out.reshape({b, -1, height, width});                 // [B, I(1+S), H, W]
         out = to_out->forward(out.movedim(1, -1)).movedim(-1, 1);  // [B, C, H, W]
+        if (is_channels_last_strided(out) && is_channels_last_strided(x)) {
+            // x + norm(out) in one pass on the maps as they lie.
+            return norm_out->forward_nhwc(out.permute({0, 2, 3, 1}), x.permute({0, 2, 3, 1})).permute({0, 3, 1, 2});
+        }
         out = norm_out->forward(out);
         return out + x;
     }
@@ -666,7 +686,7 @@ public:
             const at::Tensor xt = x.permute({0, 2, 3, 1});
             at::Tensor h = glumbconv_nhwc(xt, conv_inverted->weight, conv_inverted->bias, conv_depth->weight,
                                           conv_depth->bias, conv_point->weight, conv_point->bias);
-            h = norm->forward_nhwc(h) + xt;
+            h = norm->forward_nhwc(h, xt);
             return h.permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
         }
         at::Tensor h = at::silu(conv_inverted->forward(x));  // [B, 8C, H, W]
