@@ -178,7 +178,7 @@ reference() {  # reference NAME ESTIMATE CAP SOURCE_DIR cases...
 
 if [[ -x "$BIN/test_kernels" ]]; then
     (( BUILT )) || log "note: the build step did not succeed in this run; using the binaries in $BIN"
-    step test_kernels_cuda 20 90 "$BIN/test_kernels" "[cuda]" --durations yes
+    step test_kernels_cuda 60 150 "$BIN/test_kernels" "[cuda]" --durations yes
 elif wanted test_kernels_cuda; then
     log "SKIPPED test_kernels_cuda: no test_kernels binary"
     SKIPPED+=("test_kernels_cuda (no binary)")
