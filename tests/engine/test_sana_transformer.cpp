@@ -104,6 +104,45 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny Sprint case (qk norm
     REQUIRE_MAXDIFF_REL(out, gc.io("sample"), 1e-4);
 }
 
+// The pipeline computes the caption's cross-attention keys and values once per image (caption_kv) and passes them to
+// every step: the same output as the forward that computes them itself, bit for bit (the same ops in the same order).
+TEST_CASE("SanaTransformer2D: precomputed caption keys and values give the same output", "[models]") {
+    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto model = load_golden_model(gc);
+        torch::NoGradGuard no_grad;
+        const at::Tensor expected = run_golden(gc, model);
+        SanaConditioning cond;
+        cond.encoder_attention_mask = gc.io("encoder_attention_mask");
+        if (gc.has_io("guidance")) cond.guidance = gc.io("guidance");
+        cond.caption_kv = model->caption_kv(gc.io("encoder_hidden_states"));
+        const auto blocks = static_cast<size_t>(model->transformer_blocks->size());
+        REQUIRE(cond.caption_kv.size() == 2 * blocks);
+        CHECK(cond.caption_kv[0].size(0) == gc.io("encoder_hidden_states").size(0));
+        CHECK(cond.caption_kv[0].size(1) == model->config.num_cross_attention_heads);
+        const at::Tensor got =
+            model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond);
+        CHECK(got.equal(expected));
+        // They are what the blocks attend to: other keys and values change the output.
+        cond.caption_kv[1] = cond.caption_kv[1] * 2;
+        const at::Tensor changed =
+            model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond);
+        CHECK((changed - expected).abs().max().item<double>() > 1e-4);
+        // A wrong count or shape is an InvalidRequest naming caption_kv.
+        cond.caption_kv.pop_back();
+        const std::string m = engine_error_message(
+            [&] { model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond); },
+            ErrorCode::InvalidRequest);
+        CHECK_THAT(m, Catch::Contains("caption_kv must hold a key and a value for each of the"));
+        cond.caption_kv = model->caption_kv(gc.io("encoder_hidden_states").narrow(1, 0, 3));
+        const std::string m2 = engine_error_message(
+            [&] { model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond); },
+            ErrorCode::InvalidRequest);
+        CHECK_THAT(m2, Catch::Contains("caption_kv tensors must be"));
+    }
+}
+
 TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos positions, interpolation_scale 2)",
           "[models]") {
     auto gc = test_support::GoldenCase::load("sana_4k_transformer_tiny");
@@ -118,7 +157,7 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos pos
         torch::NoGradGuard no_grad;
         auto x = gc.io("hidden_states").slice(3, 0, 8);  // 8x8 = sample_size
         auto y = model->forward(x, gc.io("encoder_hidden_states"), gc.io("timestep"),
-                                SanaConditioning{gc.io("encoder_attention_mask"), std::nullopt});
+                                SanaConditioning{gc.io("encoder_attention_mask"), std::nullopt, {}});
         CHECK(y.sizes() == x.sizes());
     }
     REQUIRE_MAXDIFF_REL(run_golden(gc, model), gc.io("sample"), 1e-4);
@@ -312,7 +351,7 @@ TEST_CASE("SanaTransformer2D: bad inputs get InvalidRequest errors that say what
     torch::NoGradGuard no_grad;
     const at::Tensor ctx = gc.io("encoder_hidden_states");
     const at::Tensor t = gc.io("timestep");
-    const SanaConditioning cond{gc.io("encoder_attention_mask"), std::nullopt};
+    const SanaConditioning cond{gc.io("encoder_attention_mask"), std::nullopt, {}};
 
     // A latent divisible by the patch size works (and unpatchifies back to its size).
     CHECK(model->forward(torch::randn({2, 8, 8, 12}), ctx, t, cond).sizes() == at::IntArrayRef({2, 8, 8, 12}));
@@ -344,13 +383,13 @@ TEST_CASE("SanaTransformer2D: bad inputs get InvalidRequest errors that say what
     msg = engine_error_message(
         [&] {
             model->forward(torch::randn({2, 8, 8, 12}), ctx, t,
-                           SanaConditioning{gc.io("encoder_attention_mask").slice(1, 0, 5), std::nullopt});
+                           SanaConditioning{gc.io("encoder_attention_mask").slice(1, 0, 5), std::nullopt, {}});
         },
         ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("encoder_attention_mask"));
     msg = engine_error_message(
         [&] {
-            model->forward(torch::randn({2, 8, 8, 12}), ctx, t, SanaConditioning{std::nullopt, torch::ones({2})});
+            model->forward(torch::randn({2, 8, 8, 12}), ctx, t, SanaConditioning{std::nullopt, torch::ones({2}), {}});
         },
         ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("guidance_embeds = false"));
@@ -413,4 +452,54 @@ TEST_CASE("SanaTransformer2D (CUDA): the CUDA-graphed forward equals the eager f
         REQUIRE_MAXDIFF_REL(graphed2, reference2, 1e-5);
         CHECK((graphed2 - graphed).abs().max().item<double>() > 1e-3);  // the new inputs were used
     }
+}
+
+// As the pipeline runs it: the caption's keys and values as persistent inputs of the graph (read where they lie, not
+// copied), refilled in place for a new caption: the replay uses the new values; new buffers mean a new graph.
+TEST_CASE("SanaTransformer2D (CUDA): a graph over persistent caption keys and values follows their refills",
+          "[.cuda][models]") {
+    if (!torch::cuda::is_available()) {
+        WARN("no CUDA device");
+        return;
+    }
+    auto gc = test_support::GoldenCase::load("sana_transformer_tiny");
+    engine::models::SanaTransformer2DLoadOptions options;
+    options.device = c10::Device(c10::kCUDA, 0);
+    auto loaded = engine::models::load_sana_transformer_2d(gc.dir().string(), options);
+    REQUIRE(loaded.has_value());
+    SanaTransformer2D model = std::move(loaded).value();
+    const auto cuda = [](const at::Tensor& t) { return t.to(c10::Device(c10::kCUDA, 0)); };
+    auto fn = [&](const std::vector<at::Tensor>& in) {
+        SanaConditioning cond;
+        cond.encoder_attention_mask = in[3];
+        cond.caption_kv.assign(in.begin() + 4, in.end());
+        return model->forward(in[0], in[1], in[2], cond);
+    };
+    engine::runtime::CudaGraphRunner runner("persistent", fn);
+    runner.set_enabled(true);
+    torch::NoGradGuard no_grad;
+    const std::vector<at::Tensor> inputs = {cuda(gc.io("hidden_states")), cuda(gc.io("encoder_hidden_states")),
+                                            cuda(gc.io("timestep")), cuda(gc.io("encoder_attention_mask"))};
+    std::vector<at::Tensor> kv = model->caption_kv(inputs[1]);
+    const at::Tensor first = runner.run(inputs, kv).cpu();
+    REQUIRE_FALSE(runner.failed());
+    REQUIRE_MAXDIFF_REL(first, gc.io("sample"), 1e-4);
+    // A new caption, refilled into the same buffers: the same graph replays over the new values.
+    const at::Tensor caption2 = inputs[1] * -0.75 + 0.1;
+    const std::vector<at::Tensor> kv2 = model->caption_kv(caption2);
+    for (size_t i = 0; i < kv.size(); ++i) kv[i].copy_(kv2[i]);
+    std::vector<at::Tensor> inputs2 = inputs;
+    inputs2[1] = caption2;
+    SanaConditioning eager_cond;
+    eager_cond.encoder_attention_mask = inputs[3];
+    const at::Tensor expected2 = model->forward(inputs2[0], inputs2[1], inputs2[2], eager_cond).cpu();
+    const at::Tensor second = runner.run(inputs2, kv).cpu();
+    CHECK(runner.captures() == 1);
+    CHECK(runner.replays() == 2);
+    REQUIRE_MAXDIFF_REL(second, expected2, 1e-5);
+    CHECK((second - first).abs().max().item<double>() > 1e-3);
+    // Other buffers (other addresses): a graph of their own.
+    const at::Tensor third = runner.run(inputs2, kv2).cpu();
+    CHECK(runner.captures() == 2);
+    REQUIRE_MAXDIFF_REL(third, expected2, 1e-5);
 }

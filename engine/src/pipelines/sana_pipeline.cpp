@@ -420,25 +420,51 @@ bool is_out_of_memory(const c10::Error& e) {
     return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
 }
 
+// The caption's cross-attention keys and values for a run's steps (the caption is the same at every step): computed
+// once. With CUDA graphs they go into the pipeline's buffers of the last run, refilled in place when the shapes
+// match, so that the step graph captured over them replays (its signature holds their addresses).
+std::vector<at::Tensor> run_caption_kv(SanaPipeline& pipe, const at::Tensor& embeds) {
+    std::vector<at::Tensor> kv = pipe.transformer->caption_kv(embeds);
+    if (!graphs_on(pipe)) return kv;
+    bool same = pipe.caption_kv.size() == kv.size();
+    for (size_t i = 0; same && i < kv.size(); ++i) {
+        const at::Tensor& b = pipe.caption_kv[i];
+        same = b.sizes() == kv[i].sizes() && b.strides() == kv[i].strides() &&
+               b.scalar_type() == kv[i].scalar_type() && b.device() == kv[i].device();
+    }
+    if (!same) {
+        pipe.caption_kv = std::move(kv);
+    } else {
+        for (size_t i = 0; i < kv.size(); ++i) pipe.caption_kv[i].copy_(kv[i]);
+    }
+    return pipe.caption_kv;
+}
+
 // The transformer forward of a denoising step: through the pipeline's CUDA graph runner on CUDA (when on), else
-// eager. x [B, C, h, w] and embeds [B, L, D] in the model dtype, t [B] float32, mask [B, L], guidance [B] (Sprint).
+// eager. x [B, C, h, w] and embeds [B, L, D] in the model dtype, t [B] float32, mask [B, L], guidance [B] (Sprint),
+// caption_kv: run_caption_kv of embeds.
 at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::Tensor& embeds, const at::Tensor& t,
-                            const at::Tensor& mask, const std::optional<at::Tensor>& guidance) {
+                            const at::Tensor& mask, const std::optional<at::Tensor>& guidance,
+                            const std::vector<at::Tensor>& caption_kv) {
     if (!graphs_on(pipe)) {
         models::SanaConditioning cond;
         cond.encoder_attention_mask = mask;
         cond.guidance = guidance;
+        cond.caption_kv = caption_kv;
         return pipe.transformer->forward(x, embeds, t, cond);
     }
     // A new module, or weights quantised since the capture (the graph would read the released float weights).
     if (!pipe.transformer_graphs || pipe.transformer_graphs_of != pipe.transformer.get() ||
         pipe.transformer_graphs_quantization != pipe.transformer->quantization) {
         models::SanaTransformer2D model = pipe.transformer;  // shares the module
+        // Inputs: x, embeds, t, mask, guidance (with a guidance embedder), then the caption's keys and values.
+        const size_t fixed = model->config.guidance_embeds ? 5 : 4;
         pipe.transformer_graphs = std::make_shared<runtime::CudaGraphRunner>(
-            "SanaTransformer2D", [model](const std::vector<at::Tensor>& in) mutable {
+            "SanaTransformer2D", [model, fixed](const std::vector<at::Tensor>& in) mutable {
                 models::SanaConditioning cond;
                 cond.encoder_attention_mask = in[3];
-                if (in.size() > 4) cond.guidance = in[4];
+                if (fixed == 5) cond.guidance = in[4];
+                cond.caption_kv.assign(in.begin() + static_cast<std::ptrdiff_t>(fixed), in.end());
                 return model->forward(in[0], in[1], in[2], cond);
             });
         pipe.transformer_graphs_of = pipe.transformer.get();
@@ -446,7 +472,7 @@ at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::T
     }
     std::vector<at::Tensor> inputs = {x, embeds, t, mask};
     if (guidance) inputs.push_back(*guidance);
-    return pipe.transformer_graphs->run(inputs);
+    return pipe.transformer_graphs->run(inputs, caption_kv);
 }
 
 }  // namespace
@@ -537,6 +563,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
 
     // 3. Denoise.
     if (on_stage) on_stage(JobStage::Denoising);
+    const std::vector<at::Tensor> caption_kv = run_caption_kv(pipe, embeds);
     at::Tensor final_latents;
     if (sprint) {
         const double sigma_data = pipe.scheduler.sigma_data;
@@ -546,7 +573,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
                               tcfg.guidance_embeds_scale;
         schedulers::FlowModelFn model = [&](const at::Tensor& input, double tf) {
             at::Tensor t = at::full({input.size(0)}, tf, at::TensorOptions().dtype(at::kFloat).device(device));
-            return transformer_step(pipe, input.to(dtype), embeds, t, mask, guidance);
+            return transformer_step(pipe, input.to(dtype), embeds, t, mask, guidance, caption_kv);
         };
         schedulers::NoiseFn noise = [&gen, device](const at::Tensor& like) {
             return at::randn(like.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(device);
@@ -561,7 +588,8 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
             at::Tensor x_in = cfg ? at::cat({x, x}, 0) : x;  // [B, C, h, w]
             at::Tensor t = at::full({x_in.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
                            tcfg.timestep_scale;
-            at::Tensor v = transformer_step(pipe, x_in.to(dtype), embeds, t, mask, std::nullopt).to(at::kFloat);
+            at::Tensor v =
+                transformer_step(pipe, x_in.to(dtype), embeds, t, mask, std::nullopt, caption_kv).to(at::kFloat);
             if (!cfg) return v;
             auto parts = v.chunk(2, 0);
             return parts[0] + g * (parts[1] - parts[0]);

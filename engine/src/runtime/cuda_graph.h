@@ -45,7 +45,11 @@ public:
     CudaGraphRunner& operator=(const CudaGraphRunner&) = delete;
 
     /// fn(inputs), through a graph where possible (see the file comment). Every input must be defined.
-    at::Tensor run(const std::vector<at::Tensor>& inputs);
+    /// `persistent` tensors follow the inputs in what fn receives, but are not copied: a graph reads them where they
+    /// lie, and their addresses are part of its signature. For large inputs that stay the same over many calls and
+    /// that the caller keeps in the same memory (refilled in place, e.g. the caption's cross-attention keys and values
+    /// over a run's steps): a graph replays only over the very tensors it was captured with.
+    at::Tensor run(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& persistent = {});
 
     void set_enabled(bool enabled) noexcept;
     bool enabled() const noexcept;

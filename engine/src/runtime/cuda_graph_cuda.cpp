@@ -49,6 +49,22 @@ std::string signature_of(const std::vector<at::Tensor>& inputs) {
     return s.str();
 }
 
+// Persistent inputs are read where they lie: their addresses are part of the signature too.
+std::string persistent_signature_of(const std::vector<at::Tensor>& persistent) {
+    std::ostringstream s;
+    s << '|' << signature_of(persistent);
+    for (const auto& t : persistent) {
+        s << t.data_ptr() << ';';
+    }
+    return s.str();
+}
+
+std::vector<at::Tensor> joined(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+    std::vector<at::Tensor> all = a;
+    all.insert(all.end(), b.begin(), b.end());
+    return all;
+}
+
 bool all_cuda_same_device(const std::vector<at::Tensor>& inputs) {
     if (inputs.empty()) return false;
     for (const auto& t : inputs) {
@@ -79,7 +95,8 @@ struct CudaGraphRunner::Impl {
 
     // Warm-up and capture on a side stream (graphs cannot be captured on the legacy default stream); the current
     // stream waits for the side stream before and after. Returns false (logged) when anything fails.
-    bool capture(const std::string& key, const std::vector<at::Tensor>& inputs) {
+    bool capture(const std::string& key, const std::vector<at::Tensor>& inputs,
+                 const std::vector<at::Tensor>& persistent) {
         const c10::Device device = inputs.front().device();
         c10::cuda::CUDAGuard device_guard(device);
         if (!side_stream || side_stream->device() != device) {
@@ -93,19 +110,20 @@ struct CudaGraphRunner::Impl {
             for (const auto& t : inputs) {
                 g.static_inputs.push_back(at::empty_like(t).copy_(t));  // keeps a dense input's strides
             }
+            const std::vector<at::Tensor> fn_inputs = joined(g.static_inputs, persistent);
             at::cuda::CUDAEvent ready;
             ready.record(current);
             ready.block(*side_stream);
             {
                 c10::cuda::CUDAStreamGuard stream_guard(*side_stream);
                 for (int i = 0; i < 2; ++i) {
-                    (void)fn(g.static_inputs);
+                    (void)fn(fn_inputs);
                 }
                 g.graph = std::make_unique<at::cuda::CUDAGraph>();
                 pool = at::cuda::graph_pool_handle();  // our own id: a failed capture must close it (below)
                 g.graph->capture_begin(pool);
                 capturing = true;
-                g.static_output = fn(g.static_inputs);
+                g.static_output = fn(fn_inputs);
                 capturing = false;
                 g.graph->capture_end();
             }
@@ -156,17 +174,18 @@ CudaGraphRunner::CudaGraphRunner(std::string name, Fn fn, int max_graphs) : impl
 
 CudaGraphRunner::~CudaGraphRunner() = default;
 
-at::Tensor CudaGraphRunner::run(const std::vector<at::Tensor>& inputs) {
+at::Tensor CudaGraphRunner::run(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& persistent) {
     Impl& m = *impl_;
-    if (!m.enabled || m.failed || !all_cuda_same_device(inputs)) {
-        return m.eager_call(inputs);
+    const std::vector<at::Tensor> all = persistent.empty() ? inputs : joined(inputs, persistent);
+    if (!m.enabled || m.failed || !all_cuda_same_device(all)) {
+        return m.eager_call(all);
     }
-    const c10::Device device = inputs.front().device();
+    const c10::Device device = all.front().device();
     c10::cuda::CUDAGuard device_guard(device);
     if (c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) {
-        return m.eager_call(inputs);  // inside someone else's capture: just record the work
+        return m.eager_call(all);  // inside someone else's capture: just record the work
     }
-    const std::string key = signature_of(inputs);
+    const std::string key = signature_of(inputs) + persistent_signature_of(persistent);
     auto it = m.graphs.find(key);
     if (it == m.graphs.end()) {
         if (static_cast<int>(m.graphs.size()) >= m.max_graphs) {
@@ -175,10 +194,10 @@ at::Tensor CudaGraphRunner::run(const std::vector<at::Tensor>& inputs) {
                          m.max_graphs);
                 m.warned_full = true;
             }
-            return m.eager_call(inputs);
+            return m.eager_call(all);
         }
-        if (!m.capture(key, inputs)) {
-            return m.eager_call(inputs);
+        if (!m.capture(key, inputs, persistent)) {
+            return m.eager_call(all);
         }
         it = m.graphs.find(key);
     }

@@ -29,9 +29,12 @@ CudaGraphRunner::CudaGraphRunner(std::string /*name*/, Fn fn, int /*max_graphs*/
 
 CudaGraphRunner::~CudaGraphRunner() = default;
 
-at::Tensor CudaGraphRunner::run(const std::vector<at::Tensor>& inputs) {
+at::Tensor CudaGraphRunner::run(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& persistent) {
     ++impl_->eager;
-    return impl_->fn(inputs);
+    if (persistent.empty()) return impl_->fn(inputs);
+    std::vector<at::Tensor> all = inputs;
+    all.insert(all.end(), persistent.begin(), persistent.end());
+    return impl_->fn(all);
 }
 
 void CudaGraphRunner::set_enabled(bool enabled) noexcept {

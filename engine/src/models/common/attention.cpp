@@ -104,21 +104,36 @@ at::Tensor sana_linear_attention(AttentionImpl& attn, const at::Tensor& hidden_s
     return out;
 }
 
-at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& context,
-                          const std::optional<at::Tensor>& bias) {
+std::pair<at::Tensor, at::Tensor> sdpa_context_kv(AttentionImpl& attn, const at::Tensor& context) {
     const int64_t batch = context.size(0);
     const int64_t heads = attn.options.heads;
-    at::Tensor q = attn.to_q->forward(hidden_states);           // [B, N, H·d]
     const auto kv = project(context, {&attn.to_k, &attn.to_v});  // [B, L, H·d] each
     at::Tensor k = kv[0], v = kv[1];
-    if (!attn.norm_q.is_empty()) {
-        q = attn.norm_q->forward(q);
+    if (!attn.norm_k.is_empty()) {
         k = attn.norm_k->forward(k);
     }
     const int64_t head_dim = k.size(-1) / heads;
-    q = q.view({batch, -1, heads, head_dim}).transpose(1, 2);  // [B, H, N, d]
     k = k.view({batch, -1, heads, head_dim}).transpose(1, 2);  // [B, H, L, d]
     v = v.view({batch, -1, heads, head_dim}).transpose(1, 2);
+    return {k, v};
+}
+
+at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& context,
+                          const std::optional<at::Tensor>& bias) {
+    const auto [k, v] = sdpa_context_kv(attn, context);
+    return sdpa_attention_kv(attn, hidden_states, k, v, bias);
+}
+
+at::Tensor sdpa_attention_kv(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& k,
+                             const at::Tensor& v, const std::optional<at::Tensor>& bias) {
+    const int64_t batch = hidden_states.size(0);
+    const int64_t heads = attn.options.heads;
+    const int64_t head_dim = k.size(-1);
+    at::Tensor q = attn.to_q->forward(hidden_states);  // [B, N, H·d]
+    if (!attn.norm_q.is_empty()) {
+        q = attn.norm_q->forward(q);
+    }
+    q = q.view({batch, -1, heads, head_dim}).transpose(1, 2);  // [B, H, N, d]
     std::optional<at::Tensor> mask;
     if (bias) {
         // diffusers repeats the [B, 1, L] bias per head and views it as [B, H, 1, L]; broadcasting is the same.

@@ -77,4 +77,13 @@ at::Tensor sana_linear_attention(AttentionImpl& attn, const at::Tensor& hidden_s
 at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& context,
                           const std::optional<at::Tensor>& bias);
 
+/// The keys and values sdpa_attention computes from its context: to_k / to_v, norm_k, the head split.
+/// context: [B, L, cross_attention_dim] → {k, v}, each [B, H, L, dim_head]. A constant context (Sana's caption over the
+/// denoising steps) gives constant keys and values: computed once, they serve every step.
+std::pair<at::Tensor, at::Tensor> sdpa_context_kv(AttentionImpl& attn, const at::Tensor& context);
+
+/// sdpa_attention with the context's keys and values given (sdpa_context_kv): the same result.
+at::Tensor sdpa_attention_kv(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& k,
+                             const at::Tensor& v, const std::optional<at::Tensor>& bias);
+
 }  // namespace engine::models

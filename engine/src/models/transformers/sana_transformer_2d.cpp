@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "core/engine_error.h"
 #include "models/common/json_config.h"
@@ -216,8 +218,8 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
                                            /*requires_grad=*/false);
 }
 
-at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, const at::Tensor& context,
-                                             const std::optional<at::Tensor>& context_bias,
+at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, const at::Tensor& context_k,
+                                             const at::Tensor& context_v, const std::optional<at::Tensor>& context_bias,
                                              const at::Tensor& modulation, int64_t height, int64_t width) {
     const int64_t batch = hidden_states.size(0);
     // 1. Modulation: (shift, scale, gate) for the self-attention, then for the feed-forward; each [B, 1, D].
@@ -236,7 +238,7 @@ at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, co
     at::Tensor x = kernels::gated_residual(hidden_states, gate_msa, sana_linear_attention(*attn1, norm_hidden));
 
     // 3. Cross-attention: no norm before it, no gate.
-    x = sdpa_attention(*attn2, x, context, context_bias) + x;
+    x = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias) + x;
 
     // 4. GLUMBConv feed-forward on the token grid.
     if (norm2.is_empty()) {
@@ -312,6 +314,25 @@ int64_t SanaTransformer2DImpl::quantize_blocks(WeightQuantization mode) {
     return count;
 }
 
+std::vector<at::Tensor> SanaTransformer2DImpl::caption_kv(const at::Tensor& encoder_hidden_states) {
+    require_input(encoder_hidden_states.defined() && encoder_hidden_states.dim() == 3 &&
+                      encoder_hidden_states.size(2) == config.caption_channels,
+                  "encoder_hidden_states must be [B, L, " + std::to_string(config.caption_channels) + "], got " +
+                      (encoder_hidden_states.defined() ? shape_of(encoder_hidden_states) : std::string("undefined")));
+    const auto device = patch_embed->proj->weight.device();
+    const int64_t batch = encoder_hidden_states.size(0);
+    at::Tensor context = caption_projection->forward(encoder_hidden_states.to(device, dtype()));
+    context = caption_norm->forward(context.view({batch, encoder_hidden_states.size(1), -1}));  // [B, L, D]
+    std::vector<at::Tensor> kv;
+    kv.reserve(2 * transformer_blocks->size());
+    for (const auto& module : *transformer_blocks) {
+        auto [k, v] = sdpa_context_kv(*module->as<SanaTransformerBlockImpl>()->attn2, context);
+        kv.push_back(std::move(k));
+        kv.push_back(std::move(v));
+    }
+    return kv;
+}
+
 at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
                                           const at::Tensor& timestep, const SanaConditioning& conditioning) {
     // Inputs: every user-reachable shape problem is an InvalidRequest naming the tensor.
@@ -376,13 +397,40 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
             ? time_embed_guidance->forward(timestep.to(device), conditioning.guidance->to(device), dtype)
             : time_embed->forward(timestep.to(device), dtype);
 
-    // 2. Caption projection and RMSNorm.
-    at::Tensor context = caption_projection->forward(encoder_hidden_states.to(device, dtype));
-    context = caption_norm->forward(context.view({batch, -1, x.size(-1)}));  // [B, L, D]
+    // 2. The caption's keys and values for every block's cross-attention: given (computed once per image), or from
+    // the caption projection and RMSNorm here.
+    const auto& kv = conditioning.caption_kv;
+    const int64_t blocks = static_cast<int64_t>(transformer_blocks->size());
+    at::Tensor context;
+    if (kv.empty()) {
+        context = caption_projection->forward(encoder_hidden_states.to(device, dtype));
+        context = caption_norm->forward(context.view({batch, -1, x.size(-1)}));  // [B, L, D]
+    } else {
+        require_input(static_cast<int64_t>(kv.size()) == 2 * blocks,
+                      "caption_kv must hold a key and a value for each of the " + std::to_string(blocks) +
+                          " blocks, got " + std::to_string(kv.size()) + " tensors");
+        for (const at::Tensor& t : kv) {
+            require_input(t.defined() && t.dim() == 4 && t.size(0) == batch && t.size(2) == caption_len &&
+                              t.device() == device && t.scalar_type() == dtype,
+                          "caption_kv tensors must be [B=" + std::to_string(batch) + ", heads, L=" +
+                              std::to_string(caption_len) + ", d] on the model's device and dtype, got " +
+                              (t.defined() ? shape_of(t) : std::string("undefined")));
+        }
+    }
 
     // 3. Blocks.
+    int64_t i = 0;
     for (const auto& module : *transformer_blocks) {
-        x = module->as<SanaTransformerBlockImpl>()->forward(x, context, context_bias, temb.modulation, grid_h, grid_w);
+        auto* block = module->as<SanaTransformerBlockImpl>();
+        at::Tensor k, v;
+        if (kv.empty()) {
+            std::tie(k, v) = sdpa_context_kv(*block->attn2, context);
+        } else {
+            k = kv[static_cast<size_t>(2 * i)];
+            v = kv[static_cast<size_t>(2 * i + 1)];
+        }
+        x = block->forward(x, k, v, context_bias, temb.modulation, grid_h, grid_w);
+        ++i;
     }
 
     // 4. Final layer: modulated LayerNorm from the D-dim embedded timestep and the [shift; scale] table.

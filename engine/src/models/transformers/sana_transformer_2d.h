@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/error.h"
 #include "models/common/attention.h"
@@ -74,6 +75,10 @@ struct SanaConditioning {
     std::optional<at::Tensor> encoder_attention_mask;
     /// [B], already multiplied by config.guidance_embeds_scale; required iff config.guidance_embeds.
     std::optional<at::Tensor> guidance;
+    /// The blocks' cross-attention keys and values of encoder_hidden_states, as SanaTransformer2DImpl::caption_kv
+    /// computes them: [k₀, v₀, k₁, v₁, …]. The caption is the same at every denoising step, so the pipeline computes
+    /// them once per image. Empty: forward computes them. Given: encoder_hidden_states is only checked, not used.
+    std::vector<at::Tensor> caption_kv;
 };
 
 /// SanaCombinedTimestepGuidanceEmbeddings (guidance_embeds=True). Keys: timestep_embedder.*, guidance_embedder.*,
@@ -95,9 +100,10 @@ TORCH_MODULE(SanaCombinedTimestepGuidanceEmbeddings);
 class SanaTransformerBlockImpl : public torch::nn::Module {
 public:
     explicit SanaTransformerBlockImpl(const SanaTransformer2DConfig& config, const at::TensorOptions& options = {});
-    /// hidden_states [B, N, D], context [B, L, D], context_bias [B, 1, L] or nullopt, modulation [B, 6D];
-    /// height × width = N (token grid) → [B, N, D].
-    at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& context,
+    /// hidden_states [B, N, D]; context_k, context_v: the projected caption's keys and values for attn2
+    /// (sdpa_context_kv), [B, H, L, d]; context_bias [B, 1, L] or nullopt, modulation [B, 6D]; height × width = N
+    /// (token grid) → [B, N, D].
+    at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& context_k, const at::Tensor& context_v,
                        const std::optional<at::Tensor>& context_bias, const at::Tensor& modulation, int64_t height,
                        int64_t width);
 
@@ -124,6 +130,11 @@ public:
     /// (InvalidRequest).
     at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
                        const at::Tensor& timestep, const SanaConditioning& conditioning = {});
+
+    /// The blocks' cross-attention keys and values of a caption (SanaConditioning::caption_kv): the caption projection
+    /// and norm, then each block's attn2 to_k / to_v (+ norm_k). encoder_hidden_states [B, L, caption_channels] →
+    /// [k₀, v₀, k₁, v₁, …], each [B, H, L, d] in the model's dtype. 40 GEMMs of the caption for Sana 1600M.
+    std::vector<at::Tensor> caption_kv(const at::Tensor& encoder_hidden_states);
 
     /// The dtype of the parameters (the activation dtype of forward).
     at::ScalarType dtype() const;
