@@ -201,8 +201,9 @@ std::pair<at::Tensor, at::Tensor> run_quantised_pair(const std::string& name, c1
 // Quality bounds: measured, then given room. On the CPU (2026-11-27) int8 measured 52.4 dB (Sana) and 51.0 dB
 // (Sprint), FP8 with the product emulated 36.5 dB and 43.1 dB (e4m3 keeps 3 mantissa bits; Sana's CFG 4.5 amplifies
 // the difference). The bounds catch a wrong or per-tensor scale, a transposed weight or a missing bias (a wrong
-// weight gives a PSNR near 10 dB). The CUDA bounds are first guesses from those numbers, not yet measured (no
-// device time in the session that wrote them): the first GPU run prints the numbers, and the bounds follow them.
+// weight gives a PSNR near 10 dB). On CUDA in bf16 (H200, 2026-11-27, fourth session) int8 measured 46.9 / 46.2 dB
+// and FP8 33.1 / 44.1 dB (Sana / Sprint); the FP8 linear at Sana's shapes 1.9e-3 against float64 of its quantised
+// operands and 3.7 % against the bf16 product. The CUDA bounds below (40 dB, 30 dB, 5e-3, 6 %) hold those with room.
 namespace {
 
 // Both golden pipelines, unquantised and with `mode`: prints the PSNR and relative L2 of the quantised image against

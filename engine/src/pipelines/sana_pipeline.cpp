@@ -268,7 +268,6 @@ PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt
         throw EngineError(pipe.tokenizer_error ? *pipe.tokenizer_error
                                                : Error{ErrorCode::Internal, "the Gemma tokenizer is not loaded"});
     }
-    pipe.ensure_text_encoder();
     std::string text = lower_strip(prompt);
     int64_t max_length = max_sequence_length;
     if (use_instruction) {
