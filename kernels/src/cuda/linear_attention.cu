@@ -270,7 +270,8 @@ void launch(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, cons
 constexpr int kVecThreads = 128;
 constexpr int kVecTileRows = 64;
 constexpr int kVecChunkRows = 128;  // tokens per pass-1 block
-constexpr int kVecOutRows = kVecThreads;  // tokens per pass-2 block (one per thread)
+constexpr int kVecSplit = 2;                            // pass-2 threads per token
+constexpr int kVecOutRows = kVecThreads / kVecSplit;  // tokens per pass-2 block
 
 // Pass 1: grid (B·H, chunks of kVecChunkRows tokens).
 template <typename scalar_t, int D>
@@ -346,12 +347,112 @@ __global__ void __launch_bounds__(kVecThreads)
     }
 }
 
-// Pass 2: a thread per token; grid (B·H, ceil(N / kVecOutRows)).
+// Pass 1 for D = 32, register-blocked: each thread owns a 4 × 4 block of KV, so one 16-byte shared-memory read of k
+// and one of v feed 16 FMAs (the kernel above reads one k value and eight v values for 8: its profile on an H200 was
+// bound by shared-memory reads, L1 at 91 %). The 128 threads are two groups of 64 taking alternate tile rows; the
+// second group's sums are added to the first's at the end. grid (B·H, chunks of kVecChunkRows tokens).
+template <typename scalar_t>
+__global__ void __launch_bounds__(kVecThreads)
+    kv_partial_vec32_kernel(const scalar_t* __restrict__ k, Strides4 ks, const scalar_t* __restrict__ v, Strides4 vs,
+                            int64_t heads, int64_t tokens, float* __restrict__ partial) {
+    constexpr int D = 32;
+    constexpr int kN = 16 / sizeof(scalar_t);
+    constexpr int kVecsPerRow = D / kN;
+    constexpr int kGroup = kVecThreads / 2;  // 64 threads: an 8 × 8 grid of 4 × 4 blocks
+    __shared__ __align__(16) float k_tile[kVecTileRows][D];
+    __shared__ __align__(16) float v_tile[kVecTileRows][D];
+    __shared__ __align__(16) float second[kGroup][20];  // the second group's 16 sums and 4 k sums
+
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
+    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
+    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const int64_t row_end = min_i64(tokens, row_begin + kVecChunkRows);
+
+    const int tid = threadIdx.x;
+    const int group = tid / kGroup;
+    const int u = tid % kGroup;
+    const int d0 = (u / 8) * 4;
+    const int e0 = (u % 8) * 4;
+    float acc[4][4] = {};
+    float k_sum[4] = {};
+    for (int64_t row0 = row_begin; row0 < row_end; row0 += kVecTileRows) {
+        for (int i = tid; i < kVecTileRows * kVecsPerRow; i += kVecThreads) {
+            const int r = i / kVecsPerRow;
+            const int cv = i % kVecsPerRow;
+            const int64_t n = row0 + r;
+            Vec16<scalar_t> ku, vu;
+            if (n < row_end) {
+                ku.raw = *reinterpret_cast<const uint4*>(k_bh + n * ks.n + cv * kN);
+                vu.raw = *reinterpret_cast<const uint4*>(v_bh + n * vs.n + cv * kN);
+            } else {
+                ku.raw = make_uint4(0, 0, 0, 0);
+                vu.raw = make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int j = 0; j < kN; j += 4) {
+                *reinterpret_cast<float4*>(&k_tile[r][cv * kN + j]) =
+                    make_float4(fmaxf(to_float(ku.v[j]), 0.0f), fmaxf(to_float(ku.v[j + 1]), 0.0f),
+                                fmaxf(to_float(ku.v[j + 2]), 0.0f), fmaxf(to_float(ku.v[j + 3]), 0.0f));
+                *reinterpret_cast<float4*>(&v_tile[r][cv * kN + j]) = make_float4(
+                    to_float(vu.v[j]), to_float(vu.v[j + 1]), to_float(vu.v[j + 2]), to_float(vu.v[j + 3]));
+            }
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int r = group; r < kVecTileRows; r += 2) {
+            const float4 kk = *reinterpret_cast<const float4*>(&k_tile[r][d0]);
+            const float4 vv = *reinterpret_cast<const float4*>(&v_tile[r][e0]);
+            const float kd[4] = {kk.x, kk.y, kk.z, kk.w};
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                acc[i][0] = fmaf(kd[i], vv.x, acc[i][0]);
+                acc[i][1] = fmaf(kd[i], vv.y, acc[i][1]);
+                acc[i][2] = fmaf(kd[i], vv.z, acc[i][2]);
+                acc[i][3] = fmaf(kd[i], vv.w, acc[i][3]);
+                k_sum[i] += kd[i];
+            }
+        }
+        __syncthreads();
+    }
+    if (group == 1) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            *reinterpret_cast<float4*>(&second[u][4 * i]) = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+        }
+        *reinterpret_cast<float4*>(&second[u][16]) = make_float4(k_sum[0], k_sum[1], k_sum[2], k_sum[3]);
+    }
+    __syncthreads();
+    if (group == 1) {
+        return;
+    }
+    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float4 o = *reinterpret_cast<const float4*>(&second[u][4 * i]);
+        *reinterpret_cast<float4*>(&out[(d0 + i) * D + e0]) =
+            make_float4(acc[i][0] + o.x, acc[i][1] + o.y, acc[i][2] + o.z, acc[i][3] + o.w);
+    }
+    if (e0 == 0) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            out[D * D + d0 + i] = k_sum[i] + second[u][16 + i];
+        }
+    }
+}
+
+// Pass 2: two threads per token, each computing half of the token's outputs (one thread per token held num[D] and
+// q[D] in registers: 72 registers for D = 32, occupancy 44 % on an H200, and its profile asked for more warps);
+// grid (B·H, ceil(N / kVecOutRows)).
 template <typename scalar_t, int D>
 __global__ void __launch_bounds__(kVecThreads)
     output_vec_kernel(const scalar_t* __restrict__ q, Strides4 qs, const float* __restrict__ kv, int64_t heads,
                       int64_t tokens, float eps, scalar_t* __restrict__ out, Strides4 os) {
     constexpr int kN = 16 / sizeof(scalar_t);
+    constexpr int kHalf = D / kVecSplit;  // outputs of one thread
+    static_assert(kHalf % kN == 0, "a thread's outputs are whole 16-byte vectors");
     __shared__ __align__(16) float kv_s[D][D];
     __shared__ float ks_s[D];
     const int64_t bh = blockIdx.x;
@@ -359,7 +460,8 @@ __global__ void __launch_bounds__(kVecThreads)
     const int64_t h = bh % heads;
     load_kv<D>(kv + bh * kv_block_size<D>(), kv_s, ks_s);
 
-    const int64_t n = static_cast<int64_t>(blockIdx.y) * kVecOutRows + threadIdx.x;
+    const int64_t n = static_cast<int64_t>(blockIdx.y) * kVecOutRows + threadIdx.x / kVecSplit;
+    const int e0 = (threadIdx.x % kVecSplit) * kHalf;
     if (n >= tokens) {
         return;
     }
@@ -374,9 +476,9 @@ __global__ void __launch_bounds__(kVecThreads)
             qv[cv * kN + j] = fmaxf(to_float(u.v[j]), 0.0f);
         }
     }
-    float num[D];
+    float num[kHalf];
 #pragma unroll
-    for (int e = 0; e < D; ++e) {
+    for (int e = 0; e < kHalf; ++e) {
         num[e] = 0.0f;
     }
     float den = 0.0f;
@@ -385,8 +487,8 @@ __global__ void __launch_bounds__(kVecThreads)
         const float qd = qv[dd];
         den = fmaf(qd, ks_s[dd], den);
 #pragma unroll
-        for (int e = 0; e < D; e += 4) {
-            const float4 w = *reinterpret_cast<const float4*>(&kv_s[dd][e]);
+        for (int e = 0; e < kHalf; e += 4) {
+            const float4 w = *reinterpret_cast<const float4*>(&kv_s[dd][e0 + e]);
             num[e] = fmaf(qd, w.x, num[e]);
             num[e + 1] = fmaf(qd, w.y, num[e + 1]);
             num[e + 2] = fmaf(qd, w.z, num[e + 2]);
@@ -394,9 +496,9 @@ __global__ void __launch_bounds__(kVecThreads)
         }
     }
     const float denominator = den + eps;
-    scalar_t* out_n = out + b * os.b + h * os.h + n * os.n;
+    scalar_t* out_n = out + b * os.b + h * os.h + n * os.n + e0;
 #pragma unroll
-    for (int cv = 0; cv < D / kN; ++cv) {
+    for (int cv = 0; cv < kHalf / kN; ++cv) {
         Vec16<scalar_t> u;
 #pragma unroll
         for (int j = 0; j < kN; ++j) {
@@ -411,9 +513,13 @@ void launch_vec(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, 
                 int64_t batch, int64_t heads, int64_t tokens, float eps, const LinearAttentionPlan& plan,
                 float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
     const int64_t bh = batch * heads;
-    kv_partial_vec_kernel<scalar_t, DMAX>
-        <<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks)), kVecThreads, 0, stream>>>(
-            k, ks, v, vs, heads, tokens, partial);
+    const dim3 pass1_grid(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks));
+    if constexpr (DMAX == 32) {
+        kv_partial_vec32_kernel<scalar_t><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens, partial);
+    } else {
+        kv_partial_vec_kernel<scalar_t, DMAX><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens,
+                                                                                       partial);
+    }
     const float* summed = partial;
     if (plan.chunks > 1) {
         reduce_chunks_kernel<DMAX>
