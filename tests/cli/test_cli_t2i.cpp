@@ -71,6 +71,7 @@ TEST_CASE("cli t2i: Sana writes the golden image as PNG with its parameters", "[
     CHECK_THAT(parameters, Catch::Contains("Steps: 4"));
     CHECK_THAT(parameters, Catch::Contains("Seed: 42"));
     CHECK_THAT(parameters, Catch::Contains("CFG scale: 4.5"));
+    CHECK_THAT(parameters, Catch::Contains("Precision: fp32"));  // the CPU's automatic precision
     CHECK_THAT(json, Catch::Contains("\"seed\": \"42\""));
     CHECK_THAT(parameters, !Catch::Contains("Quantization"));  // only quantised runs say so
     std::filesystem::remove_all(dir);

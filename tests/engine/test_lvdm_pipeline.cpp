@@ -265,6 +265,7 @@ TEST_CASE("lvdm pipeline: the engine runs a text-to-video job with progress per 
     CHECK(param("eta") == "1");
     CHECK(param("sampler") == "ddim");
     CHECK(param("model_type") == "VideoCrafter2");
+    CHECK(param("precision") == "fp32");  // the CPU's automatic precision
     CHECK(param("prompt") == gc.meta().at("prompt").get<std::string>());
 }
 

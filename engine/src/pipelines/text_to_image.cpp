@@ -3,21 +3,15 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include "core/engine_error.h"
+#include "pipelines/job_parameters.h"
 #include "pipelines/preview.h"
 #include "schedulers/step_hooks.h"
 
 namespace engine::pipelines {
 namespace {
-
-std::string format_number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
 
 std::string model_name(const std::string& path) {
     std::filesystem::path p(path);
@@ -63,6 +57,7 @@ JobResult run_text_to_image(const TextToImageRequest& request, runtime::JobConte
         {"size", std::to_string(options.output_width_px) + "x" + std::to_string(options.output_height_px)},
         {"model", model_name(request.model_path)},
         {"model_type", to_string(pipe->variant)},
+        {"precision", precision_name(pipe->transformer->dtype())},
     };
     if (!sprint) {
         result.parameters.emplace_back("flow_shift", format_number(options.flow_shift));

@@ -3,22 +3,16 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include "core/engine_error.h"
+#include "pipelines/job_parameters.h"
 #include "pipelines/lvdm_pipeline.h"
 #include "pipelines/preview.h"
 #include "schedulers/step_hooks.h"
 
 namespace engine::pipelines {
 namespace {
-
-std::string format_number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
@@ -83,6 +77,7 @@ JobResult run_video(const TextToVideoRequest& request, const ImageToVideoRequest
         {"model", model_name(pipe->checkpoint_path)},
         {"model_type", pipe->model_type()},
         {"timestep_spacing", schedulers::to_string(options.spacing)},
+        {"precision", precision_name(pipe->unet->dtype())},
     };
     if (options.fps_condition > 0) result.parameters.emplace_back("fps_condition", std::to_string(options.fps_condition));
     if (options.frame_stride > 0) result.parameters.emplace_back("frame_stride", std::to_string(options.frame_stride));
