@@ -453,16 +453,16 @@ at::Tensor activate(const at::Tensor& x, DCActivation a) {
     return x;
 }
 
+// A [B, C, H, W] view whose memory is [B, H, W, C] (channels-last), on any device.
+bool is_channels_last_strided(const at::Tensor& x) {
+    return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
 // Whether a per-pixel layer runs on the [B, H, W, C] view of x: channels-last maps on CUDA, where the fused kernels
 // read them in place. (On the CPU the LiteMLA output is channels-last-strided too, but there the NCHW ops are the
 // measured path, and the golden tests pin it.)
 bool runs_nhwc(const at::Tensor& x) {
-    return x.is_cuda() && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
-}
-
-// A [B, C, H, W] view whose memory is [B, H, W, C] (channels-last), on any device.
-bool is_channels_last_strided(const at::Tensor& x) {
-    return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+    return x.is_cuda() && is_channels_last_strided(x);
 }
 
 // A bias-free 1x1 convolution with `groups` groups on a channels-last map, as one strided batched GEMM over the
