@@ -169,21 +169,20 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at
     at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
     const at::Tensor weight_f = weight.defined() ? weight.to(at::kFloat).contiguous() : at::Tensor();
     const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-    const cudaError_t fused = cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
-                                             weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
-                                             bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
-                                             static_cast<float>(eps), rc.defined() ? rc.data_ptr() : nullptr,
-                                             out.data_ptr(), at::cuda::getCurrentCUDAStream());
-    if (fused == cudaErrorNotSupported) {  // a residual the kernel's form for this row cannot take
+    const auto launch = [&](const void* fused_residual) {
+        return cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
+                              weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
+                              bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
+                              static_cast<float>(eps), fused_residual, out.data_ptr(),
+                              at::cuda::getCurrentCUDAStream());
+    };
+    cudaError_t status = launch(rc.defined() ? rc.data_ptr() : nullptr);
+    if (status == cudaErrorNotSupported) {  // a residual the kernel's form for this row cannot take
         (void)cudaGetLastError();
-        C10_CUDA_CHECK(cuda::rms_norm(*in_type, *out_type, xc.data_ptr(),
-                                      weight_f.defined() ? weight_f.data_ptr<float>() : nullptr,
-                                      bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, rows, dim,
-                                      static_cast<float>(eps), nullptr, out.data_ptr(),
-                                      at::cuda::getCurrentCUDAStream()));
-        return residual.defined() ? out + residual : out;
+        rc = at::Tensor();
+        status = launch(nullptr);
     }
-    C10_CUDA_CHECK(fused);
+    C10_CUDA_CHECK(status);
     return residual.defined() && !rc.defined() ? out + residual : out;
 }
 
