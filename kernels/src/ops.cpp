@@ -236,4 +236,99 @@ at::Tensor e4m3_to_float(const at::Tensor& q) {
     return table.to(q.device()).index({q.to(at::kLong)});
 }
 
+at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                      double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out) {
+    TORCH_CHECK(x.defined() && x.dim() >= 2, "group_norm: x must be [N, C, *], got ",
+                x.defined() ? x.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "group_norm: x must be a floating-point tensor");
+    const int64_t samples = x.size(0);
+    const int64_t channels = x.size(1);
+    TORCH_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
+                groups, " groups");
+    for (const at::Tensor* t : {&weight, &bias}) {
+        if (t->defined()) {
+            TORCH_CHECK(t->dim() == 1 && t->size(0) == channels, "group_norm: weight and bias must be [C = ", channels,
+                        "], got ", t->sizes());
+            TORCH_CHECK(t->device() == x.device(), "group_norm: tensors on different devices");
+            TORCH_CHECK(at::isFloatingType(t->scalar_type()), "group_norm: weight and bias must be floating");
+        }
+    }
+    if (channel_add.defined()) {
+        TORCH_CHECK(channel_add.dim() == 2 && channel_add.size(0) == samples && channel_add.size(1) == channels &&
+                        channel_add.scalar_type() == at::kFloat,
+                    "group_norm: channel_add must be float32 [N, C] = [", samples, ", ", channels, "], got ",
+                    channel_add.scalar_type(), " ", channel_add.sizes());
+        TORCH_CHECK(channel_add.device() == x.device(), "group_norm: tensors on different devices");
+    }
+    if (out.defined()) {
+        TORCH_CHECK(out.sizes() == x.sizes() && out.scalar_type() == x.scalar_type(), "group_norm: out must be ",
+                    x.scalar_type(), " ", x.sizes(), ", got ", out.scalar_type(), " ", out.sizes());
+        TORCH_CHECK(out.device() == x.device(), "group_norm: tensors on different devices");
+    }
+    TORCH_CHECK(eps >= 0.0, "group_norm: eps must not be negative, got ", eps);
+    RECORD_FUNCTION("kinora::group_norm", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::group_norm_cuda(x, groups, weight, bias, eps, silu, channel_add, out);
+    }
+    return detail::group_norm_cpu(x, groups, weight, bias, eps, silu, channel_add, out);
+}
+
+std::tuple<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& x, const at::Tensor& residual,
+                                                  const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    TORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) > 0, "add_layer_norm: x must be [..., D] with D > 0");
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "add_layer_norm: x must be a floating-point tensor");
+    const int64_t dim = x.size(-1);
+    if (residual.defined()) {
+        TORCH_CHECK(residual.sizes() == x.sizes() && residual.scalar_type() == x.scalar_type(),
+                    "add_layer_norm: residual must be ", x.scalar_type(), " ", x.sizes(), ", got ",
+                    residual.scalar_type(), " ", residual.sizes());
+        TORCH_CHECK(residual.device() == x.device(), "add_layer_norm: tensors on different devices");
+    }
+    for (const at::Tensor* t : {&weight, &bias}) {
+        if (t->defined()) {
+            TORCH_CHECK(t->dim() == 1 && t->size(0) == dim, "add_layer_norm: weight and bias must be [D = ", dim,
+                        "], got ", t->sizes());
+            TORCH_CHECK(t->device() == x.device(), "add_layer_norm: tensors on different devices");
+            TORCH_CHECK(at::isFloatingType(t->scalar_type()), "add_layer_norm: weight and bias must be floating");
+        }
+    }
+    TORCH_CHECK(eps >= 0.0, "add_layer_norm: eps must not be negative, got ", eps);
+    RECORD_FUNCTION("kinora::add_layer_norm", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::add_layer_norm_cuda(x, residual, weight, bias, eps);
+    }
+    return detail::add_layer_norm_cpu(x, residual, weight, bias, eps);
+}
+
+at::Tensor geglu(const at::Tensor& h) {
+    TORCH_CHECK(h.defined() && h.dim() >= 1 && h.size(-1) > 0 && h.size(-1) % 2 == 0,
+                "geglu: h must be [..., 2I] with I > 0 (value and gate halves), got ",
+                h.defined() ? h.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(at::isFloatingType(h.scalar_type()), "geglu: h must be a floating-point tensor");
+    RECORD_FUNCTION("kinora::geglu", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(h)) {
+        return detail::geglu_cuda(h);
+    }
+    return detail::geglu_cpu(h);
+}
+
+at::Tensor add_channel_bias(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual) {
+    TORCH_CHECK(y.defined() && y.dim() >= 2, "add_channel_bias: y must be [N, C, *], got ",
+                y.defined() ? y.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(at::isFloatingType(y.scalar_type()), "add_channel_bias: y must be a floating-point tensor");
+    TORCH_CHECK(bias.defined() && bias.dim() == 1 && bias.size(0) == y.size(1), "add_channel_bias: bias must be [C = ",
+                y.size(1), "], got ", bias.defined() ? bias.sizes() : at::IntArrayRef{});
+    TORCH_CHECK(bias.device() == y.device(), "add_channel_bias: tensors on different devices");
+    if (residual.defined()) {
+        TORCH_CHECK(residual.sizes() == y.sizes(), "add_channel_bias: residual must have y's shape ", y.sizes(),
+                    ", got ", residual.sizes());
+        TORCH_CHECK(residual.device() == y.device(), "add_channel_bias: tensors on different devices");
+    }
+    RECORD_FUNCTION("kinora::add_channel_bias", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(y)) {
+        return detail::add_channel_bias_cuda(y, bias, residual);
+    }
+    return detail::add_channel_bias_cpu(y, bias, residual);
+}
+
 }  // namespace kernels

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "ops_impl.h"
 
@@ -69,6 +70,68 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::T
     // the activation dtype as the unfused ops are. x [B, H, W, 2C] is seen as [B, 2C, H, W] (channels-last strides).
     at::Tensor h = at::silu(x).permute({0, 3, 1, 2});
     return depthwise_conv3x3_silu_gate_cpu(h, weight, bias).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, C]
+}
+
+namespace {
+
+bool is_half_type(at::ScalarType t) {
+    return t == at::kHalf || t == at::kBFloat16;
+}
+
+// [C] or [N, C] viewed to broadcast over [N, C, *] of rank `dim`.
+at::Tensor channel_view(const at::Tensor& t, int64_t dim) {
+    std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
+    if (t.dim() == 1) {
+        shape[1] = t.size(0);
+    } else {
+        shape[0] = t.size(0);
+        shape[1] = t.size(1);
+    }
+    return t.view(shape);
+}
+
+}  // namespace
+
+at::Tensor group_norm_cpu(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                          double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out) {
+    // LVDM's GroupNorm32 under autocast: the norm (and the SiLU after it) in float32, one rounding at the end.
+    // Contiguous first: ATen's group_norm on other layouts (a permuted video, channels-last frames) computes the
+    // variance as E[x²] − E[x]² and loses it to cancellation when the mean is large against the spread (measured:
+    // 83× relative error at mean / std = 2000, against 1.3e-4 for the same values contiguous).
+    at::Tensor v = (is_half_type(x.scalar_type()) ? x.to(at::kFloat) : x).contiguous();
+    if (channel_add.defined()) {
+        v = v + channel_view(channel_add, x.dim()).to(v.scalar_type());
+    }
+    auto as_v = [&](const at::Tensor& t) { return t.defined() ? t.to(v.scalar_type()) : t; };
+    at::Tensor y = at::group_norm(v, groups, as_v(weight), as_v(bias), eps);
+    if (silu) {
+        y = at::silu(y);
+    }
+    y = y.to(x.scalar_type());
+    if (out.defined()) {
+        out.copy_(y);
+        return out;
+    }
+    return y.contiguous(x.suggest_memory_format());
+}
+
+std::tuple<at::Tensor, at::Tensor> add_layer_norm_cpu(const at::Tensor& x, const at::Tensor& residual,
+                                                      const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    const at::Tensor s = residual.defined() ? x + residual : x;
+    const at::Tensor v = is_half_type(x.scalar_type()) ? s.to(at::kFloat) : s;
+    auto as_v = [&](const at::Tensor& t) { return t.defined() ? t.to(v.scalar_type()) : t; };
+    at::Tensor y = at::layer_norm(v, {x.size(-1)}, as_v(weight), as_v(bias), eps).to(x.scalar_type());
+    return {y, s};
+}
+
+at::Tensor geglu_cpu(const at::Tensor& h) {
+    auto halves = h.chunk(2, -1);  // value, gate
+    return halves[0] * at::gelu(halves[1]);
+}
+
+at::Tensor add_channel_bias_cpu(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual) {
+    at::Tensor out = y + channel_view(bias, y.dim());
+    return residual.defined() ? out + residual : out;
 }
 
 namespace {

@@ -295,4 +295,165 @@ std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor& x) 
     return {q, scale};
 }
 
+namespace {
+
+// The position dims (2, 3, ...) of x and out folded into at most two strided dims [T, R], the same folding for both
+// (size-1 dims dropped; a dim joins the one before it when it does so in both tensors). nullopt: more than two remain.
+struct FoldedPositions {
+    int64_t outer = 1;
+    int64_t inner = 1;
+    cuda::GroupNormLayout x{0, 0, 0};
+    cuda::GroupNormLayout out{0, 0, 0};
+};
+
+std::optional<FoldedPositions> fold_positions(const at::Tensor& x, const at::Tensor& out) {
+    std::vector<int64_t> sizes, xs, os;
+    for (int64_t d = 2; d < x.dim(); ++d) {
+        const int64_t size = x.size(d);
+        if (size == 1) continue;
+        if (!sizes.empty() && xs.back() == x.stride(d) * size && os.back() == out.stride(d) * size) {
+            sizes.back() *= size;
+            xs.back() = x.stride(d);
+            os.back() = out.stride(d);
+        } else {
+            sizes.push_back(size);
+            xs.push_back(x.stride(d));
+            os.push_back(out.stride(d));
+        }
+    }
+    if (sizes.size() > 2) return std::nullopt;
+    FoldedPositions f;
+    f.x.n = x.size(0) > 1 ? x.stride(0) : 0;
+    f.out.n = x.size(0) > 1 ? out.stride(0) : 0;
+    if (sizes.size() == 2) {
+        f.outer = sizes[0];
+        f.inner = sizes[1];
+        f.x.t = xs[0];
+        f.x.r = xs[1];
+        f.out.t = os[0];
+        f.out.r = os[1];
+    } else if (sizes.size() == 1) {
+        f.inner = sizes[0];
+        f.x.r = xs[0];
+        f.out.r = os[0];
+    }
+    return f;
+}
+
+// The kernels' type of a norm's weight and bias (either may be undefined; both of one type), else nullopt.
+std::optional<cuda::DType> param_dtype(const at::Tensor& weight, const at::Tensor& bias, cuda::DType fallback) {
+    if (weight.defined() && bias.defined() && weight.scalar_type() != bias.scalar_type()) return std::nullopt;
+    const at::Tensor& t = weight.defined() ? weight : bias;
+    if (!t.defined()) return fallback;
+    if (!t.is_contiguous()) return std::nullopt;
+    return kernel_dtype(t.scalar_type());
+}
+
+const void* data_or_null(const at::Tensor& t) {
+    return t.defined() ? t.data_ptr() : nullptr;
+}
+
+}  // namespace
+
+at::Tensor group_norm_cuda(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out_given) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    const auto ptype = dtype ? param_dtype(weight, bias, *dtype) : std::nullopt;
+    const int64_t channels = x.size(1);
+    auto channels_innermost = [channels](const at::Tensor& t) { return channels == 1 || t.stride(1) == 1; };
+    if (!ptype || x.numel() == 0 || !channels_innermost(x)) {
+        return group_norm_cpu(x, groups, weight, bias, eps, silu, channel_add, out_given);  // ATen ops
+    }
+    at::Tensor out = out_given.defined() ? out_given : at::empty_like(x);  // a dense x's strides are kept
+    const auto folded = fold_positions(x, out);
+    if (!channels_innermost(out) || !folded) {
+        return group_norm_cpu(x, groups, weight, bias, eps, silu, channel_add, out_given);
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    const int num_sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const int64_t samples = x.size(0);
+    const bool vectorized =
+        cuda::group_norm_vectorizable(*dtype, channels, x.data_ptr(), folded->x, out.data_ptr(), folded->out);
+    const cuda::GroupNormPlan plan =
+        cuda::plan_group_norm(*dtype, samples, folded->outer * folded->inner, channels, num_sms, vectorized);
+    if (!plan.supported || samples * groups > cuda::kMaxGridX) {
+        return group_norm_cpu(x, groups, weight, bias, eps, silu, channel_add, out_given);
+    }
+    at::Tensor workspace = at::empty({plan.partial_floats + plan.param_floats}, x.options().dtype(at::kFloat));
+    const at::Tensor add = channel_add.defined() ? channel_add.contiguous() : at::Tensor();
+    float* partial = workspace.data_ptr<float>();
+    C10_CUDA_CHECK(cuda::group_norm(*dtype, x.data_ptr(), folded->x, samples, folded->outer, folded->inner, channels,
+                                    groups, *ptype, data_or_null(weight), data_or_null(bias),
+                                    add.defined() ? add.data_ptr<float>() : nullptr, static_cast<float>(eps), silu,
+                                    plan, partial, partial + plan.partial_floats, out.data_ptr(), folded->out, num_sms,
+                                    at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x, const at::Tensor& residual,
+                                                       const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    const auto ptype = dtype ? param_dtype(weight, bias, *dtype) : std::nullopt;
+    if (!ptype || x.numel() == 0 || !x.is_contiguous() || (residual.defined() && !residual.is_contiguous())) {
+        return add_layer_norm_cpu(x, residual, weight, bias, eps);  // ATen ops
+    }
+    const int64_t dim = x.size(-1);
+    const int64_t rows = x.numel() / dim;
+    at::Tensor out = at::empty(x.sizes(), x.options());
+    at::Tensor sum = residual.defined() ? at::empty(x.sizes(), x.options()) : x;
+    if (!cuda::layer_norm_rows_supported(*dtype, rows, dim, x.data_ptr(), data_or_null(residual),
+                                         residual.defined() ? sum.data_ptr() : nullptr, out.data_ptr())) {
+        return add_layer_norm_cpu(x, residual, weight, bias, eps);
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    C10_CUDA_CHECK(cuda::layer_norm_rows(*dtype, x.data_ptr(), data_or_null(residual), *ptype, data_or_null(weight),
+                                         data_or_null(bias), rows, dim, static_cast<float>(eps),
+                                         residual.defined() ? sum.data_ptr() : nullptr, out.data_ptr(),
+                                         at::cuda::getCurrentCUDAStream()));
+    return {out, sum};
+}
+
+at::Tensor geglu_cuda(const at::Tensor& h) {
+    const auto dtype = kernel_dtype(h.scalar_type());
+    if (!dtype || h.numel() == 0 || !h.is_contiguous()) {
+        return geglu_cpu(h);  // ATen ops
+    }
+    const int64_t inner = h.size(-1) / 2;
+    const int64_t rows = h.numel() / h.size(-1);
+    std::vector<int64_t> sizes = h.sizes().vec();
+    sizes.back() = inner;
+    at::Tensor out = at::empty(sizes, h.options());
+    if (!cuda::geglu_supported(*dtype, rows, inner, h.data_ptr(), out.data_ptr())) {
+        return geglu_cpu(h);
+    }
+    c10::cuda::CUDAGuard guard(h.device());
+    C10_CUDA_CHECK(cuda::geglu(*dtype, h.data_ptr(), rows, inner, out.data_ptr(),
+                               at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
+                               at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+at::Tensor add_channel_bias_cuda(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual) {
+    const auto dtype = kernel_dtype(y.scalar_type());
+    const int64_t channels = y.size(1);
+    const bool rows_of_channels = y.is_non_overlapping_and_dense() && (channels == 1 || y.stride(1) == 1);
+    if (!dtype || y.numel() == 0 || !rows_of_channels ||
+        (residual.defined() && (residual.scalar_type() != y.scalar_type() || residual.strides() != y.strides()))) {
+        return add_channel_bias_cpu(y, bias, residual);  // ATen ops
+    }
+    at::Tensor out = at::empty_like(y);  // y's strides (dense)
+    const int64_t rows = y.numel() / channels;
+    if (out.strides() != y.strides() ||
+        !cuda::channel_bias_supported(*dtype, rows, channels, y.data_ptr(), data_or_null(residual), out.data_ptr())) {
+        return add_channel_bias_cpu(y, bias, residual);
+    }
+    c10::cuda::CUDAGuard guard(y.device());
+    const at::Tensor bias_f = bias.to(at::kFloat).contiguous();
+    C10_CUDA_CHECK(cuda::channel_bias(*dtype, y.data_ptr(), bias_f.data_ptr<float>(), data_or_null(residual), rows,
+                                      channels, out.data_ptr(),
+                                      at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
+                                      at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
 }  // namespace kernels::detail

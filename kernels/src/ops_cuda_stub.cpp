@@ -47,6 +47,24 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor&, const at::Te
     no_cuda("silu_depthwise_conv3x3_gate_nhwc");
 }
 
+at::Tensor group_norm_cuda(const at::Tensor&, int64_t, const at::Tensor&, const at::Tensor&, double, bool,
+                           const at::Tensor&, const at::Tensor&) {
+    no_cuda("group_norm");
+}
+
+std::tuple<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                       const at::Tensor&, double) {
+    no_cuda("add_layer_norm");
+}
+
+at::Tensor geglu_cuda(const at::Tensor&) {
+    no_cuda("geglu");
+}
+
+at::Tensor add_channel_bias_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    no_cuda("add_channel_bias");
+}
+
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor&) {
     no_cuda("quantize_rows_e4m3");
 }

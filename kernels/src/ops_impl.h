@@ -30,6 +30,22 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::
 at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
 at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
 
+at::Tensor group_norm_cpu(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                          double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out);
+at::Tensor group_norm_cuda(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out);
+
+std::tuple<at::Tensor, at::Tensor> add_layer_norm_cpu(const at::Tensor& x, const at::Tensor& residual,
+                                                      const at::Tensor& weight, const at::Tensor& bias, double eps);
+std::tuple<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x, const at::Tensor& residual,
+                                                       const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+at::Tensor geglu_cpu(const at::Tensor& h);
+at::Tensor geglu_cuda(const at::Tensor& h);
+
+at::Tensor add_channel_bias_cpu(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual);
+at::Tensor add_channel_bias_cuda(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual);
+
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cpu(const at::Tensor& x);
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor& x);
 

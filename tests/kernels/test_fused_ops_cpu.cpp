@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -53,6 +55,34 @@ torch::Tensor depthwise_gate_f64(const torch::Tensor& x, const torch::Tensor& we
     auto value = y.slice(1, 0, c2 / 2);
     auto gate = y.slice(1, c2 / 2, c2);
     return value * gate * torch::sigmoid(gate);
+}
+
+// GroupNorm of x [N, C, *] (+ addend [N, C]) in float64: statistics per sample and group, biased variance.
+torch::Tensor group_norm_f64(const torch::Tensor& x, const torch::Tensor& add, int64_t groups,
+                             const torch::Tensor& weight, const torch::Tensor& bias, double eps, bool silu) {
+    auto xd = x.to(torch::kDouble).contiguous();
+    std::vector<int64_t> channel_shape(static_cast<size_t>(x.dim()), 1);
+    channel_shape[1] = x.size(1);
+    if (add.defined()) {
+        std::vector<int64_t> add_shape = channel_shape;
+        add_shape[0] = x.size(0);
+        xd = xd + add.to(torch::kDouble).view(add_shape);
+    }
+    auto grouped = xd.view({x.size(0), groups, -1});
+    auto mean = grouped.mean(-1, /*keepdim=*/true);
+    auto var = (grouped - mean).pow(2).mean(-1, /*keepdim=*/true);
+    auto y = ((grouped - mean) / torch::sqrt(var + eps)).view(x.sizes());
+    if (weight.defined()) y = y * weight.to(torch::kDouble).view(channel_shape);
+    if (bias.defined()) y = y + bias.to(torch::kDouble).view(channel_shape);
+    return silu ? y * torch::sigmoid(y) : y;
+}
+
+torch::Tensor layer_norm_f64(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             double eps) {
+    auto xd = x.to(torch::kDouble);
+    auto mean = xd.mean(-1, /*keepdim=*/true);
+    auto var = (xd - mean).pow(2).mean(-1, /*keepdim=*/true);
+    return (xd - mean) / torch::sqrt(var + eps) * weight.to(torch::kDouble) + bias.to(torch::kDouble);
 }
 
 }  // namespace
@@ -270,4 +300,117 @@ TEST_CASE("fused ops: bad arguments are rejected with messages that say what is 
                         Catch::Contains("weight must be [2C = 6, 1, 3, 3]"));
     REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(tokens.flatten(1, 2), torch::randn({6, 1, 3, 3}), {}),
                         Catch::Contains("[B, H, W, 2C]"));
+}
+
+TEST_CASE("group_norm (CPU): float32 statistics, an addend per (sample, channel), SiLU, any output layout",
+          "[kernels]") {
+    torch::manual_seed(31);
+    const int64_t n = 3, c = 12, h = 5, w = 7, groups = 4;
+    auto x = torch::randn({n, c, h, w}) * 3 + 1;
+    auto weight = torch::randn({c});
+    auto bias = torch::randn({c});
+    auto add = torch::randn({n, c});
+    SECTION("NCHW, with and without the addend, SiLU and affine parameters") {
+        REQUIRE_ALLCLOSE(kernels::group_norm(x, groups, weight, bias, 1e-5, false),
+                         group_norm_f64(x, {}, groups, weight, bias, 1e-5, false).to(torch::kFloat), 1e-5, 1e-5);
+        REQUIRE_ALLCLOSE(kernels::group_norm(x, groups, weight, bias, 1e-5, true, add),
+                         group_norm_f64(x, add, groups, weight, bias, 1e-5, true).to(torch::kFloat), 1e-5, 1e-5);
+        REQUIRE_ALLCLOSE(kernels::group_norm(x, groups, {}, {}, 1e-6, false),
+                         group_norm_f64(x, {}, groups, {}, {}, 1e-6, false).to(torch::kFloat), 1e-5, 1e-5);
+    }
+    SECTION("a channels-last input gives a channels-last result") {
+        auto xl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        auto y = kernels::group_norm(xl, groups, weight, bias, 1e-5, true, add);
+        CHECK(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+        REQUIRE_ALLCLOSE(y, group_norm_f64(x, add, groups, weight, bias, 1e-5, true).to(torch::kFloat), 1e-5, 1e-5);
+    }
+    SECTION("the temporal blocks: [B, C, F, H, W] viewed from frame-major storage, written in sequence order") {
+        const int64_t b = 2, f = 3;
+        auto frames = torch::randn({b, f, c, h, w}) * 3 + 1;  // frame-major storage
+        auto logical = frames.permute({0, 2, 1, 3, 4});      // [B, C, F, H, W], not contiguous
+        auto seq = torch::empty({b, h, w, f, c});              // sequence order
+        auto returned = kernels::group_norm(logical, groups, weight, bias, 1e-6, false, {}, seq.permute({0, 4, 3, 1, 2}));
+        CHECK(returned.data_ptr() == seq.data_ptr());
+        REQUIRE_ALLCLOSE(seq.permute({0, 4, 3, 1, 2}),
+                         group_norm_f64(logical, {}, groups, weight, bias, 1e-6, false).to(torch::kFloat), 1e-5, 1e-5);
+    }
+    SECTION("bfloat16 and half: float32 arithmetic, one rounding at the end") {
+        for (auto dtype : {torch::kBFloat16, torch::kHalf}) {
+            auto x16 = x.to(dtype);
+            auto y = kernels::group_norm(x16, groups, weight.to(dtype), bias.to(dtype), 1e-5, true, add);
+            CHECK(y.scalar_type() == dtype);
+            auto expected = group_norm_f64(x16, add, groups, weight.to(dtype), bias.to(dtype), 1e-5, true);
+            const double unit = dtype == torch::kBFloat16 ? 1.0 / 128 : 1.0 / 1024;
+            CHECK(((y.to(torch::kDouble) - expected).abs() <= expected.abs() * unit + 1e-6).all().item<bool>());
+        }
+    }
+    SECTION("bad arguments") {
+        REQUIRE_THROWS_WITH(kernels::group_norm(x, 5, weight, bias, 1e-5, false),
+                            Catch::Contains("12 channels are not divisible into 5 groups"));
+        REQUIRE_THROWS_WITH(kernels::group_norm(x, groups, weight, bias, 1e-5, false, add.to(torch::kDouble)),
+                            Catch::Contains("channel_add must be float32 [N, C] = [3, 12]"));
+        REQUIRE_THROWS_WITH(kernels::group_norm(x, groups, torch::randn({11}), bias, 1e-5, false),
+                            Catch::Contains("weight and bias must be [C = 12]"));
+        REQUIRE_THROWS_WITH(kernels::group_norm(x, groups, weight, bias, 1e-5, false, {}, torch::empty({3, 12, 5})),
+                            Catch::Contains("out must be"));
+        REQUIRE_THROWS_WITH(kernels::group_norm(x.flatten(), 1, {}, {}, 1e-5, false), Catch::Contains("[N, C, *]"));
+    }
+}
+
+TEST_CASE("add_layer_norm (CPU): the residual add rounded as a separate add, then LayerNorm in float32",
+          "[kernels]") {
+    torch::manual_seed(32);
+    auto x = torch::randn({2, 7, 24}) * 2;
+    auto residual = torch::randn({2, 7, 24});
+    auto weight = torch::randn({24}) * 0.5 + 1;
+    auto bias = torch::randn({24}) * 0.1;
+    torch::Tensor y, s;
+    std::tie(y, s) = kernels::add_layer_norm(x, {}, weight, bias, 1e-5);
+    CHECK(s.is_same(x));
+    REQUIRE_ALLCLOSE(y, layer_norm_f64(x, weight, bias, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
+    std::tie(y, s) = kernels::add_layer_norm(x, residual, weight, bias, 1e-5);
+    CHECK(s.equal(x + residual));
+    REQUIRE_ALLCLOSE(y, layer_norm_f64(x + residual, weight, bias, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
+    // half: the sum rounded to half, the norm of the rounded sum rounded once.
+    auto x16 = x.to(torch::kHalf), r16 = residual.to(torch::kHalf);
+    std::tie(y, s) = kernels::add_layer_norm(x16, r16, weight.to(torch::kHalf), bias.to(torch::kHalf), 1e-5);
+    CHECK(y.scalar_type() == torch::kHalf);
+    CHECK(s.equal(x16 + r16));
+    CHECK(rel_error(y, layer_norm_f64(x16 + r16, weight.to(torch::kHalf), bias.to(torch::kHalf), 1e-5)) < 2e-3);
+    REQUIRE_THROWS_WITH(kernels::add_layer_norm(x, residual.narrow(1, 0, 3), weight, bias, 1e-5),
+                        Catch::Contains("residual must be"));
+    REQUIRE_THROWS_WITH(kernels::add_layer_norm(x, {}, torch::randn({23}), bias, 1e-5),
+                        Catch::Contains("weight and bias must be [D = 24]"));
+}
+
+TEST_CASE("geglu (CPU): value · GELU(gate), GELU in its erf form", "[kernels]") {
+    torch::manual_seed(33);
+    auto h = torch::randn({3, 5, 2 * 16}) * 2;
+    auto hd = h.to(torch::kDouble);
+    auto value = hd.narrow(-1, 0, 16);
+    auto gate = hd.narrow(-1, 16, 16);
+    auto expected = value * gate * 0.5 * (1 + torch::erf(gate / std::sqrt(2.0)));
+    auto out = kernels::geglu(h);
+    CHECK(out.sizes() == torch::IntArrayRef({3, 5, 16}));
+    REQUIRE_ALLCLOSE(out, expected.to(torch::kFloat), 1e-5, 1e-6);
+    REQUIRE_THROWS_WITH(kernels::geglu(torch::randn({3, 7})), Catch::Contains("value and gate halves"));
+}
+
+TEST_CASE("add_channel_bias (CPU): a convolution's bias, then the residual", "[kernels]") {
+    torch::manual_seed(34);
+    auto y = torch::randn({2, 8, 3, 5});
+    auto bias = torch::randn({8});
+    auto residual = torch::randn({2, 8, 3, 5});
+    auto b = bias.to(torch::kDouble).view({1, 8, 1, 1});
+    REQUIRE_ALLCLOSE(kernels::add_channel_bias(y, bias, residual),
+                     (y.to(torch::kDouble) + b + residual.to(torch::kDouble)).to(torch::kFloat), 1e-6, 1e-6);
+    REQUIRE_ALLCLOSE(kernels::add_channel_bias(y, bias), (y.to(torch::kDouble) + b).to(torch::kFloat), 1e-6, 1e-6);
+    // 5-D (the temporal convolutions' [B, C, F, H, W]).
+    auto y5 = torch::randn({2, 8, 3, 2, 2});
+    REQUIRE_ALLCLOSE(kernels::add_channel_bias(y5, bias),
+                     (y5.to(torch::kDouble) + bias.to(torch::kDouble).view({1, 8, 1, 1, 1})).to(torch::kFloat), 1e-6,
+                     1e-6);
+    REQUIRE_THROWS_WITH(kernels::add_channel_bias(y, torch::randn({7})), Catch::Contains("bias must be [C = 8]"));
+    REQUIRE_THROWS_WITH(kernels::add_channel_bias(y, bias, residual.narrow(3, 0, 2)),
+                        Catch::Contains("residual must have y's shape"));
 }

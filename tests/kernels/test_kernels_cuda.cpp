@@ -334,3 +334,165 @@ TEST_CASE("quantize_rows_e4m3 (CUDA): the same bytes and scales as the CPU refer
         CHECK(torch::equal(sv.cpu(), sv_ref));
     }
 }
+
+TEST_CASE("group_norm (CUDA): matches the CPU reference on the video UNet's layouts", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(41);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    struct Case {
+        std::string name;
+        std::vector<int64_t> shape;  // N, C, H, W
+        int64_t groups;
+        bool channels_last;
+        bool silu;
+        bool add;
+    };
+    // VideoCrafter2's channel counts (320 · {1, 2, 4} and the decoder's concatenations 960, 1920, 2560) on smaller
+    // maps, an odd count (the scalar path), NCHW input (the ATen fallback), and a single position.
+    const auto c = GENERATE(Case{"ResBlock in_norm, 320 ch", {8, 320, 20, 32}, 32, true, true, false},
+                            Case{"ResBlock out_norm + time embedding, 640 ch", {4, 640, 10, 16}, 32, true, true, true},
+                            Case{"decoder concat 960 ch", {2, 960, 10, 16}, 32, true, true, false},
+                            Case{"decoder concat 2560 ch", {2, 2560, 5, 8}, 32, true, true, true},
+                            Case{"transformer norm, no SiLU, 1280 ch", {4, 1280, 5, 8}, 32, true, false, false},
+                            Case{"odd channels", {3, 6, 5, 7}, 3, true, true, true},
+                            Case{"NCHW input", {2, 64, 6, 10}, 32, false, true, true},
+                            Case{"one position", {4, 64, 1, 1}, 32, true, false, true});
+    INFO(c.name << " " << torch::toString(dtype));
+    const int64_t channels = c.shape[1];
+    auto x = (torch::randn(c.shape) * 2 + 0.5).to(dtype);
+    if (c.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    auto weight = (torch::randn({channels}) * 0.5 + 1).to(dtype);
+    auto bias = (torch::randn({channels}) * 0.2).to(dtype);
+    auto add = c.add ? torch::randn({c.shape[0], channels}) : torch::Tensor();
+    auto ref = kernels::group_norm(x.to(torch::kFloat), c.groups, weight.to(torch::kFloat), bias.to(torch::kFloat),
+                                   1e-5, c.silu, add);
+    poison_cuda_allocator();
+    auto out = kernels::group_norm(x.cuda(), c.groups, weight.cuda(), bias.cuda(), 1e-5, c.silu,
+                                   c.add ? add.cuda() : torch::Tensor());
+    CHECK(out.scalar_type() == dtype);
+    if (c.channels_last && c.shape[2] * c.shape[3] > 1) {
+        CHECK(out.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    check_against(out, ref, dtype);
+}
+
+TEST_CASE("group_norm (CUDA): frame-major videos normalised over frames, written as sequences or Conv3d input",
+          "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(42);
+    const auto dtype = GENERATE(torch::kFloat, torch::kHalf);
+    const int64_t b = 2, f = 16, c = 320, h = 10, w = 16, groups = 32;
+    // [(B·F), C, H, W] channels-last frames, as the UNet holds them, viewed as [B, C, F, H, W].
+    auto frames = (torch::randn({b * f, c, h, w}) * 3 + 1).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto logical = [&](const torch::Tensor& t) { return t.view({b, f, c, h, w}).permute({0, 2, 1, 3, 4}); };
+    auto weight = (torch::randn({c}) * 0.5 + 1).to(dtype);
+    auto bias = (torch::randn({c}) * 0.2).to(dtype);
+    auto ref = kernels::group_norm(logical(frames.to(torch::kFloat)), groups, weight.to(torch::kFloat),
+                                   bias.to(torch::kFloat), 1e-6, false);
+    SECTION("into sequence order [B, H, W, F, C] (the temporal transformer)") {
+        poison_cuda_allocator();
+        auto seq = torch::empty({b, h, w, f, c}, torch::TensorOptions().dtype(dtype).device(torch::kCUDA));
+        kernels::group_norm(logical(frames.cuda()), groups, weight.cuda(), bias.cuda(), 1e-6, false, {},
+                            seq.permute({0, 4, 3, 1, 2}));
+        check_against(seq.permute({0, 4, 3, 1, 2}), ref, dtype);
+    }
+    SECTION("into channels-last-3d [B, C, F, H, W] with SiLU and a conv bias (the temporal convolutions)") {
+        auto add = torch::randn({c}).unsqueeze(0).expand({b, c}).contiguous();
+        auto ref_silu = kernels::group_norm(logical(frames.to(torch::kFloat)), groups, weight.to(torch::kFloat),
+                                            bias.to(torch::kFloat), 1e-6, true, add);
+        poison_cuda_allocator();
+        auto y = torch::empty({b, c, f, h, w},
+                              torch::TensorOptions().dtype(dtype).device(torch::kCUDA).memory_format(
+                                  torch::MemoryFormat::ChannelsLast3d));
+        kernels::group_norm(logical(frames.cuda()), groups, weight.cuda(), bias.cuda(), 1e-6, true, add.cuda(), y);
+        check_against(y, ref_silu, dtype);
+    }
+    SECTION("statistics far from zero: a large mean does not cancel the variance") {
+        auto shifted = frames.to(torch::kFloat) * 0.05 + 300.0;  // std ≈ 0.15 around 300 (float32 only)
+        // float64 statistics: ATen's own float32 group_norm on this permuted layout is off by 83× (see ops_cpu.cpp).
+        auto grouped = logical(shifted).to(torch::kDouble).contiguous().view({b, groups, -1});
+        auto mean = grouped.mean(-1, /*keepdim=*/true);
+        auto var = (grouped - mean).pow(2).mean(-1, /*keepdim=*/true);
+        auto exact = ((grouped - mean) / torch::sqrt(var + 1e-6)).view({b, c, f, h, w});
+        poison_cuda_allocator();
+        auto out = kernels::group_norm(logical(shifted.cuda()), groups, {}, {}, 1e-6, false);
+        const double err = rel_error(out, exact);
+        const double ref_err = rel_error(kernels::group_norm(logical(shifted), groups, {}, {}, 1e-6, false), exact);
+        INFO("relative L2 error " << err << " (the CPU reference: " << ref_err << ")");
+        // Each output is x · a + b with x ≈ 300 and a ≈ 1 / 0.15: the float32 rounding of that product alone is
+        // ≈ 1e-4 of the result.
+        CHECK(err < 1e-3);
+        CHECK(ref_err < 1e-3);
+    }
+}
+
+TEST_CASE("add_layer_norm (CUDA): matches the CPU reference; the sum equals the separate add", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(43);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    // The video UNet's token widths (320, 640, 1280) at many rows, and an odd width (ATen fallback).
+    const auto shape = GENERATE(std::vector<int64_t>{8, 2560, 320}, std::vector<int64_t>{2560, 16, 640},
+                                std::vector<int64_t>{4, 160, 1280}, std::vector<int64_t>{5, 17});
+    INFO(torch::toString(dtype) << " " << shape);
+    const int64_t d = shape.back();
+    auto x = (torch::randn(shape) * 2).to(dtype);
+    auto residual = torch::randn(shape).to(dtype);
+    auto weight = (torch::randn({d}) * 0.5 + 1).to(dtype);
+    auto bias = (torch::randn({d}) * 0.1).to(dtype);
+    auto f = [](const torch::Tensor& t) { return t.to(torch::kFloat); };
+    poison_cuda_allocator();
+    auto [y, s] = kernels::add_layer_norm(x.cuda(), residual.cuda(), weight.cuda(), bias.cuda(), 1e-5);
+    CHECK(s.equal(x.cuda() + residual.cuda()));
+    // Reference from the same rounded sum (the float32 CPU add of half values would not round).
+    check_against(y, std::get<0>(kernels::add_layer_norm(f(s.cpu()), {}, f(weight), f(bias), 1e-5)), dtype);
+    const auto xc = x.cuda();
+    auto [y0, s0] = kernels::add_layer_norm(xc, {}, weight.cuda(), bias.cuda(), 1e-5);
+    CHECK(s0.is_same(xc));  // without a residual the "sum" is x itself
+    check_against(y0, std::get<0>(kernels::add_layer_norm(f(x), {}, f(weight), f(bias), 1e-5)), dtype);
+}
+
+TEST_CASE("geglu (CUDA): matches the CPU reference and ATen's GELU and multiply", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(44);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    const auto shape = GENERATE(std::vector<int64_t>{4096, 2 * 1280}, std::vector<int64_t>{8, 2560, 2 * 1280},
+                                std::vector<int64_t>{7, 2 * 24}, std::vector<int64_t>{3, 2 * 5});
+    INFO(torch::toString(dtype) << " " << shape);
+    auto h = (torch::randn(shape) * 2).to(dtype);
+    auto ref = kernels::geglu(h.to(torch::kFloat));
+    poison_cuda_allocator();
+    auto out = kernels::geglu(h.cuda());
+    check_against(out, ref, dtype);
+    // ATen's own ops on the GPU: the same two roundings, at most one unit in the last place apart.
+    const int64_t inner = shape.back() / 2;
+    auto hc = h.cuda();
+    auto aten = hc.narrow(-1, 0, inner) * at::gelu(hc.narrow(-1, inner, inner));
+    const auto diff = (out.to(torch::kFloat) - aten.to(torch::kFloat)).abs();
+    const double unit = dtype == torch::kBFloat16 ? 1.0 / 128 : dtype == torch::kHalf ? 1.0 / 1024 : 1e-6;
+    CHECK((diff <= aten.to(torch::kFloat).abs() * unit + 1e-6).all().item<bool>());
+}
+
+TEST_CASE("add_channel_bias (CUDA): bit-equal to ATen's two adds on channels-last maps", "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(45);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    auto opts = torch::TensorOptions().dtype(dtype).device(torch::kCUDA);
+    auto bias = torch::randn({320}).to(opts);
+    SECTION("2-D maps, with and without the residual") {
+        auto y = torch::randn({8, 320, 20, 32}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
+        auto residual = torch::randn({8, 320, 20, 32}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
+        poison_cuda_allocator();
+        auto out = kernels::add_channel_bias(y, bias, residual);
+        CHECK(out.is_contiguous(torch::MemoryFormat::ChannelsLast));
+        CHECK(out.equal((y + bias.view({1, 320, 1, 1})) + residual));
+        CHECK(kernels::add_channel_bias(y, bias).equal(y + bias.view({1, 320, 1, 1})));
+    }
+    SECTION("channels-last-3d (the temporal convolutions) and NCHW (the ATen path)") {
+        auto y = torch::randn({2, 320, 16, 5, 8}, opts).contiguous(torch::MemoryFormat::ChannelsLast3d);
+        auto residual = torch::randn({2, 320, 16, 5, 8}, opts).contiguous(torch::MemoryFormat::ChannelsLast3d);
+        poison_cuda_allocator();
+        CHECK(kernels::add_channel_bias(y, bias, residual).equal((y + bias.view({1, 320, 1, 1, 1})) + residual));
+        auto yn = torch::randn({2, 320, 4, 6}, opts);
+        CHECK(kernels::add_channel_bias(yn, bias, yn).equal((yn + bias.view({1, 320, 1, 1})) + yn));
+    }
+}

@@ -77,6 +77,40 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 /// CPU: exactly those ATen ops; CUDA: one kernel that stages SiLU(x) tiles in shared memory (float32 accumulation).
 at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
+/// GroupNorm with float32 statistics, as LVDM's GroupNorm32 (`super().forward(x.float()).type(x.dtype)`) and its
+/// GroupNorm → SiLU under fp16 autocast compute it, with an optional per-(sample, channel) addend applied first (a
+/// convolution's bias and the ResBlock's time embedding, folded into the norm's pass):
+///   v = float32(x) + channel_add[n, c];  y = group_norm(v, groups, weight, bias, eps) [then SiLU], rounded once
+/// to x's dtype; statistics per sample and group over the group's channels and all positions.
+///   x: [N, C, *] in any layout; weight, bias: [C] or undefined; channel_add: float32 [N, C] or undefined;
+///   out: undefined (the result is then laid out like x: channels-last stays channels-last) or [N, C, *] of x's dtype
+///   in any layout (e.g. a permuted view of a token buffer), written in place and returned.
+/// CPU: exactly those ATen ops (then copied into out); CUDA: partial statistics, a per-group merge and one
+/// normalising pass (16-byte vectors) when channels are innermost in both x and out (channels-last maps, frame-major
+/// videos read as sequences) and the positions fold into two strided dims; other layouts go to the ATen ops.
+at::Tensor group_norm(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                      double eps, bool silu, const at::Tensor& channel_add = {}, const at::Tensor& out = {});
+
+/// nn.LayerNorm over the last dim in float32 (LVDM's transformer blocks: autocast runs layer_norm in float32), after
+/// an optional residual add:  s = x + residual (rounded to x's dtype, as the add leaves it) or x itself;
+///   y = layer_norm(float32(s), weight, bias, eps) rounded to x's dtype.  Returns {y, s}.
+///   x, residual: [..., D] (residual undefined or x's shape and dtype); weight, bias: [D] or undefined.
+/// CPU: exactly those ATen ops; CUDA: a warp per row (the row in registers) for contiguous rows up to 3072 half
+/// values, writing s and y in one pass; anything else goes to the ATen ops.
+std::tuple<at::Tensor, at::Tensor> add_layer_norm(const at::Tensor& x, const at::Tensor& residual,
+                                                  const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+/// GEGLU's gating (LDM / diffusers FeedForward): h = [value | gate] on the last dim → value · GELU(gate), GELU in its
+/// erf form; the GELU and the product each rounded to h's dtype as at::gelu and the multiply leave them.
+///   h: [..., 2I] → [..., I]. CPU: exactly those ATen ops; CUDA: one vectorised pass for contiguous h.
+at::Tensor geglu(const at::Tensor& h);
+
+/// A convolution's bias and the residual after it: y + bias (channel dim 1, broadcast), then + residual, each add
+/// rounded to y's dtype as ATen's adds round them.  y: [N, C, *]; bias: [C]; residual: y's shape or undefined.
+/// CPU: exactly those ATen ops; CUDA: one vectorised pass when y (and the residual, with the same strides) is dense
+/// with channels innermost (channels-last maps); the result has y's strides.
+at::Tensor add_channel_bias(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual = {});
+
 /// Row-wise float8 e4m3fn quantisation: the activation side of a row-wise scaled FP8 GEMM (one scale per token) and
 /// the weight side (one scale per output channel). For each row m of x [M, K] (any floating dtype, NaN-free):
 ///   amax = max(max_k |x[m, k]|, 1e-12);  q[m, k] = e4m3fn(x[m, k] · (448 / amax));  scale[m] = amax / 448

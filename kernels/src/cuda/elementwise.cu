@@ -2,7 +2,9 @@
 //  - the gated residual of the Sana blocks (kernels::gated_residual), out = x + gate[b] · y, the gate row read where it
 //    lies (a chunk of the block's [B, 6, D] modulation). ATen's addcmul computes the same, but with a broadcast gate
 //    its kernel takes the strided, unvectorised path;
-//  - a convolution's bias and SiLU (kernels::bias_silu) in one pass instead of ATen's bias add and SiLU.
+//  - a convolution's bias and SiLU (kernels::bias_silu) in one pass instead of ATen's bias add and SiLU;
+//  - GEGLU's value · GELU(gate) (kernels::geglu) in one pass instead of a GELU and a multiply;
+//  - a convolution's bias and the residual after it (kernels::add_channel_bias) in one pass instead of two adds.
 #include <algorithm>
 
 #include "common.cuh"
@@ -60,6 +62,59 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// out = round(h[r, i] · round(GELU(h[r, I + i]))): at::gelu (erf form, float32 arithmetic) then the multiply.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    geglu_kernel(const scalar_t* __restrict__ h, int64_t total_vecs, int64_t vecs_per_row,
+                 scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    using V = Vec16<scalar_t>;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total_vecs;
+         i += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const int64_t r = i / vecs_per_row;
+        const int64_t v = i - r * vecs_per_row;
+        const uint4* row = reinterpret_cast<const uint4*>(h) + r * 2 * vecs_per_row;
+        V value, gate, o;
+        value.raw = row[v];
+        gate.raw = row[vecs_per_row + v];
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            const float g = to_float(gate.v[j]);
+            const float gelu = to_float(from_float<scalar_t>(g * 0.5f * (1.0f + erff(g * 0.70710678118654752f))));
+            o.v[j] = from_float<scalar_t>(to_float(value.v[j]) * gelu);
+        }
+        reinterpret_cast<uint4*>(out)[i] = o.raw;
+    }
+}
+
+// out = round(round(y + bias[c]) + residual) (residual may be null): rows of C, 16-byte vectors within a row.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    channel_bias_kernel(const scalar_t* __restrict__ y, const float* __restrict__ bias,
+                        const scalar_t* __restrict__ residual, int64_t total_vecs, int64_t vecs_per_row,
+                        scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    using V = Vec16<scalar_t>;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total_vecs;
+         i += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const float* b = bias + (i % vecs_per_row) * kN;
+        V a, res, o;
+        a.raw = reinterpret_cast<const uint4*>(y)[i];
+        if (residual != nullptr) {
+            res.raw = reinterpret_cast<const uint4*>(residual)[i];
+        }
+#pragma unroll
+        for (int j = 0; j < kN; ++j) {
+            float v = to_float(from_float<scalar_t>(to_float(a.v[j]) + b[j]));
+            if (residual != nullptr) {
+                v += to_float(res.v[j]);
+            }
+            o.v[j] = from_float<scalar_t>(v);
+        }
+        reinterpret_cast<uint4*>(out)[i] = o.raw;
+    }
+}
+
 }  // namespace
 
 bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void* x, const void* out) {
@@ -104,6 +159,53 @@ cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const v
         gated_residual_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gate), static_cast<const scalar_t*>(y), rows,
             dim, rows_per_batch, gate_stride, static_cast<scalar_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+bool geglu_supported(DType dtype, int64_t rows, int64_t inner, const void* h, const void* out) {
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    return rows > 0 && inner > 0 && inner % per_vec == 0 && aligned16(h) && aligned16(out);
+}
+
+cudaError_t geglu(DType dtype, const void* h, int64_t rows, int64_t inner, void* out, int num_sms,
+                  cudaStream_t stream) {
+    if (!geglu_supported(dtype, rows, inner, h, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t vecs_per_row = inner / per_vec;
+    const int64_t total = rows * vecs_per_row;
+    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        geglu_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+            static_cast<const scalar_t*>(h), total, vecs_per_row, static_cast<scalar_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+bool channel_bias_supported(DType dtype, int64_t rows, int64_t channels, const void* y, const void* residual,
+                            const void* out) {
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    return rows > 0 && channels > 0 && channels % per_vec == 0 && aligned16(y) && aligned16(out) &&
+           (residual == nullptr || aligned16(residual));
+}
+
+cudaError_t channel_bias(DType dtype, const void* y, const float* bias, const void* residual, int64_t rows,
+                         int64_t channels, void* out, int num_sms, cudaStream_t stream) {
+    if (bias == nullptr || !channel_bias_supported(dtype, rows, channels, y, residual, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t vecs_per_row = channels / per_vec;
+    const int64_t total = rows * vecs_per_row;
+    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        channel_bias_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+            static_cast<const scalar_t*>(y), bias, static_cast<const scalar_t*>(residual), total, vecs_per_row,
+            static_cast<scalar_t*>(out));
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }

@@ -115,6 +115,69 @@ bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void
 cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t rows, int64_t channels, void* out,
                       int num_sms, cudaStream_t stream);
 
+// ---- GroupNorm on channels-innermost maps ------------------------------------------------------------------------
+
+/// Element strides of one sample and of its two position dims [T, R] (outer, inner); channels have stride 1.
+struct GroupNormLayout {
+    int64_t n, t, r;
+};
+
+/// Launch shape and float32 workspaces of group_norm (from plan_group_norm; the caller allocates them).
+struct GroupNormPlan {
+    bool supported = false;
+    int vec = 1;                 // channels a thread loads at once: 1, or 16 bytes' worth
+    int threads_x = 0;           // channel vectors: one thread each (C / vec)
+    int threads_y = 0;           // position rows of a statistics block
+    int64_t chunks = 0;          // position chunks per sample (statistics blocks per sample)
+    int64_t per_chunk = 0;       // positions per chunk
+    int64_t partial_floats = 0;  // N · chunks · 2 · C
+    int64_t param_floats = 0;    // 2 · N · C (the per-channel factors a and b)
+    size_t shared_bytes = 0;
+};
+
+/// True when C is whole 16-byte vectors, both pointers 16-byte aligned and every stride a whole vector.
+bool group_norm_vectorizable(DType dtype, int64_t channels, const void* x, GroupNormLayout x_layout, const void* out,
+                             GroupNormLayout out_layout);
+GroupNormPlan plan_group_norm(DType dtype, int64_t samples, int64_t positions, int64_t channels, int num_sms,
+                              bool vectorized);
+
+/// y[n, t, r, c] = (x + add[n, c] − mean[n, g]) · rstd[n, g] · weight[c] + bias[c] [then SiLU], g = c / (C / groups),
+/// statistics (float32, biased variance) over the group's channels and all T · R positions of sample n; one rounding
+/// to `dtype`. x and out of `dtype` through their layouts; weight, bias (or null) of param_type; add float32 [N, C]
+/// (or null); partial / params: plan.partial_floats / plan.param_floats floats.
+cudaError_t group_norm(DType dtype, const void* x, GroupNormLayout x_layout, int64_t samples, int64_t outer,
+                       int64_t inner, int64_t channels, int64_t groups, DType param_type, const void* weight,
+                       const void* bias, const float* channel_add, float eps, bool silu, const GroupNormPlan& plan,
+                       float* partial, float* params, void* out, GroupNormLayout out_layout, int num_sms,
+                       cudaStream_t stream);
+
+// ---- LayerNorm with affine parameters and an optional residual --------------------------------------------------
+
+/// s = round(x + residual) (or x), out = round(layer_norm(s) · weight + bias) per row, float32 statistics; a warp per
+/// row. x, residual, sum_out, out: [rows, dim] contiguous of `dtype`; weight, bias: [dim] of param_type (or null).
+/// Supported for dim whole 16-byte vectors up to 3072 half / 1536 float32 values and 16-byte aligned pointers.
+bool layer_norm_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* residual,
+                               const void* sum_out, const void* out);
+cudaError_t layer_norm_rows(DType dtype, const void* x, const void* residual, DType param_type, const void* weight,
+                            const void* bias, int64_t rows, int64_t dim, float eps, void* sum_out, void* out,
+                            cudaStream_t stream);
+
+// ---- GEGLU and channel bias (+ residual) -------------------------------------------------------------------------
+
+/// out[r, i] = round(h[r, i] · round(GELU(h[r, I + i]))) (erf form, float32), h: [rows, 2I], out: [rows, I], both
+/// contiguous of `dtype`, I whole 16-byte vectors, 16-byte aligned.
+bool geglu_supported(DType dtype, int64_t rows, int64_t inner, const void* h, const void* out);
+cudaError_t geglu(DType dtype, const void* h, int64_t rows, int64_t inner, void* out, int num_sms,
+                  cudaStream_t stream);
+
+/// out[r, c] = round(round(y[r, c] + bias[c]) + residual[r, c]) (no residual: round(y + bias)): a convolution's bias
+/// and the residual after it, with the separate adds' roundings. y, residual, out: [rows, C] of `dtype` (dense, the
+/// same strides: rows of C contiguous); bias float32 [C]; C whole 16-byte vectors, 16-byte aligned.
+bool channel_bias_supported(DType dtype, int64_t rows, int64_t channels, const void* y, const void* residual,
+                            const void* out);
+cudaError_t channel_bias(DType dtype, const void* y, const float* bias, const void* residual, int64_t rows,
+                         int64_t channels, void* out, int num_sms, cudaStream_t stream);
+
 // ---- FP8 (e4m3fn) quantisation -----------------------------------------------------------------------------------
 
 /// Per row r of x (`cols` values from x + r · row_stride, elements contiguous): amax = max(max |x|, 1e-12),

@@ -206,6 +206,73 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     }
 }
 
+// nn.LayerNorm with weight / bias (of w_t, or null) over rows of scalar_t, a warp per row; with a residual the row is
+// first s = round(x + residual), written to sum_out, and normalised from its rounded values (a separate add's result).
+template <typename scalar_t, typename w_t, int VECS>
+__global__ void __launch_bounds__(kWarpRowThreads)
+    layer_norm_affine_warp_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ residual,
+                                  const w_t* __restrict__ weight, const w_t* __restrict__ bias, int64_t rows, int dim,
+                                  float eps, scalar_t* __restrict__ sum_out, scalar_t* __restrict__ out) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    if (r >= rows) {
+        return;
+    }
+    const int lane = threadIdx.x & 31;
+    const int vecs = dim / kN;
+    float values[VECS][kN];
+    load_row<scalar_t, VECS>(x + r * dim, lane, vecs, values, [](float) {});
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            if (residual != nullptr) {
+                Vec16<scalar_t> res, s;
+                res.raw = reinterpret_cast<const uint4*>(residual + r * dim)[vi];
+#pragma unroll
+                for (int j = 0; j < kN; ++j) {
+                    s.v[j] = from_float<scalar_t>(values[i][j] + to_float(res.v[j]));
+                    values[i][j] = to_float(s.v[j]);
+                }
+                reinterpret_cast<uint4*>(sum_out + r * dim)[vi] = s.raw;
+            }
+#pragma unroll
+            for (int j = 0; j < kN; ++j) sum += values[i][j];
+        }
+    }
+    const float mean = warp_sum(sum) / static_cast<float>(dim);
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        if (lane + 32 * i < vecs) {
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const float centred = values[i][j] - mean;
+                squares = fmaf(centred, centred, squares);
+            }
+        }
+    }
+    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    scalar_t* out_r = out + r * dim;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        const int vi = lane + 32 * i;
+        if (vi < vecs) {
+            Vec16<scalar_t> o;
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const int e = vi * kN + j;
+                float value = (values[i][j] - mean) * rstd;
+                if (weight != nullptr) value *= to_float(weight[e]);
+                if (bias != nullptr) value += to_float(bias[e]);
+                o.v[j] = from_float<scalar_t>(value);
+            }
+            reinterpret_cast<uint4*>(out_r)[vi] = o.raw;
+        }
+    }
+}
+
 // Vectors per lane for a row of `dim` elements of `bytes` each, rounded up to a compiled width; 0 = not taken.
 int warp_row_vecs(int64_t dim, int bytes) {
     const int per_vec = 16 / bytes;
@@ -339,6 +406,37 @@ cudaError_t rms_norm(DType in_type, DType out_type, const void* x, const float* 
         using out_t = typename decltype(out_tag)::type;
         rms_norm_kernel<in_t, out_t><<<static_cast<unsigned>(rows), threads, smem, stream>>>(
             static_cast<const in_t*>(x), weight, bias, dim, eps, static_cast<out_t*>(out));
+    });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+bool layer_norm_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* residual,
+                               const void* sum_out, const void* out) {
+    return rows > 0 && dim <= (1 << 30) && warp_row_vecs(dim, dtype == DType::kFloat32 ? 4 : 2) > 0 && aligned16(x) &&
+           aligned16(out) && (residual == nullptr || (aligned16(residual) && aligned16(sum_out))) &&
+           ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
+}
+
+cudaError_t layer_norm_rows(DType dtype, const void* x, const void* residual, DType param_type, const void* weight,
+                            const void* bias, int64_t rows, int64_t dim, float eps, void* sum_out, void* out,
+                            cudaStream_t stream) {
+    if (!layer_norm_rows_supported(dtype, rows, dim, x, residual, sum_out, out)) {
+        return cudaErrorInvalidValue;
+    }
+    const int vecs = warp_row_vecs(dim, dtype == DType::kFloat32 ? 4 : 2);
+    const auto blocks = static_cast<unsigned>(ceil_div(rows, kWarpRowThreads / 32));
+    bool ok = false;
+    dispatch_dtype(dtype, [&](auto tag) {
+        using scalar_t = typename decltype(tag)::type;
+        ok = dispatch_dtype(param_type, [&](auto ptag) {
+            using w_t = typename decltype(ptag)::type;
+            dispatch_vecs(vecs, [&](auto v) {
+                layer_norm_affine_warp_kernel<scalar_t, w_t, decltype(v)::value><<<blocks, kWarpRowThreads, 0, stream>>>(
+                    static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(residual),
+                    static_cast<const w_t*>(weight), static_cast<const w_t*>(bias), rows, static_cast<int>(dim), eps,
+                    static_cast<scalar_t*>(sum_out), static_cast<scalar_t*>(out));
+            });
+        });
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
