@@ -34,6 +34,7 @@
 #include "models/transformers/sana_transformer_2d.h"
 #include "models/unets/lvdm_unet_3d.h"
 #include "pipelines/lvdm_config.h"
+#include "pipelines/lvdm_pipeline.h"
 #include "pipelines/sana_pipeline.h"
 #include "random_weights.h"
 #include "runtime/cuda_graph.h"
@@ -180,8 +181,6 @@ std::string kernel_mode() {
 bool channels_last_of(const BenchOptions& o) {
     return o.channels_last.value_or(engine::models::default_channels_last(o.device));
 }
-// The LVDM models default to NCHW, as the engine's LVDM pipeline does (channels-last measured slower there).
-bool lvdm_channels_last_of(const BenchOptions& o) { return o.channels_last.value_or(false); }
 
 double gib(std::int64_t bytes) {
     return static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30);
@@ -220,8 +219,7 @@ void finish_result(json& result, const std::string& name, const BenchOptions& o,
     result["peak_mem_GiB"] = pipeline_peak ? json(round_to(gib(*pipeline_peak), 2)) : json(nullptr);
     result["peak_mem_GiB_with_components"] = peak ? json(round_to(gib(*peak), 2)) : json(nullptr);
     result["kernels"] = kernel_mode();
-    const bool lvdm = name.rfind("vc2", 0) == 0 || name.rfind("dc", 0) == 0;
-    result["channels_last"] = (lvdm ? lvdm_channels_last_of(o) : channels_last_of(o)) ? "on" : "off";
+    result["channels_last"] = channels_last_of(o) ? "on" : "off";
     result["torch"] = TORCH_VERSION;
 }
 
@@ -691,8 +689,13 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     const auto build_start = Clock::now();
     auto unet = build<models::LVDMUNet3D>(unet_cfg, options);
     auto ae = build<models::AutoencoderKL>(ae_cfg, options);
-    unet->set_channels_last(lvdm_channels_last_of(o));
-    ae->set_channels_last(lvdm_channels_last_of(o));
+    unet->set_channels_last(channels_last_of(o));
+    // The engine's step function (CUDA graphs when on) runs the UNet, through a pipeline object holding it.
+    pipelines::LVDMPipeline step_pipe;
+    step_pipe.unet = unet;
+    step_pipe.options.device = o.device;
+    step_pipe.options.cuda_graphs = o.graphs;
+    ae->set_channels_last(channels_last_of(o));
     auto text = build<models::OpenCLIPTextEncoder>(text_cfg, options);
     models::CLIPVisionEncoder vision{nullptr};
     models::ImageResampler resampler{nullptr};
@@ -768,7 +771,7 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
                 x_in = at::cat({x_in, at::cat({image_latent, image_latent}, 0).to(dtype)}, 1);
             }
             at::Tensor t = at::full({2}, static_cast<int64_t>(in.timestep), i64);
-            at::Tensor out = unet->forward(x_in, t, context, cond).to(at::kFloat);
+            at::Tensor out = pipelines::lvdm_unet_step(step_pipe, x_in, t, context, cond).to(at::kFloat);
             auto parts = out.chunk(2, 0);
             return parts[0] + lc.guidance * (parts[1] - parts[0]);
         };
@@ -804,6 +807,15 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     (dc ? cond.fs : cond.fps) = at::full({2}, lc.frame_rate, i64);
     const auto unet_times =
         time_calls(o.device, 2, std::max(1, o.component_repeats / 2), [&] { unet->forward(x, t, ctx, cond); });
+    // The same forward through the step function's CUDA graph, and its difference from the eager result.
+    std::vector<double> unet_graphed_times;
+    std::optional<double> unet_graphed_diff;
+    if (step_pipe.unet_graphs) {
+        unet_graphed_times = time_calls(o.device, 2, std::max(1, o.component_repeats / 2),
+                                        [&] { pipelines::lvdm_unet_step(step_pipe, x, t, ctx, cond); });
+        const at::Tensor graphed = pipelines::lvdm_unet_step(step_pipe, x, t, ctx, cond).to(at::kFloat);
+        unet_graphed_diff = (graphed - unet->forward(x, t, ctx, cond).to(at::kFloat)).abs().max().item<double>();
+    }
     at::Tensor z = at::randn({frames, ae_cfg.embed_dim, latent_h, latent_w}, options);
     const auto decode_times = time_calls(o.device, 1, std::max(1, o.component_repeats / 3), [&] { ae->decode(z); });
     const auto text_times =
@@ -815,6 +827,13 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
 
     json result;
     if (!profiles.empty()) result["profiles"] = profiles;
+    result["graphs"] = step_pipe.unet_graphs ? "on" : "off";
+    if (step_pipe.unet_graphs) {
+        result["graph_stats"] = {{"captures", step_pipe.unet_graphs->captures()},
+                                 {"replays", step_pipe.unet_graphs->replays()},
+                                 {"eager_calls", step_pipe.unet_graphs->eager_calls()},
+                                 {"capture_failed", step_pipe.unet_graphs->failed()}};
+    }
     result["height"] = latent_h * f;
     result["width"] = latent_w * f;
     result["frames"] = frames;
@@ -824,6 +843,11 @@ json run_lvdm(const std::string& name, const LVDMCase& lc, const BenchOptions& o
     result["unet_fwd_ms(batch2)"] = round_to(1e3 * median(unet_times), 3);
     result["unet_fwd_ms(batch2)_all"] = rounded_list(unet_times, 5);
     result["est_50_steps_s"] = round_to(50.0 * median(unet_times), 3);
+    if (!unet_graphed_times.empty()) {
+        result["unet_fwd_ms(batch2)_graphed"] = round_to(1e3 * median(unet_graphed_times), 3);
+        result["unet_fwd_ms(batch2)_graphed_all"] = rounded_list(unet_graphed_times, 5);
+        result["graphed_vs_eager_max_abs_diff"] = unet_graphed_diff ? json(*unet_graphed_diff) : json(nullptr);
+    }
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
     result["vae_decode_" + std::to_string(frames) + "f_ms"] = round_to(1e3 * median(decode_times), 3);
     result["text_encode_ms(b2,77tok)"] = round_to(1e3 * median(text_times), 3);

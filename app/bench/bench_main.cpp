@@ -52,9 +52,9 @@ Usage: kinora-bench [options]
   --steps N           override the case's denoising steps
   --kernels on|off    our fused CUDA kernels (default on) or the ATen ops they replace, for before/after numbers
                       (the same switch as KINORA_DISABLE_CUDA_KERNELS=1); no effect on the CPU
-  --graphs on|off     Sana / Sprint: the transformer step through CUDA graphs (default on; the same switch as
-                      KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
-  --channels-last on|off  channels-last convolutions in the VAEs and the LVDM UNet (default: on for CUDA unless
+  --graphs on|off     the denoiser step (Sana / Sprint transformer, LVDM UNet) and Gemma-2 through CUDA graphs
+                      (default on; the same switch as KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
+  --channels-last on|off  channels-last layout in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
   --quantize none|int8|fp8  Sana / Sprint: the transformer blocks' weights quantised (the engine's --quantize);

@@ -221,6 +221,15 @@ bench bench_sprint1600_1step_aten 20 90 --case sprint1600_1step --repeats "$REPE
 bench bench_sana600 35 120 --case sana600 --repeats "$REPEATS"
 bench bench_sana600_nographs 35 120 --case sana600 --repeats "$REPEATS" --graphs off
 bench bench_vc2 60 150 --case vc2 --repeats 1
+bench bench_vc2_nchw 60 150 --case vc2 --repeats 1 --channels-last off  # the UNet's NCHW path: before / after
+bench bench_vc2_nographs 60 150 --case vc2 --repeats 1 --graphs off      # the UNet step eager: before / after
+reference ref_vc2 60 150 "$REF_DIR/vc" vc2  # lvdm's UNet alone, for a ratio in the same call
+# The video UNet's profile (one forward at batch 2, the KL decode): where its time goes, by kernel and operator.
+if [[ -x "$BIN/kinora-bench" ]] && wanted profile_vc2; then
+    step profile_vc2 45 150 "$BIN/kinora-bench" --case vc2 --repeats 1 --component-repeats 3 \
+        --profile "$LOG_DIR/profile_vc2" ${KINORA_BENCH_EXTRA:-} &&
+        python3 "$ROOT/installer/bench/profile_summary.py" "$LOG_DIR/profile_vc2" > "$OUT_DIR/profile_vc2.md" 2>&1
+fi
 reference ref_dc 40 120 "$REF_DIR/dc" dc512
 bench bench_dc512 60 150 --case dc512 --repeats 1
 bench bench_sprint600 25 90 --case sprint600_2step --repeats "$REPEATS"

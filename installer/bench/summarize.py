@@ -47,9 +47,10 @@ def first_key(d, prefix):
 
 
 def graphed_fwd_ms(line):
-    """The transformer forward through a CUDA graph (kinora-bench '..._graphed'), else None."""
+    """The denoiser forward (Sana transformer, LVDM UNet) through a CUDA graph (kinora-bench "..._graphed"), else
+    None."""
     for k, v in line.items():
-        if k.startswith("transformer_fwd_ms") and k.endswith("_graphed"):
+        if (k.startswith("transformer_fwd_ms") or k.startswith("unet_fwd_ms")) and k.endswith("_graphed"):
             return v
     return None
 

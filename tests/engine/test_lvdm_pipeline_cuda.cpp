@@ -11,10 +11,12 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "core/torch_compat.h"
 #include "pipelines/lvdm_pipeline.h"
+#include "runtime/cuda_graph.h"
 #include "support/golden_case.h"
 #include "support/tensor_checks.h"
 
@@ -27,7 +29,8 @@ namespace {
 const std::vector<double> kLvdmFp16Eta0 = {0.0,      0.008901, 0.009082, 0.00903,  0.008988, 0.008954,
                                            0.008939, 0.008938, 0.008938, 0.009219};
 
-void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
+// channels_last: the UNet's and the VAE's layout (nullopt: the pipeline's CUDA default, channels-last).
+void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> channels_last = std::nullopt) {
     if (!torch::cuda::is_available()) {
         WARN("no CUDA device");
         return;
@@ -41,6 +44,7 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
     lo.device = c10::Device(c10::kCUDA, 0);
     lo.dtype = dtype;
     lo.vae_dtype = dtype;
+    lo.channels_last = channels_last;
     auto p = engine::pipelines::load_lvdm_pipeline(gc.file("model.ckpt").string(), lo);
     INFO((p ? std::string() : p.error().message));
     REQUIRE(p.has_value());
@@ -66,6 +70,7 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
     const at::Tensor x_inter = gc.io(prefix + "x_inter");
     REQUIRE(static_cast<int64_t>(trace.x_inter.size()) == x_inter.size(0));
     size_t checked = 0;
+    const char* layout = channels_last.value_or(true) ? "" : " NCHW";
     auto check = [&](const std::string& what, const at::Tensor& actual, const at::Tensor& expected) {
         CAPTURE(what);
         const at::Tensor a = actual.to(at::kCPU, at::kFloat);
@@ -73,14 +78,14 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
         if (reduced) {
             REQUIRE(index < kLvdmFp16Eta0.size());
             const auto rep = test_support::relative_l2_report(a, expected, 1e-2);
-            std::printf("[cuda %s eta %g] %-12s (lvdm fp16: %.4g) %s\n", c10::toString(dtype), eta, what.c_str(),
-                        kLvdmFp16Eta0[index], rep.summary.c_str());
+            std::printf("[cuda %s eta %g%s] %-12s (lvdm fp16: %.4g) %s\n", c10::toString(dtype), eta, layout,
+                        what.c_str(), kLvdmFp16Eta0[index], rep.summary.c_str());
             INFO(rep.summary);
             CHECK(rep.ok);
         } else {
             const auto rep = test_support::maxdiff_rel_report(a, expected, 2e-3);
-            std::printf("[cuda %s eta %g] %-12s max abs diff %.3e\n", c10::toString(dtype), eta, what.c_str(),
-                        rep.max_abs_diff);
+            std::printf("[cuda %s eta %g%s] %-12s max abs diff %.3e\n", c10::toString(dtype), eta, layout,
+                        what.c_str(), rep.max_abs_diff);
             INFO(rep.summary);
             CHECK(rep.ok);
             CHECK(rep.max_abs_diff <= 2e-3);  // the README's absolute bound for pipelines
@@ -91,6 +96,13 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
     }
     check("samples", trace.samples, gc.io(prefix + "samples"));
     check("video", trace.video, gc.io(prefix + "video"));
+    // The steps ran through the UNet's CUDA graph: one capture (the batch of two), then a replay every step.
+    if (engine::runtime::cuda_graphs_built() && engine::runtime::cuda_graphs_allowed_by_env()) {
+        REQUIRE(p.value()->unet_graphs);
+        CHECK_FALSE(p.value()->unet_graphs->failed());
+        CHECK(p.value()->unet_graphs->captures() == 1);
+        CHECK(p.value()->unet_graphs->replays() == x_inter.size(0) - 1);  // x_T, then one entry a step
+    }
 }
 
 }  // namespace
@@ -98,9 +110,12 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta) {
 TEST_CASE("lvdm pipeline (CUDA, float32): VideoCrafter2 matches vc2_pipeline_tiny at every step", "[.cuda][pipelines]") {
     run_vc2_on_cuda(at::kFloat, 0.0);
     run_vc2_on_cuda(at::kFloat, 1.0);
+    // NCHW UNet and VAE: the group norms and bias adds take ATen's ops.
+    run_vc2_on_cuda(at::kFloat, 0.0, /*channels_last=*/false);
 }
 
 TEST_CASE("lvdm pipeline (CUDA, float16): VideoCrafter2 within 1e-2 relative (L2) of the float32 reference",
           "[.cuda][pipelines]") {
     run_vc2_on_cuda(at::kHalf, 0.0);
+    run_vc2_on_cuda(at::kHalf, 0.0, /*channels_last=*/false);
 }

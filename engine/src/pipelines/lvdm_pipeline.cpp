@@ -17,6 +17,7 @@
 #include "engine/media_io.h"
 #include "io/checkpoint.h"
 #include "models/common/memory_format.h"
+#include "runtime/cuda_graph.h"
 #include "schedulers/parameterization.h"
 #include "schedulers/samplers.h"
 
@@ -380,7 +381,7 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto unet = models::load_lvdm_unet_3d(*cfg, w, o);
         if (!unet) return Unexpected{unet.error()};
         pipe->unet = std::move(unet).value();
-        if (options.channels_last.value_or(false)) {
+        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
             pipe->unet->set_channels_last(true);
         }
     }
@@ -391,7 +392,7 @@ Expected<std::shared_ptr<LVDMPipeline>> load_lvdm_pipeline(const std::string& ch
         auto vae = models::load_autoencoder_kl(*cfg, w, options.vae_dtype, options.device, "first_stage_model.", path);
         if (!vae) return Unexpected{vae.error()};
         pipe->vae = std::move(vae).value();
-        if (options.channels_last.value_or(false)) {
+        if (options.channels_last.value_or(models::default_channels_last(options.device))) {
             pipe->vae->set_channels_last(true);
         }
         if (pipe->vae->config.embed_dim != pipe->config.channels) {
@@ -630,6 +631,35 @@ at::Tensor cpu_f32(const at::Tensor& t) { return t.detach().to(at::kCPU, at::kFl
 
 }  // namespace
 
+at::Tensor lvdm_unet_step(LVDMPipeline& pipe, const at::Tensor& x, const at::Tensor& timesteps, const at::Tensor& context,
+                          const models::LVDMUNet3DConditioning& conditioning) {
+    const bool graphs = pipe.options.cuda_graphs && x.is_cuda() && runtime::cuda_graphs_built();
+    if (!graphs) {
+        return pipe.unet->forward(x, timesteps, context, conditioning);
+    }
+    if (!pipe.unet_graphs || pipe.unet_graphs_of != pipe.unet.get()) {
+        models::LVDMUNet3D model = pipe.unet;  // shares the module
+        // Inputs: x, timesteps, context, then the frame stride (DynamiCrafter) or frame rate (VideoCrafter) if given.
+        const bool dc = model->config.variant == models::LVDMVariant::DynamiCrafter;
+        pipe.unet_graphs = std::make_shared<runtime::CudaGraphRunner>(
+            "LVDMUNet3D", [model, dc](const std::vector<at::Tensor>& in) mutable {
+                models::LVDMUNet3DConditioning c;
+                if (in.size() > 3) (dc ? c.fs : c.fps) = in[3];
+                return model->forward(in[0], in[1], in[2], c);
+            });
+        pipe.unet_graphs_of = pipe.unet.get();
+    }
+    const bool dc = pipe.unet->config.variant == models::LVDMVariant::DynamiCrafter;
+    const auto& given = dc ? conditioning.fs : conditioning.fps;
+    const auto& other = dc ? conditioning.fps : conditioning.fs;
+    if (other.has_value() || (given && !given->is_cuda())) {
+        return pipe.unet->forward(x, timesteps, context, conditioning);  // the UNet's own checks and messages
+    }
+    std::vector<at::Tensor> inputs = {x, timesteps, context};
+    if (given) inputs.push_back(*given);
+    return pipe.unet_graphs->run(inputs);
+}
+
 at::Tensor generate_lvdm(LVDMPipeline& pipe, const LVDMGenerateOptions& o, const schedulers::StepHooks& hooks,
                          LVDMTrace* trace, const std::function<void(JobStage)>& on_stage,
                          const models::FrameProgressFn& on_frames) {
@@ -712,24 +742,28 @@ at::Tensor generate_lvdm(LVDMPipeline& pipe, const LVDMGenerateOptions& o, const
     const auto& diffusion = pipe.config.diffusion;
     const schedulers::DDIMSchedule schedule = core::unwrap(schedulers::make_ddim_schedule(
         pipe.alphas_cumprod, o.timesteps, o.eta, diffusion.parameterization, diffusion.rescale, pipe.scale_arr));
+    // With CFG the unconditional and conditional branches run as one batch of two ([uncond, cond]): one UNet forward
+    // a step (lvdm calls it twice at batch 1; the samples are independent, so only rounding-level differences from
+    // other GEMM tilings remain).
+    const int64_t batch = cfg ? 2 : 1;
+    const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
     models::LVDMUNet3DConditioning unet_cond;
     if (pipe.config.family == LVDMFamily::DynamiCrafter) {
-        unet_cond.fs = at::full({1}, o.frame_stride, at::TensorOptions().dtype(at::kLong).device(device));
+        unet_cond.fs = at::full({batch}, o.frame_stride, long_options);
     } else if (pipe.config.frame_rate_input != LVDMFrameRateInput::None) {
-        unet_cond.fps = at::full({1}, o.fps_condition, at::TensorOptions().dtype(at::kLong).device(device));
+        unet_cond.fps = at::full({batch}, o.fps_condition, long_options);
     }
-    context_cond = context_cond.to(device);
-    if (context_uncond.defined()) context_uncond = context_uncond.to(device);
+    const at::Tensor context = cfg ? at::cat({context_uncond.to(device), context_cond.to(device)}, 0)
+                                   : context_cond.to(device);  // [B, L, D]
     const at::Tensor concat = hybrid ? img_cat_cond.to(device) : at::Tensor();
     schedulers::DenoiseFn denoise = [&](const at::Tensor& x, const schedulers::DenoiseInput& in) {
-        const at::Tensor x_in = hybrid ? at::cat({x, concat}, 1) : x;  // [1, C (+C), F, h, w]
-        const at::Tensor t = at::full({1}, static_cast<int64_t>(in.timestep),
-                                      at::TensorOptions().dtype(at::kLong).device(device));
-        at::Tensor out_cond = pipe.unet->forward(x_in, t, context_cond, unet_cond).to(at::kFloat);
-        if (!cfg) return out_cond;
-        hooks.cancel_point();
-        at::Tensor out_uncond = pipe.unet->forward(x_in, t, context_uncond, unet_cond).to(at::kFloat);
-        return schedulers::classifier_free_guidance(out_uncond, out_cond, o.guidance_scale, o.guidance_rescale);
+        at::Tensor x_in = hybrid ? at::cat({x, concat}, 1) : x;  // [1, C (+C), F, h, w]
+        if (cfg) x_in = at::cat({x_in, x_in}, 0);
+        const at::Tensor t = at::full({batch}, static_cast<int64_t>(in.timestep), long_options);
+        at::Tensor out = lvdm_unet_step(pipe, x_in, t, context, unet_cond).to(at::kFloat);
+        if (!cfg) return out;
+        const auto halves = out.chunk(2, 0);  // uncond, cond
+        return schedulers::classifier_free_guidance(halves[0], halves[1], o.guidance_scale, o.guidance_rescale);
     };
     schedulers::StepHooks run_hooks = hooks;
     if (trace) {

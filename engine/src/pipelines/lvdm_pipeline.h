@@ -50,6 +50,10 @@
 #include "schedulers/step_hooks.h"
 #include "tokenizers/clip_tokenizer.h"
 
+namespace engine::runtime {
+class CudaGraphRunner;
+}
+
 namespace engine::pipelines {
 
 /// The Hugging Face repo whose vocab.json + merges.txt the LVDM checkpoints tokenize with (they ship no vocabulary).
@@ -59,10 +63,15 @@ struct LVDMLoadOptions {
     at::ScalarType dtype = at::kFloat;      // UNet, text and image encoders, Resampler
     at::ScalarType vae_dtype = at::kFloat;  // the KL autoencoder
     c10::Device device = c10::Device(c10::kCPU);
-    /// The UNet's 2-D and the autoencoder's convolutions in channels-last layout (models/common/memory_format.h);
-    /// nullopt: off. Measured on an H200 in fp16 (VideoCrafter2 320×512×16): channels-last made the KL decode slower
-    /// (151 ms vs 112 ms) and the UNet step too (150 vs 145 ms), unlike the DC-AE, where it pays.
+    /// The UNet and the KL autoencoder in channels-last layout (models/common/memory_format.h): their 2-D and 3-D
+    /// convolutions, norms and the UNet's token layouts with no transpose between them; nullopt: on for CUDA devices
+    /// unless KINORA_DISABLE_CHANNELS_LAST=1 (default_channels_last), off on the CPU. It pays with our group_norm /
+    /// add_channel_bias kernels (docs/PERFORMANCE.md); with ATen's ops alone both were slower than NCHW.
     std::optional<bool> channels_last;
+    /// CUDA devices: the UNet forward of the denoising loop runs through CUDA graphs (captured per input shape, then
+    /// replayed; runtime/cuda_graph.h). No effect on the CPU or in builds without CUDA; KINORA_DISABLE_CUDA_GRAPHS=1
+    /// turns it off; a failed capture falls back to eager (logged).
+    bool cuda_graphs = true;
     /// The model config (original YAML or its JSON form); empty: the built-in preset detect_lvdm_model() names.
     std::string config_path;
     /// An already parsed config (takes precedence over config_path), e.g. one assembled by a test.
@@ -90,6 +99,10 @@ struct LVDMPipeline {
     std::vector<double> alphas_cumprod;  // float64, from the config (checked against the checkpoint's buffer)
     std::vector<double> scale_arr;       // the latent rescale array (empty without use_scale / dynamic rescale)
     LVDMLoadOptions options;
+    /// The UNet forward through CUDA graphs (made on the first CUDA denoising step when options.cuda_graphs; rebuilt
+    /// when `unet` is replaced). Its counters tell whether graphs were captured and replayed.
+    std::shared_ptr<runtime::CudaGraphRunner> unet_graphs;
+    const void* unet_graphs_of = nullptr;  // the LVDMUNet3DImpl the runner was made for
 
     bool image_to_video() const { return config.has_image_branch(); }
     /// DynamiCrafter: the first-frame latent is concatenated to the UNet input.
@@ -168,6 +181,12 @@ struct LVDMTrace {
     at::Tensor samples;       // final latents [1, 4, F, h, w]
     at::Tensor video;         // decoded, before clamping: [1, 3, F, H, W], roughly in [-1, 1]
 };
+
+/// The UNet forward of a denoising step, on the UNet's device: x [B, C, F, h, w], timesteps [B] (int64), context
+/// [B, L, D], the frame-rate / frame-stride conditioning. Through the pipeline's CUDA graph runner on CUDA (when
+/// options.cuda_graphs; one graph per input shape), else eager. Returns the UNet's output [B, C_out, F, h, w].
+at::Tensor lvdm_unet_step(LVDMPipeline& pipe, const at::Tensor& x, const at::Tensor& timesteps, const at::Tensor& context,
+                          const models::LVDMUNet3DConditioning& conditioning);
 
 /// Runs the whole pipeline → video [1, 3, F, H, W] in [0, 1] (float32, CPU). on_stage reports stage changes;
 /// on_frames(done, total) runs after each decoded frame (and may throw to cancel).

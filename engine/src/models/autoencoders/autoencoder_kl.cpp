@@ -15,6 +15,7 @@
 #include "core/engine_error.h"
 #include "core/torch_compat.h"
 #include "io/state_dict.h"
+#include "kernels/ops.h"
 #include "models/common/memory_format.h"
 #include "models/common/module_utils.h"
 
@@ -221,19 +222,10 @@ PlainConv make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int
     return PlainConv(in, out, conv2d_geometry(kernel, stride, padding, /*bias=*/true), o);
 }
 
-at::Tensor swish(const at::Tensor& x) {
-    return x * at::sigmoid(x);
-}
-
 // swish(norm(x)) as LVDM computes it under autocast: GroupNorm and the activation in float32, one rounding to x's
-// dtype at the end. float32 x: exactly swish(norm(x)).
+// dtype at the end (kernels::group_norm; on CUDA one fused pass for channels-last maps).
 at::Tensor norm_swish(PlainGroupNorm& norm, const at::Tensor& x) {
-    if (x.scalar_type() == at::kFloat) {
-        return swish(norm->forward(x));
-    }
-    const auto f32 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; };
-    return swish(at::group_norm(x.to(at::kFloat), norm->num_groups, f32(norm->weight), f32(norm->bias), norm->eps))
-        .to(x.scalar_type());
+    return kernels::group_norm(x, norm->num_groups, norm->weight, norm->bias, norm->eps, /*silu=*/true);
 }
 
 }  // namespace
@@ -257,8 +249,9 @@ public:
 
     at::Tensor forward(const at::Tensor& x) {
         at::Tensor h = conv1_(norm_swish(norm1_, x));
-        h = conv2_(norm_swish(norm2_, h));  // dropout: identity in inference
-        return (nin_shortcut_ ? nin_shortcut_(x) : x) + h;
+        h = conv2_->forward_without_bias(norm_swish(norm2_, h));  // dropout: identity in inference
+        // conv2's bias, then the shortcut: one pass on CUDA for channels-last maps.
+        return kernels::add_channel_bias(h, conv2_->bias, nin_shortcut_ ? nin_shortcut_(x) : x);
     }
 
 private:
@@ -288,7 +281,8 @@ public:
 
     at::Tensor forward(const at::Tensor& x) {
         const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-        at::Tensor hn = norm_(x);
+        // Normalize (nn.GroupNorm): float32 under autocast, rounded once.
+        at::Tensor hn = kernels::group_norm(x, norm_->num_groups, norm_->weight, norm_->bias, norm_->eps, false);
         // [B, C, H, W] → [B, 1, H·W, C]: one head of width C; scale C^-1/2 (SDPA's default).
         auto tokens = [&](const at::Tensor& t) { return t.reshape({b, c, h * w}).transpose(1, 2).unsqueeze(1); };
         at::Tensor out = core::scaled_dot_product_attention(tokens(q_(hn)), tokens(k_(hn)), tokens(v_(hn)));

@@ -73,8 +73,7 @@ GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& o
 }
 
 at::Tensor GEGLUImpl::forward(const at::Tensor& x) {
-    auto halves = proj->forward(x).chunk(2, -1);  // value, gate: [..., dim_out] each
-    return halves[0] * at::gelu(halves[1]);
+    return kernels::geglu(proj->forward(x));  // value · GELU(gate) of the two halves: [..., dim_out]
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult, const at::TensorOptions& options) {

@@ -11,9 +11,12 @@ namespace engine::models {
 
 void set_conv_weights_channels_last(torch::nn::Module& module, bool on) {
     torch::NoGradGuard no_grad;
-    const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     for (auto& p : module.parameters(/*recurse=*/true)) {
-        if (p.defined() && p.dim() == 4 && p.is_floating_point() && !p.is_contiguous(format)) {
+        if (!p.defined() || !p.is_floating_point() || (p.dim() != 4 && p.dim() != 5)) continue;
+        const auto format = !on            ? at::MemoryFormat::Contiguous
+                            : p.dim() == 4 ? at::MemoryFormat::ChannelsLast
+                                           : at::MemoryFormat::ChannelsLast3d;
+        if (!p.is_contiguous(format)) {
             p.set_data(p.contiguous(format));
         }
     }

@@ -14,8 +14,9 @@ class Module;
 
 namespace engine::models {
 
-/// Converts the 4-D floating parameters (2-D convolution kernels) under `module`, recursively, to channels-last
-/// (on) or back to contiguous NCHW (off), in place. Other parameters and buffers are left as they are.
+/// Converts the 4-D and 5-D floating parameters (2-D and 3-D convolution kernels) under `module`, recursively, to
+/// channels-last / channels-last-3d (on) or back to contiguous (off), in place. Other parameters and buffers are left
+/// as they are.
 void set_conv_weights_channels_last(torch::nn::Module& module, bool on);
 
 /// x.contiguous(ChannelsLast) when `on` and x is 4-D, else x.

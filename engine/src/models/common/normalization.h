@@ -1,5 +1,4 @@
 // Ref: huggingface/diffusers src/diffusers/models/normalization.py@58eb52c0803e RMSNorm, AdaLayerNormSingle
-// Ref: AILab-CVC/VideoCrafter lvdm/basics.py@11bcd76 GroupNormSpecific (group_norm_f32)
 // Normalization layers shared by the models (the diffusers normalization.py role).
 //
 // dtype rule (as diffusers): statistics in float32, the result in the weight's dtype when that is
@@ -39,29 +38,7 @@ TORCH_MODULE(RMSNorm);
 /// LayerNorm over the last dim without affine parameters (nn.LayerNorm(dim, elementwise_affine=False)).
 at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps);
 
-/// GroupNorm with float32 statistics and arithmetic, the result in x's dtype (LDM's GroupNorm32 /
-/// GroupNormSpecific; also what autocast does with group_norm). x: [N, C, *] contiguous; weight, bias: [C] (any
-/// float dtype) or undefined.
-at::Tensor group_norm_f32(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
-                          double eps);
-
-/// SiLU(GroupNorm(x)) with both in float32 and one rounding to x's dtype at the end: what autocast does (group_norm
-/// runs and returns float32, the activation follows in float32, the next convolution casts). For float32 x this is
-/// group_norm_f32 followed by silu.
-at::Tensor group_norm_silu_f32(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
-                               double eps);
-
-/// GroupNorm of x written into `out`: both are [N, C, *] logically but may have any strides (e.g. permuted views),
-/// so a normalization can also change the memory layout in the same pass (video models normalise over frames
-/// stored as [(N·T), C, H, W] and continue in [N·H·W, T, C]). Statistics per (n, group) over C/G channels and all
-/// trailing dims, in float32; y = x · a + b with a = rstd · weight, b = bias - mean · a (computed in float32,
-/// stored in out's dtype). Returns out.
-at::Tensor group_norm_into(const at::Tensor& x, int64_t num_groups, const at::Tensor& weight, const at::Tensor& bias,
-                           double eps, at::Tensor out);
-
-/// LayerNorm over the last dim computed in float32 for half/bfloat16 inputs (autocast behaviour), the result in x's
-/// dtype. weight, bias: [D] or undefined.
-at::Tensor layer_norm_f32(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+// GroupNorm and the float32 LayerNorm of the LVDM models are kernels::group_norm and kernels::add_layer_norm.
 
 /// The two outputs of an adaLN-single time embedding.
 struct TimestepModulation {

@@ -116,6 +116,20 @@ public:
                 return at::conv3d(x, weight, bias, stride_, padding_, dilation, groups_);
         }
     }
+    /// The convolution without its bias, for callers that add the bias in a later fused pass (a norm's addend,
+    /// kernels::add_channel_bias). Not for quantised weights.
+    at::Tensor forward_without_bias(const at::Tensor& x) const {
+        TORCH_CHECK(!quantized, "PlainConv::forward_without_bias: the weight is quantised");
+        const std::vector<std::int64_t> dilation(static_cast<std::size_t>(rank_), 1);
+        switch (rank_) {
+            case 1:
+                return at::conv1d(x, weight, {}, stride_, padding_, dilation, groups_);
+            case 2:
+                return at::conv2d(x, weight, {}, stride_, padding_, dilation, groups_);
+            default:
+                return at::conv3d(x, weight, {}, stride_, padding_, dilation, groups_);
+        }
+    }
     std::int64_t groups() const { return groups_; }
     const std::vector<std::int64_t>& stride() const { return stride_; }
     const std::vector<std::int64_t>& padding() const { return padding_; }
@@ -152,7 +166,7 @@ inline ConvGeometry conv2d_geometry(std::int64_t kernel, std::int64_t stride = 1
 }
 
 /// nn.GroupNorm(num_groups, channels, eps, affine=True): weight, bias [channels]; forward = at::group_norm in the
-/// input's dtype (as nn.GroupNorm; the models mostly call group_norm_f32 with weight and bias instead).
+/// input's dtype (as nn.GroupNorm; the models mostly call kernels::group_norm with weight and bias instead).
 class PlainGroupNormImpl : public torch::nn::Module {
 public:
     PlainGroupNormImpl(std::int64_t num_groups_, std::int64_t channels, double eps_, const at::TensorOptions& options)

@@ -9,10 +9,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 
 #include "core/engine_error.h"
 #include "core/torch_compat.h"
-#include "models/common/normalization.h"
+#include "kernels/ops.h"
 
 namespace engine::models {
 namespace {
@@ -172,12 +173,14 @@ LVDMTransformerBlockImpl::LVDMTransformerBlockImpl(const LVDMAttentionOptions& a
 
 at::Tensor LVDMTransformerBlockImpl::forward(const at::Tensor& x, const std::optional<at::Tensor>& context,
                                              const std::optional<at::Tensor>& mask) {
-    auto norm = [](const PlainLayerNorm& n, const at::Tensor& t) {
-        return layer_norm_f32(t, n->weight, n->bias, kLayerNormEps);
-    };
-    at::Tensor h = attn1->forward(norm(norm1, x), std::nullopt, mask) + x;
-    h = attn2->forward(norm(norm2, h), context, mask) + h;
-    return ff->forward(norm(norm3, h)) + h;
+    // LayerNorm in float32 (autocast's), each residual add fused into the next norm's pass: {normed, sum}.
+    at::Tensor normed, h;
+    std::tie(normed, h) = kernels::add_layer_norm(x, {}, norm1->weight, norm1->bias, kLayerNormEps);
+    at::Tensor a = attn1->forward(normed, std::nullopt, mask);
+    std::tie(normed, h) = kernels::add_layer_norm(a, h, norm2->weight, norm2->bias, kLayerNormEps);  // h = attn1 + x
+    a = attn2->forward(normed, context, mask);
+    std::tie(normed, h) = kernels::add_layer_norm(a, h, norm3->weight, norm3->bias, kLayerNormEps);  // h = attn2 + h
+    return ff->forward(normed) + h;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -224,7 +227,8 @@ at::Tensor LVDMSpatialTransformerImpl::forward(const at::Tensor& x, const at::Te
     const int64_t width = x.size(3);
     // GroupNorm per frame, written straight into token order: [N, H, W, C].
     at::Tensor tokens = at::empty({n, height, width, c}, x.options());
-    group_norm_into(x, kNumGroups, norm->weight, norm->bias, kTransformerNormEps, tokens.permute({0, 3, 1, 2}));
+    kernels::group_norm(x, kNumGroups, norm->weight, norm->bias, kTransformerNormEps, /*silu=*/false, {},
+                        tokens.permute({0, 3, 1, 2}));
     tokens = tokens.view({n, height * width, c});
     tokens = options.use_linear ? proj_in_linear->forward(tokens)
                                 : pointwise(tokens, proj_in_conv->weight, proj_in_conv->bias);  // [N, HW, inner]
@@ -233,8 +237,8 @@ at::Tensor LVDMSpatialTransformerImpl::forward(const at::Tensor& x, const at::Te
     }
     tokens = options.use_linear ? proj_out_linear->forward(tokens)
                                 : pointwise(tokens, proj_out_conv->weight, proj_out_conv->bias);  // [N, HW, C]
-    // Back to [N, C, H, W] and the residual, in one pass.
-    at::Tensor out = at::empty({n, c, height, width}, x.options());
+    // Back to x's layout and the residual, in one pass (a plain add when x is channels-last: tokens are its order).
+    at::Tensor out = at::empty_like(x);
     return at::add_out(out, tokens.view({n, height, width, c}).permute({0, 3, 1, 2}), x);
 }
 
@@ -283,8 +287,8 @@ at::Tensor LVDMTemporalTransformerImpl::forward(const at::Tensor& x, int64_t bat
     // GroupNorm over all frames of a video (statistics per group over F·H·W), written straight into sequence
     // order [B, H, W, F, C] = [(B·H·W), F, C]. Both sides are viewed as [B, C, F, H, W].
     at::Tensor seq = at::empty({batch, height, width, frames, c}, x.options());
-    group_norm_into(video.permute({0, 2, 1, 3, 4}), kNumGroups, norm->weight, norm->bias, kTransformerNormEps,
-                    seq.permute({0, 4, 3, 1, 2}));
+    kernels::group_norm(video.permute({0, 2, 1, 3, 4}), kNumGroups, norm->weight, norm->bias, kTransformerNormEps,
+                        /*silu=*/false, {}, seq.permute({0, 4, 3, 1, 2}));
     seq = seq.view({batch * height * width, frames, c});
     seq = options.use_linear ? proj_in_linear->forward(seq)
                              : pointwise(seq, proj_in_conv->weight, proj_in_conv->bias);  // [BHW, F, inner]
@@ -311,10 +315,11 @@ at::Tensor LVDMTemporalTransformerImpl::forward(const at::Tensor& x, int64_t bat
     seq = options.use_linear ? proj_out_linear->forward(seq)
                              : pointwise(seq, proj_out_conv->weight, proj_out_conv->bias);  // [BHW, F, C]
 
-    // Back to [B, F, C, H, W] and the residual, in one pass.
-    at::Tensor out = at::empty({batch, frames, c, height, width}, x.options());
-    at::add_out(out, seq.view({batch, height, width, frames, c}).permute({0, 3, 4, 1, 2}), video);
-    return out.view({batch * frames, c, height, width});
+    // Back to x's layout [(B·F), C, H, W] and the residual, in one pass.
+    at::Tensor out = at::empty_like(x);
+    at::Tensor out_video = out.view({batch, frames, c, height, width});
+    at::add_out(out_video, seq.view({batch, height, width, frames, c}).permute({0, 3, 4, 1, 2}), video);
+    return out;
 }
 
 }  // namespace engine::models

@@ -98,7 +98,7 @@ public:
     LVDMCrossAttention attn1{nullptr};
     FeedForward ff{nullptr};
     LVDMCrossAttention attn2{nullptr};
-    PlainLayerNorm norm1{nullptr};  // weight and bias only: the block normalises with layer_norm_f32
+    PlainLayerNorm norm1{nullptr};  // weight and bias only: the block normalises with kernels::add_layer_norm
     PlainLayerNorm norm2{nullptr};
     PlainLayerNorm norm3{nullptr};
 };

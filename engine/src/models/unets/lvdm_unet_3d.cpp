@@ -18,6 +18,7 @@
 #include "models/common/embeddings.h"
 #include "models/common/memory_format.h"
 #include "models/common/normalization.h"
+#include "kernels/ops.h"
 
 namespace engine::models {
 namespace {
@@ -54,6 +55,17 @@ const std::set<std::string>& dynamicrafter_only_keys() {
     static const std::set<std::string> keys = {"image_cross_attention", "image_cross_attention_scale_learnable",
                                                "default_fs", "fs_condition"};
     return keys;
+}
+
+// group_norm's float32 addend [N, C]: a convolution's bias (or undefined) plus a per-sample term [N, C] (or
+// undefined), broadcast to `samples` rows.
+at::Tensor channel_addend(const at::Tensor& conv_bias, const at::Tensor& per_sample, int64_t samples) {
+    at::Tensor add = per_sample.defined() ? per_sample.to(at::kFloat) : at::Tensor();
+    if (conv_bias.defined()) {
+        const at::Tensor b = conv_bias.to(at::kFloat).unsqueeze(0);
+        add = add.defined() ? add + b : b.expand({samples, conv_bias.size(0)}).contiguous();
+    }
+    return add;
 }
 
 }  // namespace
@@ -364,20 +376,25 @@ at::Tensor LVDMTemporalConvBlockImpl::forward(const at::Tensor& x, int64_t batch
     const int64_t width = x.size(3);
     const int64_t frames = n / batch;
     const at::Tensor video = x.view({batch, frames, c, height, width});  // [B, F, C, H, W]
+    const at::Tensor seq = video.permute({0, 2, 1, 3, 4});              // [B, C, F, H, W], a view
 
-    // conv1's GroupNorm (over all frames) writes the Conv3d layout [B, C, F, H, W] directly.
-    at::Tensor y = at::empty({batch, c, frames, height, width}, x.options());
-    group_norm_into(video.permute({0, 2, 1, 3, 4}), kNumGroups, norms[0]->weight, norms[0]->bias, kGroupNormEps, y);
-    at::silu_(y);
-    y = convs[0]->forward(y);
+    // The Conv3d layout [B, C, F, H, W]: channels-last-3d when x is channels-last (the same memory order as x, so
+    // no transpose anywhere in the block), else NCDHW. conv1's GroupNorm (over all frames) writes it directly.
+    const bool channels_last = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+    at::Tensor y = at::empty({batch, c, frames, height, width},
+                             x.options().memory_format(channels_last ? at::MemoryFormat::ChannelsLast3d
+                                                                     : at::MemoryFormat::Contiguous));
+    kernels::group_norm(seq, kNumGroups, norms[0]->weight, norms[0]->bias, kGroupNormEps, /*silu=*/true, {}, y);
+    y = convs[0]->forward_without_bias(y);
     for (int i = 1; i < 4; ++i) {
-        y = group_norm_silu_f32(y, kNumGroups, norms[i]->weight, norms[i]->bias, kGroupNormEps);
-        y = convs[i]->forward(y);  // [B, C, F, H, W]
+        // The previous conv's bias joins this norm's pass.
+        y = kernels::group_norm(y, kNumGroups, norms[i]->weight, norms[i]->bias, kGroupNormEps, /*silu=*/true,
+                                channel_addend(convs[i - 1]->bias, {}, batch));
+        y = convs[i]->forward_without_bias(y);  // [B, C, F, H, W]
     }
-    // Residual, back in frame-major layout.
-    at::Tensor out = at::empty({batch, frames, c, height, width}, x.options());
-    at::add_out(out, y.permute({0, 2, 1, 3, 4}), video);
-    return out.view({n, c, height, width});
+    // conv4's bias and the residual in one pass, then back to frames [(B·F), C, H, W] (a view when channels-last).
+    at::Tensor out = kernels::add_channel_bias(y, convs[3]->bias, seq);
+    return out.permute({0, 2, 1, 3, 4}).reshape({n, c, height, width});
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -405,13 +422,15 @@ LVDMResBlockImpl::LVDMResBlockImpl(int64_t channels, int64_t emb_channels, int64
 }
 
 at::Tensor LVDMResBlockImpl::forward(const at::Tensor& x, const at::Tensor& emb, int64_t batch) {
-    at::Tensor h = group_norm_silu_f32(x, kNumGroups, in_norm->weight, in_norm->bias, kGroupNormEps);
-    h = in_conv->forward(h);                                                      // [N, out, H, W]
-    at::Tensor emb_out = emb_linear->forward(at::silu(emb)).to(h.scalar_type());  // [N, out]
-    h.add_(emb_out.view({emb_out.size(0), emb_out.size(1), 1, 1}));
-    h = group_norm_silu_f32(h, kNumGroups, out_norm->weight, out_norm->bias, kGroupNormEps);
-    h = out_conv->forward(h);
-    h = skip_connection.is_empty() ? x + h : skip_connection->forward(x) + h;
+    at::Tensor h = kernels::group_norm(x, kNumGroups, in_norm->weight, in_norm->bias, kGroupNormEps, /*silu=*/true);
+    h = in_conv->forward_without_bias(h);  // [N, out, H, W]
+    // in_conv's bias and the time embedding, added per (frame, channel) in float32 inside out_norm's pass.
+    const at::Tensor emb_out = emb_linear->forward(at::silu(emb));  // [N, out]
+    h = kernels::group_norm(h, kNumGroups, out_norm->weight, out_norm->bias, kGroupNormEps, /*silu=*/true,
+                            channel_addend(in_conv->bias, emb_out, emb_out.size(0)));
+    h = out_conv->forward_without_bias(h);
+    // out_conv's bias and the residual in one pass.
+    h = kernels::add_channel_bias(h, out_conv->bias, skip_connection.is_empty() ? x : skip_connection->forward(x));
     if (!temopral_conv.is_empty()) {
         h = temopral_conv->forward(h, batch);  // after the residual, with its own residual
     }
@@ -721,7 +740,7 @@ at::Tensor LVDMUNet3DImpl::forward(const at::Tensor& x, const at::Tensor& timest
     }
 
     // 4. Output head: GroupNorm32, SiLU, conv; back to [B, C, F, H, W].
-    h = group_norm_silu_f32(h, kNumGroups, out_norm_->weight, out_norm_->bias, kGroupNormEps);
+    h = kernels::group_norm(h, kNumGroups, out_norm_->weight, out_norm_->bias, kGroupNormEps, /*silu=*/true);
     h = out_conv_->forward(h);  // [(B·F), C_out, H, W]
     return h.view({batch, frames, config.out_channels, height, width}).permute({0, 2, 1, 3, 4}).contiguous();
 }
