@@ -331,4 +331,30 @@ at::Tensor add_channel_bias(const at::Tensor& y, const at::Tensor& bias, const a
     return detail::add_channel_bias_cpu(y, bias, residual);
 }
 
+at::Tensor short_sequence_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const at::Tensor& mask) {
+    TORCH_CHECK(q.defined() && k.defined() && v.defined() && q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+                "short_sequence_attention: q, k, v must be [B, H, L, D]");
+    TORCH_CHECK(k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3),
+                "short_sequence_attention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
+                " do not fit [B, H, Lq, D] / [B, H, Lk, D]");
+    TORCH_CHECK(q.scalar_type() == k.scalar_type() && q.scalar_type() == v.scalar_type() &&
+                    at::isFloatingType(q.scalar_type()),
+                "short_sequence_attention: q, k, v must be floating-point tensors of one dtype");
+    TORCH_CHECK(q.device() == k.device() && q.device() == v.device(),
+                "short_sequence_attention: tensors on different devices");
+    if (mask.defined()) {
+        TORCH_CHECK(mask.scalar_type() == at::kBool && mask.dim() == 2 && mask.size(0) == q.size(2) &&
+                        mask.size(1) == k.size(2),
+                    "short_sequence_attention: mask must be bool [Lq, Lk] = [", q.size(2), ", ", k.size(2), "], got ",
+                    mask.scalar_type(), " ", mask.sizes());
+        TORCH_CHECK(mask.device() == q.device(), "short_sequence_attention: tensors on different devices");
+    }
+    RECORD_FUNCTION("kinora::short_sequence_attention", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(q)) {
+        return detail::short_sequence_attention_cuda(q, k, v, mask);
+    }
+    return detail::short_sequence_attention_cpu(q, k, v, mask);
+}
+
 }  // namespace kernels

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "ops_impl.h"
@@ -132,6 +133,21 @@ at::Tensor geglu_cpu(const at::Tensor& h) {
 at::Tensor add_channel_bias_cpu(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual) {
     at::Tensor out = y + channel_view(bias, y.dim());
     return residual.defined() ? out + residual : out;
+}
+
+at::Tensor short_sequence_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask) {
+    // float32 throughout (half inputs widened), one rounding at the end: for float32 inputs exactly what LibTorch
+    // 1.13's scaled_dot_product_attention computes through Kinora's shim (the scores, masked with -inf, the softmax,
+    // the product); for half inputs no coarser than the fused kernels, which keep the scores in float32 (rounding the
+    // scores to half first would not be).
+    auto widen = [](const at::Tensor& t) { return t.scalar_type() == at::kDouble ? t : t.to(at::kFloat); };
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    at::Tensor scores = at::matmul(widen(q), widen(k).transpose(-2, -1)) * scale;  // [B, H, Lq, Lk]
+    if (mask.defined()) {
+        scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    }
+    return at::matmul(at::softmax(scores, -1), widen(v)).to(q.scalar_type());
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda/launch.h"
+#include "kernels/ops.h"
 #include "ops_impl.h"
 
 namespace kernels::detail {
@@ -453,6 +454,33 @@ at::Tensor add_channel_bias_cuda(const at::Tensor& y, const at::Tensor& bias, co
                                       channels, out.data_ptr(),
                                       at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
                                       at::cuda::getCurrentCUDAStream()));
+    return out;
+}
+
+static_assert(cuda::kShortAttentionMaxLength == kShortSequenceMaxLength, "one limit for the op and its kernel");
+
+at::Tensor short_sequence_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const at::Tensor& mask) {
+    const auto dtype = kernel_dtype(q.scalar_type());
+    const int64_t batch = q.size(0), heads = q.size(1), lq = q.size(2), lk = k.size(2), d = q.size(3);
+    if (!dtype || q.numel() == 0 || k.numel() == 0 || lq > cuda::kShortAttentionMaxLength ||
+        lk > cuda::kShortAttentionMaxLength) {
+        return short_sequence_attention_cpu(q, k, v, mask);  // ATen ops
+    }
+    at::Tensor out = at::empty({batch, lq, heads, d}, q.options()).transpose(1, 2);  // [B, H, Lq, D], heads inner
+    if (!cuda::short_attention_supported(*dtype, static_cast<int>(lq), static_cast<int>(lk), static_cast<int>(d),
+                                         q.data_ptr(), strides_of(q), k.data_ptr(), strides_of(k), v.data_ptr(),
+                                         strides_of(v), out.data_ptr(), strides_of(out))) {
+        return short_sequence_attention_cpu(q, k, v, mask);
+    }
+    c10::cuda::CUDAGuard guard(q.device());
+    const at::Tensor mask_bytes = mask.defined() ? mask.to(at::kByte).contiguous() : at::Tensor();
+    C10_CUDA_CHECK(cuda::short_attention(
+        *dtype, q.data_ptr(), strides_of(q), k.data_ptr(), strides_of(k), v.data_ptr(), strides_of(v), batch, heads,
+        static_cast<int>(lq), static_cast<int>(lk), static_cast<int>(d),
+        static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))),
+        mask_bytes.defined() ? mask_bytes.data_ptr<uint8_t>() : nullptr, out.data_ptr(), strides_of(out),
+        at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

@@ -65,6 +65,10 @@ at::Tensor add_channel_bias_cuda(const at::Tensor&, const at::Tensor&, const at:
     no_cuda("add_channel_bias");
 }
 
+at::Tensor short_sequence_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    no_cuda("short_sequence_attention");
+}
+
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor&) {
     no_cuda("quantize_rows_e4m3");
 }

@@ -46,6 +46,11 @@ at::Tensor geglu_cuda(const at::Tensor& h);
 at::Tensor add_channel_bias_cpu(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual);
 at::Tensor add_channel_bias_cuda(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual);
 
+at::Tensor short_sequence_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask);
+at::Tensor short_sequence_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const at::Tensor& mask);
+
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cpu(const at::Tensor& x);
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3_cuda(const at::Tensor& x);
 

@@ -414,3 +414,29 @@ TEST_CASE("add_channel_bias (CPU): a convolution's bias, then the residual", "[k
     REQUIRE_THROWS_WITH(kernels::add_channel_bias(y, bias, residual.narrow(3, 0, 2)),
                         Catch::Contains("residual must have y's shape"));
 }
+
+TEST_CASE("short_sequence_attention (CPU): softmax attention with and without a boolean mask", "[kernels]") {
+    torch::manual_seed(35);
+    auto q = torch::randn({2, 3, 16, 32});
+    auto k = torch::randn({2, 3, 12, 32});
+    auto v = torch::randn({2, 3, 12, 32});
+    auto attention_f64 = [](const torch::Tensor& qq, const torch::Tensor& kk, const torch::Tensor& vv,
+                            const torch::Tensor& mask) {
+        auto scores = torch::matmul(qq.to(torch::kDouble), kk.to(torch::kDouble).transpose(-2, -1)) /
+                      std::sqrt(static_cast<double>(qq.size(-1)));
+        if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -INFINITY);
+        return torch::matmul(torch::softmax(scores, -1), vv.to(torch::kDouble));
+    };
+    REQUIRE_ALLCLOSE(kernels::short_sequence_attention(q, k, v), attention_f64(q, k, v, {}).to(torch::kFloat), 1e-5,
+                     1e-5);
+    auto mask = torch::ones({16, 12}, torch::kBool).tril();  // query i sees keys <= i
+    REQUIRE_ALLCLOSE(kernels::short_sequence_attention(q, k, v, mask), attention_f64(q, k, v, mask).to(torch::kFloat),
+                     1e-5, 1e-5);
+    auto q16 = q.to(torch::kBFloat16), k16 = k.to(torch::kBFloat16), v16 = v.to(torch::kBFloat16);
+    auto out16 = kernels::short_sequence_attention(q16, k16, v16);
+    CHECK(out16.scalar_type() == torch::kBFloat16);
+    CHECK(rel_error(out16, attention_f64(q16, k16, v16, {})) < 1e-2);
+    REQUIRE_THROWS_WITH(kernels::short_sequence_attention(q, k, v.narrow(2, 0, 5)), Catch::Contains("do not fit"));
+    REQUIRE_THROWS_WITH(kernels::short_sequence_attention(q, k, v, mask.to(torch::kFloat)),
+                        Catch::Contains("mask must be bool [Lq, Lk] = [16, 12]"));
+}

@@ -496,3 +496,39 @@ TEST_CASE("add_channel_bias (CUDA): bit-equal to ATen's two adds on channels-las
         CHECK(kernels::add_channel_bias(yn, bias, yn).equal((yn + bias.view({1, 320, 1, 1})) + yn));
     }
 }
+
+TEST_CASE("short_sequence_attention (CUDA): matches the CPU reference on the temporal attention's layouts",
+          "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(46);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    struct Case {
+        std::string name;
+        int64_t batch, lq, lk, heads, d;
+        bool causal;
+    };
+    // VideoCrafter2's temporal attention (16 frames, heads of 64 split off [B·H·W, F, H·64] projections) at a
+    // reduced position count, a causal mask (DynamiCrafter's option), odd and unequal lengths, the widest (32) and
+    // the other head widths, and a width the kernel does not take (40: the reference ops, in float32).
+    const auto c = GENERATE(Case{"VideoCrafter2 level 0", 2 * 640, 16, 16, 5, 64, false},
+                            Case{"VideoCrafter2 level 2, causal", 2 * 40, 16, 16, 20, 64, true},
+                            Case{"odd lengths", 33, 7, 11, 3, 64, false}, Case{"32 frames", 17, 32, 32, 2, 32, true},
+                            Case{"head 128", 9, 16, 16, 2, 128, false},
+                            Case{"head 16 (the goldens' tiny models)", 7, 24, 24, 2, 16, false},
+                            Case{"head 40", 5, 16, 16, 2, 40, false});
+    INFO(c.name << " " << torch::toString(dtype));
+    auto proj = [&](int64_t len) {  // [B, L, H·D] → [B, H, L, D] (a view)
+        return torch::randn({c.batch, len, c.heads * c.d}).to(dtype).view({c.batch, len, c.heads, c.d}).transpose(1, 2);
+    };
+    auto q = proj(c.lq), k = proj(c.lk), v = proj(c.lk);
+    auto mask = c.causal ? torch::ones({c.lq, c.lk}, torch::kBool).tril() : torch::Tensor();
+    auto f = [](const torch::Tensor& t) { return t.to(torch::kFloat); };
+    auto ref = kernels::short_sequence_attention(f(q), f(k), f(v), mask);
+    poison_cuda_allocator();
+    auto out = kernels::short_sequence_attention(q.cuda(), k.cuda(), v.cuda(), c.causal ? mask.cuda() : torch::Tensor());
+    CHECK(out.scalar_type() == dtype);
+    check_against(out, ref, dtype);
+    if (c.d != 40) {
+        CHECK(out.transpose(1, 2).is_contiguous());  // heads inner: merging them back is a view
+    }
+}

@@ -111,6 +111,20 @@ at::Tensor geglu(const at::Tensor& h);
 /// with channels innermost (channels-last maps); the result has y's strides.
 at::Tensor add_channel_bias(const at::Tensor& y, const at::Tensor& bias, const at::Tensor& residual = {});
 
+/// Softmax attention over short sequences (at most 32 queries and keys: the video UNets' temporal attention over
+/// frames), heads at once:  out = softmax(q kᵀ / √D [masked]) v.
+///   q: [B, H, Lq, D], k, v: [B, H, Lk, D] (e.g. heads split off [B, L, H·D] projections); mask: undefined or bool
+///   [Lq, Lk], true = attend (as scaled_dot_product_attention's boolean masks) → [B, H, Lq, D] in q's dtype, laid out
+///   as [B, Lq, H, D] in memory (merging the heads back is a view).
+/// CPU: ATen ops in float32 (half inputs widened), one rounding at the end (for float32 inputs, LibTorch 1.13's
+/// scaled_dot_product_attention as Kinora's shim computes it); CUDA: a warp per (batch, head), float32 throughout,
+/// one rounding (the fused flash kernels tile these tiny problems at 64 × 128), for D = 16, 32, 64 or 128 with
+/// 16-byte rows; anything else goes to the reference ops.
+at::Tensor short_sequence_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const at::Tensor& mask = {});
+/// The longest sequence short_sequence_attention's CUDA kernel takes (longer ones run the reference ops).
+constexpr int64_t kShortSequenceMaxLength = 32;
+
 /// Row-wise float8 e4m3fn quantisation: the activation side of a row-wise scaled FP8 GEMM (one scale per token) and
 /// the weight side (one scale per output channel). For each row m of x [M, K] (any floating dtype, NaN-free):
 ///   amax = max(max_k |x[m, k]|, 1e-12);  q[m, k] = e4m3fn(x[m, k] · (448 / amax));  scale[m] = amax / 448

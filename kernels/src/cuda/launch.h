@@ -178,6 +178,23 @@ bool channel_bias_supported(DType dtype, int64_t rows, int64_t channels, const v
 cudaError_t channel_bias(DType dtype, const void* y, const float* bias, const void* residual, int64_t rows,
                          int64_t channels, void* out, int num_sms, cudaStream_t stream);
 
+// ---- Softmax attention over short sequences ------------------------------------------------------------------------
+
+/// Longest query / key sequence short_attention takes (kernels::kShortSequenceMaxLength).
+constexpr int kShortAttentionMaxLength = 32;
+
+/// True when 1 <= Lq, Lk <= kShortAttentionMaxLength, D is 16, 32, 64 or 128 (each lane's share of a row whole 16-byte
+/// vectors), and q, k, v, out are rows of whole 16-byte vectors (head dim contiguous, other strides whole vectors,
+/// 16-byte aligned).
+bool short_attention_supported(DType dtype, int lq, int lk, int d, const void* q, Strides4 q_strides, const void* k,
+                               Strides4 k_strides, const void* v, Strides4 v_strides, const void* out,
+                               Strides4 out_strides);
+/// out = softmax(q kᵀ · scale, masked) v per (batch, head): q [B, H, Lq, D], k, v [B, H, Lk, D], out [B, H, Lq, D],
+/// all of `dtype`; mask: bytes [Lq, Lk] (0 = masked out) or null. float32 arithmetic, one rounding.
+cudaError_t short_attention(DType dtype, const void* q, Strides4 q_strides, const void* k, Strides4 k_strides,
+                            const void* v, Strides4 v_strides, int64_t batch, int64_t heads, int lq, int lk, int d,
+                            float scale, const uint8_t* mask, void* out, Strides4 out_strides, cudaStream_t stream);
+
 // ---- FP8 (e4m3fn) quantisation -----------------------------------------------------------------------------------
 
 /// Per row r of x (`cols` values from x + r · row_stride, elements contiguous): amax = max(max |x|, 1e-12),

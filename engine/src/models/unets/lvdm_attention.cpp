@@ -138,8 +138,15 @@ at::Tensor LVDMCrossAttentionImpl::forward(const at::Tensor& x, const std::optio
     at::Tensor q = split_heads(to_q->forward(x), heads);    // [B, H, N, d]
     at::Tensor k = split_heads(to_k->forward(ctx), heads);  // [B, H, L, d]
     at::Tensor v = split_heads(to_v->forward(ctx), heads);
-    at::Tensor out = options.relative_position ? relative_position_attention(q, k, v, mask)
-                                               : core::scaled_dot_product_attention(q, k, v, mask);
+    at::Tensor out;
+    if (options.relative_position) {
+        out = relative_position_attention(q, k, v, mask);
+    } else if (std::max(q.size(2), k.size(2)) <= kernels::kShortSequenceMaxLength) {
+        // The temporal attention over frames: tiny problems the flash kernels tile poorly (kernels/ops.h).
+        out = kernels::short_sequence_attention(q, k, v, mask ? *mask : at::Tensor());
+    } else {
+        out = core::scaled_dot_product_attention(q, k, v, mask);
+    }
     out = merge_heads(out);  // [B, N, H·d]
 
     if (ctx_image.defined()) {
