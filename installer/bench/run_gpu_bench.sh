@@ -238,7 +238,6 @@ if [[ -f "$REF_DIR/bench/bf16_baseline.py" && -n "$GOLDEN" ]]; then
     step ref_bf16_baseline 40 90 python3 "$REF_DIR/bench/bf16_baseline.py" "$REF_DIR/vc" "$GOLDEN"
     grep -h '^{' "$LOG_DIR/ref_bf16_baseline.log" > "$OUT_DIR/bf16_baseline.jsonl" 2>/dev/null || true
 fi
-bench bench_vc2_channels_last 60 150 --case vc2 --repeats 1 --channels-last on  # last: skipped when the budget is spent
 # The goals are stated against diffusers with torch.compile (what an expert Python user runs); compiling takes
 # minutes, so it comes last and only when the budget still allows it.
 reference ref_compile 150 240 "$REF_DIR/vc" sana1600 sprint1600 --compile=default
