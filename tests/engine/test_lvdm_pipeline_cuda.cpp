@@ -29,15 +29,12 @@ namespace {
 const std::vector<double> kLvdmFp16Eta0 = {0.0,      0.008901, 0.009082, 0.00903,  0.008988, 0.008954,
                                            0.008939, 0.008938, 0.008938, 0.009219};
 
-// channels_last: the UNet's and the VAE's layout (nullopt: the pipeline's CUDA default, channels-last).
-void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> channels_last = std::nullopt) {
-    if (!torch::cuda::is_available()) {
-        WARN("no CUDA device");
-        return;
-    }
-    const bool reduced = dtype != at::kFloat;
+// A golden pipeline on the GPU in `dtype` (TF32 off); channels_last: the UNet's and the VAE's layout (nullopt: the
+// pipeline's CUDA default, channels-last).
+engine::Expected<std::shared_ptr<engine::pipelines::LVDMPipeline>> load_on_cuda(const GoldenCase& gc,
+                                                                                at::ScalarType dtype,
+                                                                                std::optional<bool> channels_last) {
     engine::core::set_cuda_tf32(false);
-    auto gc = GoldenCase::load("vc2_pipeline_tiny");
     engine::pipelines::LVDMLoadOptions lo;
     lo.config_path = gc.file("config.json").string();
     lo.tokenizer_path = (test_support::golden_dir() / "clip_tokenizer").string();
@@ -48,11 +45,22 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> chann
     auto p = engine::pipelines::load_lvdm_pipeline(gc.file("model.ckpt").string(), lo);
     INFO((p ? std::string() : p.error().message));
     REQUIRE(p.has_value());
+    return p;
+}
+
+void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> channels_last = std::nullopt) {
+    if (!torch::cuda::is_available()) {
+        WARN("no CUDA device");
+        return;
+    }
+    const bool reduced = dtype != at::kFloat;
+    auto gc = GoldenCase::load("vc2_pipeline_tiny");
+    auto p = load_on_cuda(gc, dtype, channels_last);
 
     engine::TextToVideoRequest r;
     r.model_path = gc.file("model.ckpt").string();
-    r.config_path = lo.config_path;
-    r.tokenizer_path = lo.tokenizer_path;
+    r.config_path = gc.file("config.json").string();
+    r.tokenizer_path = (test_support::golden_dir() / "clip_tokenizer").string();
     r.prompt = gc.meta().at("prompt").get<std::string>();
     r.num_inference_steps = gc.meta().at("steps").get<int>();
     r.guidance_scale = gc.meta().at("cfg").get<double>();
@@ -130,17 +138,8 @@ void run_dc_on_cuda(at::ScalarType dtype, double eta) {
         WARN("no CUDA device");
         return;
     }
-    engine::core::set_cuda_tf32(false);
     auto gc = GoldenCase::load("dc_pipeline_tiny");
-    engine::pipelines::LVDMLoadOptions lo;
-    lo.config_path = gc.file("config.json").string();
-    lo.tokenizer_path = (test_support::golden_dir() / "clip_tokenizer").string();
-    lo.device = c10::Device(c10::kCUDA, 0);
-    lo.dtype = dtype;
-    lo.vae_dtype = dtype;
-    auto p = engine::pipelines::load_lvdm_pipeline(gc.file("model.ckpt").string(), lo);
-    INFO((p ? std::string() : p.error().message));
-    REQUIRE(p.has_value());
+    auto p = load_on_cuda(gc, dtype, std::nullopt);
     const at::Tensor image = gc.io("image");  // [1, 3, H, W] in [-1, 1]
     engine::ImageToVideoRequest r;
     r.model_path = gc.file("model.ckpt").string();

@@ -115,10 +115,20 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// Elements of `dtype` in a 16-byte vector.
+int64_t per_vector(DType dtype) {
+    return dtype == DType::kFloat32 ? 4 : 8;
+}
+
+// A grid-stride launch over `total` vectors: at most 8 blocks an SM.
+unsigned grid_blocks(int64_t total, int num_sms) {
+    return static_cast<unsigned>(std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms)));
+}
+
 }  // namespace
 
 bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void* x, const void* out) {
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     return rows > 0 && channels > 0 && channels % per_vec == 0 && aligned16(x) && aligned16(out);
 }
 
@@ -127,13 +137,13 @@ cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t row
     if (bias == nullptr || !bias_silu_supported(dtype, rows, channels, x, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     const int64_t vecs_per_row = channels / per_vec;
     const int64_t total = rows * vecs_per_row;
-    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const unsigned blocks = grid_blocks(total, num_sms);
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
         using scalar_t = typename decltype(tag)::type;
-        bias_silu_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        bias_silu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(x), bias, total, vecs_per_row, static_cast<scalar_t*>(out));
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
@@ -141,7 +151,7 @@ cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t row
 
 bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* gate,
                               int64_t gate_stride, const void* y, const void* out) {
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     return rows > 0 && dim > 0 && dim % per_vec == 0 && gate_stride % per_vec == 0 && aligned16(x) &&
            aligned16(gate) && aligned16(y) && aligned16(out);
 }
@@ -151,12 +161,12 @@ cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const v
     if (rows_per_batch <= 0 || !gated_residual_supported(dtype, rows, dim, x, gate, gate_stride, y, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     const int64_t total = rows * (dim / per_vec);
-    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const unsigned blocks = grid_blocks(total, num_sms);
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
         using scalar_t = typename decltype(tag)::type;
-        gated_residual_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        gated_residual_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gate), static_cast<const scalar_t*>(y), rows,
             dim, rows_per_batch, gate_stride, static_cast<scalar_t*>(out));
     });
@@ -164,7 +174,7 @@ cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const v
 }
 
 bool geglu_supported(DType dtype, int64_t rows, int64_t inner, const void* h, const void* out) {
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     return rows > 0 && inner > 0 && inner % per_vec == 0 && aligned16(h) && aligned16(out);
 }
 
@@ -173,13 +183,13 @@ cudaError_t geglu(DType dtype, const void* h, int64_t rows, int64_t inner, void*
     if (!geglu_supported(dtype, rows, inner, h, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     const int64_t vecs_per_row = inner / per_vec;
     const int64_t total = rows * vecs_per_row;
-    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const unsigned blocks = grid_blocks(total, num_sms);
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
         using scalar_t = typename decltype(tag)::type;
-        geglu_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        geglu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(h), total, vecs_per_row, static_cast<scalar_t*>(out));
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
@@ -187,7 +197,7 @@ cudaError_t geglu(DType dtype, const void* h, int64_t rows, int64_t inner, void*
 
 bool channel_bias_supported(DType dtype, int64_t rows, int64_t channels, const void* y, const void* residual,
                             const void* out) {
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     return rows > 0 && channels > 0 && channels % per_vec == 0 && aligned16(y) && aligned16(out) &&
            (residual == nullptr || aligned16(residual));
 }
@@ -197,13 +207,13 @@ cudaError_t channel_bias(DType dtype, const void* y, const float* bias, const vo
     if (bias == nullptr || !channel_bias_supported(dtype, rows, channels, y, residual, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = dtype == DType::kFloat32 ? 4 : 8;
+    const int64_t per_vec = per_vector(dtype);
     const int64_t vecs_per_row = channels / per_vec;
     const int64_t total = rows * vecs_per_row;
-    const int64_t blocks = std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms));
+    const unsigned blocks = grid_blocks(total, num_sms);
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {
         using scalar_t = typename decltype(tag)::type;
-        channel_bias_kernel<scalar_t><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        channel_bias_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(y), bias, static_cast<const scalar_t*>(residual), total, vecs_per_row,
             static_cast<scalar_t*>(out));
     });

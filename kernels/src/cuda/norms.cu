@@ -106,6 +106,25 @@ __device__ __forceinline__ void load_row(const scalar_t* __restrict__ x_r, int l
     }
 }
 
+// rsqrt(mean((x − mean)²) + eps) of a warp's row held by load_row (the second pass of a LayerNorm's statistics).
+template <typename scalar_t, int VECS>
+__device__ __forceinline__ float centred_rstd(const float (&values)[VECS][Vec16<scalar_t>::kN], int lane, int vecs,
+                                             float mean, int dim, float eps) {
+    constexpr int kN = Vec16<scalar_t>::kN;
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        if (lane + 32 * i < vecs) {
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const float centred = values[i][j] - mean;
+                squares = fmaf(centred, centred, squares);
+            }
+        }
+    }
+    return rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+}
+
 // LN(x)·(1 + scale) + shift with x, shift, scale and out all of scalar_t; shift / scale rows of batch b start at
 // shift + b · mod_stride (elements; 0 = one row for all). VECS: vectors per lane (compile-time, for registers).
 template <typename scalar_t, int VECS>
@@ -125,18 +144,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
     float sum = 0.0f;
     load_row<scalar_t, VECS>(x_r, lane, vecs, values, [&](float v) { sum += v; });
     const float mean = warp_sum(sum) / static_cast<float>(dim);
-    float squares = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-        if (lane + 32 * i < vecs) {
-#pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                const float centred = values[i][j] - mean;
-                squares = fmaf(centred, centred, squares);
-            }
-        }
-    }
-    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    const float rstd = centred_rstd<scalar_t, VECS>(values, lane, vecs, mean, dim, eps);
     const int64_t m = (r / rows_per_batch) * mod_stride;
     const scalar_t* shift_r = shift + m;
     const scalar_t* scale_r = scale + m;
@@ -242,18 +250,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
         }
     }
     const float mean = warp_sum(sum) / static_cast<float>(dim);
-    float squares = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-        if (lane + 32 * i < vecs) {
-#pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                const float centred = values[i][j] - mean;
-                squares = fmaf(centred, centred, squares);
-            }
-        }
-    }
-    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    const float rstd = centred_rstd<scalar_t, VECS>(values, lane, vecs, mean, dim, eps);
     scalar_t* out_r = out + r * dim;
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
