@@ -20,6 +20,7 @@
 #include "pipelines/text_to_video.h"
 #include "runtime/job_context.h"
 #include "support/golden_case.h"
+#include "support/lvdm_golden.h"
 #include "support/tensor_checks.h"
 
 using engine::pipelines::LVDMTrace;
@@ -27,18 +28,13 @@ using test_support::GoldenCase;
 
 namespace {
 
-// The golden runs reseeded the global generator before each random stage (INDEX.json notes): vc2 x_T with 7 and the
-// step noise with 8; dc the posterior sample with 4, x_T with 5, the step noise with 6. Kinora's per-stage streams
-// (seed + k) replay them from seed 7 and seed 4.
-constexpr std::uint64_t kVC2Seed = 7;
-constexpr std::uint64_t kDCSeed = 4;
-
-std::string vocab_dir() { return (test_support::golden_dir() / "clip_tokenizer").string(); }
+using test_support::clip_vocab_dir;
+using test_support::kDCGoldenSeed;
 
 std::shared_ptr<engine::pipelines::LVDMPipeline> load_golden(const GoldenCase& gc) {
     engine::pipelines::LVDMLoadOptions o;
     o.config_path = gc.file("config.json").string();
-    o.tokenizer_path = vocab_dir();
+    o.tokenizer_path = clip_vocab_dir();
     auto p = engine::pipelines::load_lvdm_pipeline(gc.file("model.ckpt").string(), o);
     INFO((p ? std::string() : p.error().message));
     REQUIRE(p.has_value());
@@ -71,19 +67,6 @@ void check_steps(const std::string& what, const std::vector<at::Tensor>& actual,
     }
 }
 
-engine::TextToVideoRequest vc2_request(const GoldenCase& gc, double eta) {
-    engine::TextToVideoRequest r;
-    r.model_path = gc.file("model.ckpt").string();
-    r.config_path = gc.file("config.json").string();
-    r.tokenizer_path = vocab_dir();
-    r.prompt = gc.meta().at("prompt").get<std::string>();
-    r.num_inference_steps = gc.meta().at("steps").get<int>();
-    r.guidance_scale = gc.meta().at("cfg").get<double>();
-    r.fps = gc.meta().at("fps").get<double>();
-    r.eta = eta;
-    r.seed = kVC2Seed;
-    return r;
-}
 
 }  // namespace
 
@@ -94,7 +77,7 @@ TEST_CASE("lvdm pipeline: VideoCrafter2 text-to-video reproduces vc2_pipeline_ti
     auto pipe = load_golden(gc);
     CHECK(pipe->config.family == engine::pipelines::LVDMFamily::VideoCrafter2);
     CHECK_FALSE(pipe->image_to_video());
-    auto o = engine::pipelines::resolve_lvdm_options(*pipe, vc2_request(gc, eta));
+    auto o = engine::pipelines::resolve_lvdm_options(*pipe, test_support::vc2_request_from(gc, eta));
     INFO((o ? std::string() : o.error().message));
     REQUIRE(o.has_value());
     CHECK(at::equal(at::tensor(o->timesteps, at::kLong), gc.io("ddim_timesteps")));  // 6 steps → 7 DDPM steps
@@ -129,18 +112,7 @@ TEST_CASE("lvdm pipeline: DynamiCrafter image-to-video reproduces dc_pipeline_ti
     CHECK(pipe->hybrid());
     const at::Tensor image = gc.io("image");  // [1, 3, 16, 32] in [-1, 1], already at the generation size
 
-    engine::ImageToVideoRequest r;
-    r.model_path = gc.file("model.ckpt").string();
-    r.prompt = gc.meta().at("prompt").get<std::string>();
-    r.num_inference_steps = gc.meta().at("steps").get<int>();
-    r.guidance_scale = gc.meta().at("cfg").get<double>();
-    r.frame_stride = gc.meta().at("fs").get<int>();
-    r.num_frames = gc.meta().at("frames").get<int>();
-    r.eta = eta;
-    r.seed = kDCSeed;
-    r.image = {static_cast<int>(image.size(3)), static_cast<int>(image.size(2)), 3,
-               std::vector<uint8_t>(static_cast<size_t>(image.size(2) * image.size(3) * 3), 128)};
-    auto o = engine::pipelines::resolve_lvdm_options(*pipe, r);
+    auto o = engine::pipelines::resolve_lvdm_options(*pipe, test_support::dc_request_from(gc, eta));
     INFO((o ? std::string() : o.error().message));
     REQUIRE(o.has_value());
     // Defaults that come from the model: uniform_trailing and guidance rescale 0.7 for a zero-SNR DynamiCrafter.
@@ -172,7 +144,7 @@ TEST_CASE("lvdm pipeline: DynamiCrafter image-to-video reproduces dc_pipeline_ti
 TEST_CASE("lvdm pipeline: another seed gives another video (the seed is really used)", "[pipelines]") {
     auto gc = GoldenCase::load("vc2_pipeline_tiny");
     auto pipe = load_golden(gc);
-    auto r = vc2_request(gc, 0.0);
+    auto r = test_support::vc2_request_from(gc, 0.0);
     r.seed += 1;
     auto o = engine::pipelines::resolve_lvdm_options(*pipe, r);
     REQUIRE(o.has_value());
@@ -225,7 +197,7 @@ TEST_CASE("lvdm pipeline: the engine runs a text-to-video job with progress per 
     };
     auto eng = engine::create_engine({}, cb);
     REQUIRE(eng.has_value());
-    auto r = vc2_request(gc, 1.0);
+    auto r = test_support::vc2_request_from(gc, 1.0);
     r.preview.min_interval_ms = 0;
     auto id = eng.value()->submit(r);
     REQUIRE(id.has_value());
@@ -286,7 +258,7 @@ TEST_CASE("lvdm pipeline: cancelling while decoding stops between frames", "[pip
     preview.enabled = false;
     engine::runtime::JobContext ctx(1, token, &cb, preview);
     engine::pipelines::ModelCache cache(engine::pipelines::ComputeSettings{});
-    REQUIRE_THROWS_AS(engine::pipelines::run_text_to_video(vc2_request(gc, 1.0), ctx, cache),
+    REQUIRE_THROWS_AS(engine::pipelines::run_text_to_video(test_support::vc2_request_from(gc, 1.0), ctx, cache),
                       engine::runtime::JobCancelled);
     CHECK(denoised);
     CHECK(decoded == 2);  // frame 3 is decoded, then the check point after it stops the job; frame 4 never runs
@@ -308,7 +280,7 @@ TEST_CASE("lvdm pipeline: cancelling while denoising stops at the next step, bef
     preview.enabled = false;
     engine::runtime::JobContext ctx(1, token, &cb, preview);
     engine::pipelines::ModelCache cache(engine::pipelines::ComputeSettings{});
-    REQUIRE_THROWS_AS(engine::pipelines::run_text_to_video(vc2_request(gc, 0.0), ctx, cache),
+    REQUIRE_THROWS_AS(engine::pipelines::run_text_to_video(test_support::vc2_request_from(gc, 0.0), ctx, cache),
                       engine::runtime::JobCancelled);
     CHECK(last_step == 2);  // of 7: step 3 never reports
     CHECK(decoded == 0);
@@ -351,11 +323,11 @@ TEST_CASE("lvdm pipeline: the engine runs an image-to-video job (DynamiCrafter) 
     engine::ImageToVideoRequest r;
     r.model_path = gc.file("model.ckpt").string();
     r.config_path = gc.file("config.json").string();
-    r.tokenizer_path = vocab_dir();
+    r.tokenizer_path = clip_vocab_dir();
     r.prompt = gc.meta().at("prompt").get<std::string>();
     r.num_inference_steps = 2;  // the golden run's image and steps are checked above; this is about the job
     r.frame_stride = gc.meta().at("fs").get<int>();
-    r.seed = kDCSeed;
+    r.seed = kDCGoldenSeed;
     r.image = {32, 16, 3, std::vector<uint8_t>(32 * 16 * 3, 100)};
     r.preview.min_interval_ms = 0;
     auto id = eng.value()->submit(r);

@@ -18,6 +18,7 @@
 #include "pipelines/lvdm_pipeline.h"
 #include "runtime/cuda_graph.h"
 #include "support/golden_case.h"
+#include "support/lvdm_golden.h"
 #include "support/tensor_checks.h"
 
 using engine::pipelines::LVDMTrace;
@@ -37,7 +38,7 @@ engine::Expected<std::shared_ptr<engine::pipelines::LVDMPipeline>> load_on_cuda(
     engine::core::set_cuda_tf32(false);
     engine::pipelines::LVDMLoadOptions lo;
     lo.config_path = gc.file("config.json").string();
-    lo.tokenizer_path = (test_support::golden_dir() / "clip_tokenizer").string();
+    lo.tokenizer_path = test_support::clip_vocab_dir();
     lo.device = c10::Device(c10::kCUDA, 0);
     lo.dtype = dtype;
     lo.vae_dtype = dtype;
@@ -46,6 +47,27 @@ engine::Expected<std::shared_ptr<engine::pipelines::LVDMPipeline>> load_on_cuda(
     INFO((p ? std::string() : p.error().message));
     REQUIRE(p.has_value());
     return p;
+}
+
+// Every step's latents, the final latents and the decoded video of `trace` against the golden's `prefix` tensors,
+// each through `check(what, actual, expected)`.
+template <typename Check>
+void check_trace(const LVDMTrace& trace, const GoldenCase& gc, const std::string& prefix, Check&& check) {
+    const at::Tensor x_inter = gc.io(prefix + "x_inter");
+    for (int64_t i = 0; i < x_inter.size(0); ++i) {
+        check("x_inter[" + std::to_string(i) + "]", trace.x_inter[static_cast<size_t>(i)], x_inter[i]);
+    }
+    check("samples", trace.samples, gc.io(prefix + "samples"));
+    check("video", trace.video, gc.io(prefix + "video"));
+}
+
+// The steps ran through the UNet's CUDA graph: one capture (the batch of two), then a replay every step.
+void check_step_graphs(const engine::pipelines::LVDMPipeline& pipe, int64_t steps) {
+    if (!engine::runtime::cuda_graphs_built() || !engine::runtime::cuda_graphs_allowed_by_env()) return;
+    REQUIRE(pipe.unet_graphs);
+    CHECK_FALSE(pipe.unet_graphs->failed());
+    CHECK(pipe.unet_graphs->captures() == 1);
+    CHECK(pipe.unet_graphs->replays() == steps);
 }
 
 void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> channels_last = std::nullopt) {
@@ -57,17 +79,7 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> chann
     auto gc = GoldenCase::load("vc2_pipeline_tiny");
     auto p = load_on_cuda(gc, dtype, channels_last);
 
-    engine::TextToVideoRequest r;
-    r.model_path = gc.file("model.ckpt").string();
-    r.config_path = gc.file("config.json").string();
-    r.tokenizer_path = (test_support::golden_dir() / "clip_tokenizer").string();
-    r.prompt = gc.meta().at("prompt").get<std::string>();
-    r.num_inference_steps = gc.meta().at("steps").get<int>();
-    r.guidance_scale = gc.meta().at("cfg").get<double>();
-    r.fps = gc.meta().at("fps").get<double>();
-    r.eta = eta;
-    r.seed = 7;  // the golden's x_T seed; the step noise follows as seed + 1 (see test_lvdm_pipeline.cpp)
-    auto o = engine::pipelines::resolve_lvdm_options(*p.value(), r);
+    auto o = engine::pipelines::resolve_lvdm_options(*p.value(), test_support::vc2_request_from(gc, eta));
     INFO((o ? std::string() : o.error().message));
     REQUIRE(o.has_value());
 
@@ -99,18 +111,8 @@ void run_vc2_on_cuda(at::ScalarType dtype, double eta, std::optional<bool> chann
             CHECK(rep.max_abs_diff <= 2e-3);  // the README's absolute bound for pipelines
         }
     };
-    for (int64_t i = 0; i < x_inter.size(0); ++i) {
-        check("x_inter[" + std::to_string(i) + "]", trace.x_inter[static_cast<size_t>(i)], x_inter[i]);
-    }
-    check("samples", trace.samples, gc.io(prefix + "samples"));
-    check("video", trace.video, gc.io(prefix + "video"));
-    // The steps ran through the UNet's CUDA graph: one capture (the batch of two), then a replay every step.
-    if (engine::runtime::cuda_graphs_built() && engine::runtime::cuda_graphs_allowed_by_env()) {
-        REQUIRE(p.value()->unet_graphs);
-        CHECK_FALSE(p.value()->unet_graphs->failed());
-        CHECK(p.value()->unet_graphs->captures() == 1);
-        CHECK(p.value()->unet_graphs->replays() == x_inter.size(0) - 1);  // x_T, then one entry a step
-    }
+    check_trace(trace, gc, prefix, check);
+    check_step_graphs(*p.value(), x_inter.size(0) - 1);  // x_inter: x_T, then one entry a step
 }
 
 }  // namespace
@@ -131,8 +133,7 @@ TEST_CASE("lvdm pipeline (CUDA, float16): VideoCrafter2 within 1e-2 relative (L2
 namespace {
 
 // DynamiCrafter image-to-video (dc_pipeline_tiny: the hybrid first-frame input, image cross-attention, the frame
-// stride, zero-SNR v-prediction with guidance rescale) on CUDA, channels-last and graphed by default. The golden's
-// seed order: the posterior sample from 4, x_T from 5, the step noise from 6 (test_lvdm_pipeline.cpp).
+// stride, zero-SNR v-prediction with guidance rescale) on CUDA, channels-last and graphed by default.
 void run_dc_on_cuda(at::ScalarType dtype, double eta) {
     if (!torch::cuda::is_available()) {
         WARN("no CUDA device");
@@ -141,18 +142,7 @@ void run_dc_on_cuda(at::ScalarType dtype, double eta) {
     auto gc = GoldenCase::load("dc_pipeline_tiny");
     auto p = load_on_cuda(gc, dtype, std::nullopt);
     const at::Tensor image = gc.io("image");  // [1, 3, H, W] in [-1, 1]
-    engine::ImageToVideoRequest r;
-    r.model_path = gc.file("model.ckpt").string();
-    r.prompt = gc.meta().at("prompt").get<std::string>();
-    r.num_inference_steps = gc.meta().at("steps").get<int>();
-    r.guidance_scale = gc.meta().at("cfg").get<double>();
-    r.frame_stride = gc.meta().at("fs").get<int>();
-    r.num_frames = gc.meta().at("frames").get<int>();
-    r.eta = eta;
-    r.seed = 4;
-    r.image = {static_cast<int>(image.size(3)), static_cast<int>(image.size(2)), 3,
-               std::vector<uint8_t>(static_cast<size_t>(image.size(2) * image.size(3) * 3), 128)};
-    auto o = engine::pipelines::resolve_lvdm_options(*p.value(), r);
+    auto o = engine::pipelines::resolve_lvdm_options(*p.value(), test_support::dc_request_from(gc, eta));
     INFO((o ? std::string() : o.error().message));
     REQUIRE(o.has_value());
     o->image = image;  // the golden feeds a float image (not 8-bit)
@@ -184,16 +174,8 @@ void run_dc_on_cuda(at::ScalarType dtype, double eta) {
             CHECK(rep.ok);
         }
     };
-    for (int64_t i = 0; i < x_inter.size(0); ++i) {
-        check("x_inter[" + std::to_string(i) + "]", trace.x_inter[static_cast<size_t>(i)], x_inter[i]);
-    }
-    check("samples", trace.samples, gc.io(prefix + "samples"));
-    check("video", trace.video, gc.io(prefix + "video"));
-    if (engine::runtime::cuda_graphs_built() && engine::runtime::cuda_graphs_allowed_by_env()) {
-        REQUIRE(p.value()->unet_graphs);
-        CHECK_FALSE(p.value()->unet_graphs->failed());
-        CHECK(p.value()->unet_graphs->replays() == x_inter.size(0) - 1);
-    }
+    check_trace(trace, gc, prefix, check);
+    check_step_graphs(*p.value(), x_inter.size(0) - 1);  // x_inter: x_T, then one entry a step
 }
 
 }  // namespace
