@@ -174,6 +174,39 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
     return detail::gated_residual_cpu(x, gate, y);
 }
 
+std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor& x, const at::Tensor& y,
+                                                                const at::Tensor& gate, const at::Tensor& shift,
+                                                                const at::Tensor& scale, double eps) {
+    TORCH_CHECK(x.defined() && y.defined() && shift.defined() && scale.defined(),
+                "residual_layer_norm_modulate: x, y, shift and scale must be defined");
+    TORCH_CHECK(x.dim() == 3 && y.sizes() == x.sizes() && y.scalar_type() == x.scalar_type(),
+                "residual_layer_norm_modulate: x and y must be [B, N, D] of one shape and dtype, got ", x.sizes(), " ",
+                x.scalar_type(), " and ", y.sizes(), " ", y.scalar_type());
+    const int64_t batch = x.size(0);
+    const int64_t dim = x.size(2);
+    for (const at::Tensor* t : {&gate, &shift, &scale}) {
+        if (!t->defined()) {
+            continue;  // the gate may be
+        }
+        TORCH_CHECK(t->dim() == 3 && t->size(1) == 1 && t->size(2) == dim && (t->size(0) == batch || t->size(0) == 1),
+                    "residual_layer_norm_modulate: gate, shift and scale must be [B, 1, D] = [", batch, ", 1, ", dim,
+                    "] (or [1, 1, D]); got ", t->sizes());
+        TORCH_CHECK(at::isFloatingType(t->scalar_type()),
+                    "residual_layer_norm_modulate: gate, shift and scale must be floating");
+    }
+    for (const at::Tensor* t : {&y, &gate, &shift, &scale}) {
+        TORCH_CHECK(!t->defined() || t->device() == x.device(),
+                    "residual_layer_norm_modulate: tensors on different devices");
+    }
+    TORCH_CHECK(at::isFloatingType(x.scalar_type()), "residual_layer_norm_modulate: x must be a floating-point tensor");
+    TORCH_CHECK(eps >= 0.0, "residual_layer_norm_modulate: eps must not be negative, got ", eps);
+    RECORD_FUNCTION("kinora::residual_layer_norm_modulate", std::vector<c10::IValue>());  // named in profiles
+    if (use_cuda_kernel(x)) {
+        return detail::residual_layer_norm_modulate_cuda(x, y, gate, shift, scale, eps);
+    }
+    return detail::residual_layer_norm_modulate_cpu(x, y, gate, shift, scale, eps);
+}
+
 at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
     TORCH_CHECK(x.defined() && x.dim() == 4, "silu_depthwise_conv3x3_gate_nhwc: x must be [B, H, W, 2C], got ",
                 x.defined() ? x.sizes() : at::IntArrayRef{});

@@ -66,6 +66,14 @@ at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const
     return at::addcmul(x, gate, y);  // x + gate · y, one rounding
 }
 
+std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cpu(const at::Tensor& x, const at::Tensor& y,
+                                                                    const at::Tensor& gate, const at::Tensor& shift,
+                                                                    const at::Tensor& scale, double eps) {
+    // The block seam as two ops: the residual add (gated: addcmul), then the modulated norm of its rounded result.
+    const at::Tensor sum = gate.defined() ? gated_residual_cpu(x, gate, y) : x + y;
+    return {layer_norm_modulate_cpu(sum, shift, scale, eps), sum};
+}
+
 at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
     // GLUMBConv between its 1×1 convs, on the token layout: SiLU, conv_depth, value · SiLU(gate), each rounded to
     // the activation dtype as the unfused ops are. x [B, H, W, 2C] is seen as [B, 2C, H, W] (channels-last strides).

@@ -93,6 +93,47 @@ at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, 
     return out;
 }
 
+namespace {
+
+// The modulated LayerNorm by the warp-per-row kernel when everything is of x's dtype with rows of the modulation
+// contiguous (Sana: chunks of its [B, 6, D] tables; the gate may come from another table) and x / y dense: reads
+// shift, scale and gate where they lie.
+// With y: s = x + [gate ·] y into sum. False (nothing ran) when the kernel does not take these tensors.
+bool layer_norm_modulate_rows(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate, const at::Tensor& shift,
+                              const at::Tensor& scale, double eps, const at::Tensor& out, const at::Tensor& sum) {
+    const auto dtype = kernel_dtype(x.scalar_type());
+    const int64_t batch = shift.size(0);
+    bool same = dtype.has_value() && x.is_contiguous() && out.scalar_type() == x.scalar_type();
+    for (const at::Tensor* t : {&shift, &scale, &gate, &y}) {
+        same = same && (!t->defined() || t->scalar_type() == x.scalar_type());
+    }
+    same = same && scale.size(0) == batch && scale.stride(2) == 1 && (batch == 1 || scale.stride(0) == shift.stride(0));
+    same = same && (!gate.defined() || gate.stride(2) == 1);
+    if (!same || shift.stride(2) != 1 || (y.defined() && !y.is_contiguous())) {
+        return false;
+    }
+    const int64_t rows = x.size(0) * x.size(1);
+    const int64_t dim = x.size(2);
+    const int64_t mod_stride = batch > 1 ? shift.stride(0) : 0;
+    const int64_t gate_stride = gate.defined() && gate.size(0) > 1 ? gate.stride(0) : 0;
+    const void* y_ptr = y.defined() ? y.data_ptr() : nullptr;
+    const void* gate_ptr = gate.defined() ? gate.data_ptr() : nullptr;
+    void* sum_ptr = y.defined() ? sum.data_ptr() : nullptr;
+    if (!cuda::layer_norm_modulate_rows_supported(*dtype, rows, dim, x.data_ptr(), shift.data_ptr(), scale.data_ptr(),
+                                                  mod_stride, out.data_ptr(), y_ptr, gate_ptr, gate_stride,
+                                                  sum_ptr)) {
+        return false;
+    }
+    c10::cuda::CUDAGuard guard(x.device());
+    C10_CUDA_CHECK(cuda::layer_norm_modulate_rows(*dtype, x.data_ptr(), shift.data_ptr(), scale.data_ptr(), rows, dim,
+                                                  x.size(1), mod_stride, static_cast<float>(eps), out.data_ptr(),
+                                                  at::cuda::getCurrentCUDAStream(), y_ptr, gate_ptr, gate_stride,
+                                                  sum_ptr));
+    return true;
+}
+
+}  // namespace
+
 at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps) {
     const at::ScalarType out_dtype = at::promote_types(x.scalar_type(), at::result_type(shift, scale));
     const auto in_type = kernel_dtype(x.scalar_type());
@@ -106,19 +147,8 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
     c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
     at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
-    // Everything in x's dtype with rows of the modulation contiguous (Sana: chunks of its [B, 6, D] table): the warp
-    // per row kernel reads shift / scale where they lie.
-    if (shift.scalar_type() == x.scalar_type() && scale.scalar_type() == x.scalar_type() &&
-        out_dtype == x.scalar_type() && shift.size(0) == scale.size(0) && shift.stride(2) == 1 &&
-        scale.stride(2) == 1 && (shift.size(0) == 1 || shift.stride(0) == scale.stride(0))) {
-        const int64_t mod_stride = shift.size(0) > 1 ? shift.stride(0) : 0;
-        if (cuda::layer_norm_modulate_rows_supported(*in_type, rows, dim, xc.data_ptr(), shift.data_ptr(),
-                                                     scale.data_ptr(), mod_stride, out.data_ptr())) {
-            C10_CUDA_CHECK(cuda::layer_norm_modulate_rows(*in_type, xc.data_ptr(), shift.data_ptr(), scale.data_ptr(),
-                                                          rows, dim, x.size(1), mod_stride, static_cast<float>(eps),
-                                                          out.data_ptr(), at::cuda::getCurrentCUDAStream()));
-            return out;
-        }
+    if (shift.size(0) == scale.size(0) && layer_norm_modulate_rows(xc, {}, {}, shift, scale, eps, out, {})) {
+        return out;
     }
     // [Bm, D] float32 each, Bm = B when either is per batch (the other is then broadcast), else 1.
     const int64_t mod_rows = std::max(shift.size(0), scale.size(0));
@@ -128,6 +158,21 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
         *in_type, *out_type, xc.data_ptr(), shift_f.data_ptr<float>(), scale_f.data_ptr<float>(), rows, dim, x.size(1),
         mod_rows > 1, static_cast<float>(eps), out.data_ptr(), at::cuda::getCurrentCUDAStream()));
     return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& y,
+                                                                     const at::Tensor& gate, const at::Tensor& shift,
+                                                                     const at::Tensor& scale, double eps) {
+    if (x.numel() > 0 && shift.size(0) == scale.size(0)) {
+        at::Tensor out = at::empty(x.sizes(), x.options());
+        at::Tensor sum = at::empty(x.sizes(), x.options());
+        if (layer_norm_modulate_rows(x, y, gate, shift, scale, eps, out, sum)) {
+            return {out, sum};
+        }
+    }
+    // Other dtypes, layouts or broadcasts: the two ops one after the other (each on its own kernel where it has one).
+    const at::Tensor sum = gate.defined() ? gated_residual_cuda(x, gate, y) : x + y;
+    return {layer_norm_modulate_cuda(sum, shift, scale, eps), sum};
 }
 
 at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,

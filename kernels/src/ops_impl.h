@@ -30,6 +30,13 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::
 at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
 at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
 
+std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cpu(const at::Tensor& x, const at::Tensor& y,
+                                                                    const at::Tensor& gate, const at::Tensor& shift,
+                                                                    const at::Tensor& scale, double eps);
+std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& y,
+                                                                     const at::Tensor& gate, const at::Tensor& shift,
+                                                                     const at::Tensor& scale, double eps);
+
 at::Tensor group_norm_cpu(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
                           double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out);
 at::Tensor group_norm_cuda(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,

@@ -277,6 +277,44 @@ TEST_CASE("gated_residual (CPU): x + gate·y with per-batch and shared gates", "
     REQUIRE_THROWS_WITH(kernels::gated_residual(x, mod[2], y.narrow(1, 0, 4)), Catch::Contains("of one shape"));
 }
 
+TEST_CASE("residual_layer_norm_modulate (CPU): the residual sum and the modulated norm of it", "[kernels]") {
+    torch::manual_seed(15);
+    auto x = torch::randn({2, 5, 16}) * 3;
+    auto y = torch::randn({2, 5, 16});
+    auto table = torch::randn({2, 6, 16}).chunk(6, 1);       // a block's [B, 1, D] views
+    auto following = torch::randn({2, 2, 16}).chunk(2, 1);  // the next norm's, from another tensor
+    const auto xd = x.to(torch::kDouble);
+    const auto yd = y.to(torch::kDouble);
+    SECTION("gated: s = x + gate · y") {
+        auto [out, sum] = kernels::residual_layer_norm_modulate(x, y, table[5], following[0], following[1], 1e-6);
+        const auto sum_d = xd + table[5].to(torch::kDouble) * yd;
+        REQUIRE_ALLCLOSE(sum, sum_d.to(torch::kFloat), 1e-6, 1e-6);
+        REQUIRE_ALLCLOSE(out, layer_norm_modulate_f64(sum_d, following[0], following[1], 1e-6).to(torch::kFloat), 1e-5,
+                         1e-5);
+    }
+    SECTION("plain: s = x + y, one shift / scale row for every batch") {
+        auto shift = torch::randn({1, 1, 16});
+        auto scale = torch::randn({1, 1, 16});
+        auto [out, sum] = kernels::residual_layer_norm_modulate(x, y, {}, shift, scale, 1e-5);
+        REQUIRE_ALLCLOSE(sum, (xd + yd).to(torch::kFloat), 1e-6, 1e-6);
+        REQUIRE_ALLCLOSE(out, layer_norm_modulate_f64(xd + yd, shift, scale, 1e-5).to(torch::kFloat), 1e-5, 1e-5);
+    }
+    SECTION("bfloat16: the norm is of the rounded sum, as the separate ops leave it") {
+        auto xb = x.to(torch::kBFloat16), yb = y.to(torch::kBFloat16);
+        auto [out, sum] = kernels::residual_layer_norm_modulate(xb, yb, {}, table[3].to(torch::kBFloat16),
+                                                                table[4].to(torch::kBFloat16), 1e-6);
+        CHECK(torch::equal(sum, xb + yb));
+        CHECK(torch::equal(out, kernels::layer_norm_modulate(xb + yb, table[3].to(torch::kBFloat16),
+                                                             table[4].to(torch::kBFloat16), 1e-6)));
+    }
+    REQUIRE_THROWS_WITH(kernels::residual_layer_norm_modulate(x, y.narrow(1, 0, 4), {}, table[0], table[1], 1e-6),
+                        Catch::Contains("of one shape and dtype"));
+    REQUIRE_THROWS_WITH(kernels::residual_layer_norm_modulate(x, y, torch::randn({2, 1, 7}), table[0], table[1], 1e-6),
+                        Catch::Contains("gate, shift and scale must be [B, 1, D]"));
+    REQUIRE_THROWS_WITH(kernels::residual_layer_norm_modulate(x, y, {}, table[0], table[1], -1.0),
+                        Catch::Contains("eps must not be negative"));
+}
+
 TEST_CASE("fused ops: bad arguments are rejected with messages that say what is wrong", "[kernels]") {
     auto x = torch::randn({2, 3, 8});
     REQUIRE_THROWS_WITH(kernels::layer_norm_modulate(x.flatten(), x, x, 1e-6), Catch::Contains("[B, N, D]"));

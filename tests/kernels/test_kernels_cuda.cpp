@@ -308,6 +308,47 @@ TEST_CASE("gated_residual (CUDA): vectorised kernel matches the CPU reference", 
     }
 }
 
+TEST_CASE("residual_layer_norm_modulate (CUDA): the sum and norm equal the separate CUDA ops; the norm matches the CPU",
+          "[.cuda][kernels]") {
+    if (!cuda_ready()) return;
+    torch::manual_seed(26);
+    const auto dtype = GENERATE(torch::kFloat, torch::kBFloat16, torch::kHalf);
+    // Sana 1600M / 600M at 1024² (the warp-per-row kernel), a short row, an odd width (the separate ops' fallback).
+    const auto shape = GENERATE(std::vector<int64_t>{2, 1024, 2240}, std::vector<int64_t>{2, 1024, 1152},
+                                std::vector<int64_t>{1, 3, 16}, std::vector<int64_t>{2, 7, 33});
+    const bool gated = GENERATE(true, false);
+    INFO(torch::toString(dtype) << " " << shape << (gated ? " gated" : " plain"));
+    const int64_t b = shape[0], d = shape[2];
+    auto x = (torch::randn(shape) * 4 + 1).to(dtype);
+    auto y = torch::randn(shape).to(dtype);
+    // As the model passes them: the gate from this block's rows of a [B, blocks, 6, D] table, shift and scale from
+    // the next block's (or from the final layer's [B, 2, D]).
+    auto blocks = (torch::randn({b, 3, 6, d}) * 0.5).to(dtype);
+    auto gate = gated ? blocks.select(1, 0).chunk(6, 1)[5] : torch::Tensor();
+    auto next = blocks.select(1, 1).chunk(6, 1);
+    auto final = (torch::randn({b, 2, d}) * 0.5).to(dtype).chunk(2, 1);
+    for (int following = 0; following < 2; ++following) {
+        const auto& shift = following == 0 ? next[0] : final[0];
+        const auto& scale = following == 0 ? next[1] : final[1];
+        INFO((following == 0 ? "next block's norm1" : "final norm"));
+        const auto f32 = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat) : t; };
+        auto [ref_out, ref_sum] =
+            kernels::residual_layer_norm_modulate(f32(x), f32(y), f32(gate), f32(shift), f32(scale), 1e-6);
+        const auto xc = x.cuda(), yc = y.cuda();
+        const auto gc = gated ? gate.cuda() : torch::Tensor();
+        poison_cuda_allocator();
+        auto [out, sum] = kernels::residual_layer_norm_modulate(xc, yc, gc, shift.cuda(), scale.cuda(), 1e-6);
+        CHECK(out.scalar_type() == dtype);
+        CHECK(sum.scalar_type() == dtype);
+        // The separate ops on the GPU, bit for bit: the sum as gated_residual / the add rounds it, the norm of it.
+        const auto separate_sum = gated ? kernels::gated_residual(xc, gc, yc) : xc + yc;
+        CHECK(torch::equal(sum, separate_sum));
+        CHECK(torch::equal(out, kernels::layer_norm_modulate(separate_sum, shift.cuda(), scale.cuda(), 1e-6)));
+        check_against(sum, ref_sum, dtype);
+        check_against(out, ref_out, dtype);
+    }
+}
+
 TEST_CASE("quantize_rows_e4m3 (CUDA): the same bytes and scales as the CPU reference", "[.cuda][kernels]") {
     if (!cuda_ready()) return;
     torch::manual_seed(31);

@@ -125,43 +125,107 @@ __device__ __forceinline__ float centred_rstd(const float (&values)[VECS][Vec16<
     return rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
 }
 
-// LN(x)·(1 + scale) + shift with x, shift, scale and out all of scalar_t; shift / scale rows of batch b start at
-// shift + b · mod_stride (elements; 0 = one row for all). VECS: vectors per lane (compile-time, for registers).
+// LN(s)·(1 + scale) + shift with every tensor of scalar_t, where s = x, or with a residual y the block seam's sum
+// s = x + y or x + gate · y (fmaf in float32, one rounding, as kernels::gated_residual), written to sum_out and
+// normalised from its rounded values (what the separate residual op leaves). Shift / scale rows of batch b start at
+// b · mod_stride elements, gate rows at b · gate_stride (0 = one row for all). The row stays in registers as packed
+// 16-byte vectors (half the registers of float32 values for 2-byte types), so that a block's warps all fit on an SM.
+// VECS: vectors per lane (compile-time, for registers).
 template <typename scalar_t, int VECS>
 __global__ void __launch_bounds__(kWarpRowThreads)
-    layer_norm_modulate_warp_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ shift,
+    layer_norm_modulate_warp_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ y,
+                                    const scalar_t* __restrict__ gate, const scalar_t* __restrict__ shift,
                                     const scalar_t* __restrict__ scale, int64_t rows, int dim, int64_t rows_per_batch,
-                                    int64_t mod_stride, float eps, scalar_t* __restrict__ out) {
+                                    int64_t mod_stride, int64_t gate_stride, float eps, scalar_t* __restrict__ sum_out,
+                                    scalar_t* __restrict__ out) {
     constexpr int kN = Vec16<scalar_t>::kN;
+    using V = Vec16<scalar_t>;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
     if (r >= rows) {
         return;
     }
     const int lane = threadIdx.x & 31;
     const int vecs = dim / kN;
-    const scalar_t* x_r = x + r * dim;
-    float values[VECS][kN];
+    const int64_t b = r / rows_per_batch;
+    const int64_t m = b * mod_stride;
+    const uint4* x_r = reinterpret_cast<const uint4*>(x + r * dim);
+    V row[VECS];
+    if (y == nullptr) {
+#pragma unroll
+        for (int i = 0; i < VECS; ++i) {
+            if (lane + 32 * i < vecs) row[i].raw = x_r[lane + 32 * i];
+        }
+    } else {
+        const uint4* y_r = reinterpret_cast<const uint4*>(y + r * dim);
+        const uint4* g_r = gate != nullptr ? reinterpret_cast<const uint4*>(gate + b * gate_stride) : nullptr;
+        V a[VECS], b[VECS];
+#pragma unroll
+        for (int i = 0; i < VECS; ++i) {  // every load in flight before the first use
+            if (lane + 32 * i < vecs) {
+                a[i].raw = x_r[lane + 32 * i];
+                b[i].raw = y_r[lane + 32 * i];
+            }
+        }
+        uint4* s_r = reinterpret_cast<uint4*>(sum_out + r * dim);
+#pragma unroll
+        for (int i = 0; i < VECS; ++i) {
+            const int vi = lane + 32 * i;
+            if (vi < vecs) {
+                if (g_r != nullptr) {
+                    V g;
+                    g.raw = g_r[vi];
+#pragma unroll
+                    for (int j = 0; j < kN; ++j) {
+                        row[i].v[j] = from_float<scalar_t>(fmaf(to_float(g.v[j]), to_float(b[i].v[j]),
+                                                                to_float(a[i].v[j])));
+                    }
+                } else {
+#pragma unroll
+                    for (int j = 0; j < kN; ++j) {
+                        row[i].v[j] = from_float<scalar_t>(to_float(a[i].v[j]) + to_float(b[i].v[j]));
+                    }
+                }
+                s_r[vi] = row[i].raw;
+            }
+        }
+    }
     float sum = 0.0f;
-    load_row<scalar_t, VECS>(x_r, lane, vecs, values, [&](float v) { sum += v; });
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        if (lane + 32 * i < vecs) {
+#pragma unroll
+            for (int j = 0; j < kN; ++j) sum += to_float(row[i].v[j]);
+        }
+    }
     const float mean = warp_sum(sum) / static_cast<float>(dim);
-    const float rstd = centred_rstd<scalar_t, VECS>(values, lane, vecs, mean, dim, eps);
-    const int64_t m = (r / rows_per_batch) * mod_stride;
-    const scalar_t* shift_r = shift + m;
-    const scalar_t* scale_r = scale + m;
-    scalar_t* out_r = out + r * dim;
+    float squares = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VECS; ++i) {
+        if (lane + 32 * i < vecs) {
+#pragma unroll
+            for (int j = 0; j < kN; ++j) {
+                const float centred = to_float(row[i].v[j]) - mean;
+                squares = fmaf(centred, centred, squares);
+            }
+        }
+    }
+    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    const uint4* shift_r = reinterpret_cast<const uint4*>(shift + m);
+    const uint4* scale_r = reinterpret_cast<const uint4*>(scale + m);
+    uint4* out_r = reinterpret_cast<uint4*>(out + r * dim);
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
         const int vi = lane + 32 * i;
         if (vi < vecs) {
-            Vec16<scalar_t> sh, sc, o;
-            sh.raw = reinterpret_cast<const uint4*>(shift_r)[vi];
-            sc.raw = reinterpret_cast<const uint4*>(scale_r)[vi];
+            V sh, sc, o;
+            sh.raw = shift_r[vi];
+            sc.raw = scale_r[vi];
 #pragma unroll
             for (int j = 0; j < kN; ++j) {
-                const float normed = (values[i][j] - mean) * rstd;
+                const float normed = (to_float(row[i].v[j]) - mean) * rstd;
                 o.v[j] = from_float<scalar_t>(fmaf(normed, 1.0f + to_float(sc.v[j]), to_float(sh.v[j])));
             }
-            reinterpret_cast<uint4*>(out_r)[vi] = o.raw;
+            out_r[vi] = o.raw;
         }
     }
 }
@@ -304,19 +368,23 @@ void dispatch_vecs(int vecs, Fn&& fn) {
 }  // namespace
 
 bool layer_norm_modulate_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* shift,
-                                        const void* scale, int64_t mod_stride, const void* out) {
+                                        const void* scale, int64_t mod_stride, const void* out, const void* y,
+                                        const void* gate, int64_t gate_stride, const void* sum_out) {
     const int bytes = dtype == DType::kFloat32 ? 4 : 2;
     const int per_vec = 16 / bytes;
     return rows > 0 && dim <= (1 << 30) && warp_row_vecs(dim, bytes) > 0 && mod_stride % per_vec == 0 &&
+           gate_stride % per_vec == 0 &&
            aligned16(x) && aligned16(shift) && aligned16(scale) && aligned16(out) &&
-           ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
+           (y == nullptr || (aligned16(y) && sum_out != nullptr && aligned16(sum_out))) &&
+           (gate == nullptr || (y != nullptr && aligned16(gate))) && ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
 }
 
 cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shift, const void* scale, int64_t rows,
                                      int64_t dim, int64_t rows_per_batch, int64_t mod_stride, float eps, void* out,
-                                     cudaStream_t stream) {
-    if (rows_per_batch <= 0 ||
-        !layer_norm_modulate_rows_supported(dtype, rows, dim, x, shift, scale, mod_stride, out)) {
+                                     cudaStream_t stream, const void* y, const void* gate, int64_t gate_stride,
+                                     void* sum_out) {
+    if (rows_per_batch <= 0 || !layer_norm_modulate_rows_supported(dtype, rows, dim, x, shift, scale, mod_stride, out,
+                                                                   y, gate, gate_stride, sum_out)) {
         return cudaErrorInvalidValue;
     }
     const int vecs = warp_row_vecs(dim, dtype == DType::kFloat32 ? 4 : 2);
@@ -325,8 +393,9 @@ cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shi
         using scalar_t = typename decltype(tag)::type;
         dispatch_vecs(vecs, [&](auto v) {
             layer_norm_modulate_warp_kernel<scalar_t, decltype(v)::value><<<blocks, kWarpRowThreads, 0, stream>>>(
-                static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(shift),
-                static_cast<const scalar_t*>(scale), rows, static_cast<int>(dim), rows_per_batch, mod_stride, eps,
+                static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(y), static_cast<const scalar_t*>(gate),
+                static_cast<const scalar_t*>(shift), static_cast<const scalar_t*>(scale), rows, static_cast<int>(dim),
+                rows_per_batch, mod_stride, gate_stride, eps, static_cast<scalar_t*>(sum_out),
                 static_cast<scalar_t*>(out));
         });
     });

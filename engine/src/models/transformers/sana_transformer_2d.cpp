@@ -218,39 +218,33 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
                                            /*requires_grad=*/false);
 }
 
-at::Tensor SanaTransformerBlockImpl::forward(const at::Tensor& hidden_states, const at::Tensor& context_k,
-                                             const at::Tensor& context_v, const std::optional<at::Tensor>& context_bias,
-                                             const at::Tensor& modulation, int64_t height, int64_t width) {
+std::pair<at::Tensor, at::Tensor> SanaTransformerBlockImpl::forward(
+    const at::Tensor& hidden_states, const at::Tensor& norm1, const at::Tensor& context_k, const at::Tensor& context_v,
+    const std::optional<at::Tensor>& context_bias, const SanaBlockModulation& mod, int64_t height, int64_t width,
+    const SanaFollowingNorm& following) {
     const int64_t batch = hidden_states.size(0);
-    // 1. Modulation: (shift, scale, gate) for the self-attention, then for the feed-forward; each [B, 1, D].
-    auto mod = (scale_shift_table.unsqueeze(0) + modulation.reshape({batch, 6, -1})).chunk(6, 1);
-    const at::Tensor& shift_msa = mod[0];
-    const at::Tensor& scale_msa = mod[1];
-    const at::Tensor& gate_msa = mod[2];
-    const at::Tensor& shift_mlp = mod[3];
-    const at::Tensor& scale_mlp = mod[4];
-    const at::Tensor& gate_mlp = mod[5];
+    // 1. Linear self-attention on the modulated LayerNorm (norm1: no affine), then x + gate · attention (one rounding).
+    at::Tensor x = kernels::gated_residual(hidden_states, mod.gate_msa, sana_linear_attention(*attn1, norm1));
 
-    // 2. Linear self-attention on the modulated LayerNorm (norm1: no affine): LN(x)·(1 + scale) + shift.
-    at::Tensor norm_hidden = kernels::layer_norm_modulate(hidden_states, shift_msa, scale_msa, norm_eps);
-    norm_hidden = norm_hidden.to(hidden_states.scalar_type());
-    // x + gate · attention in one pass (float arithmetic, one rounding).
-    at::Tensor x = kernels::gated_residual(hidden_states, gate_msa, sana_linear_attention(*attn1, norm_hidden));
-
-    // 3. Cross-attention: no norm before it, no gate.
-    x = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias) + x;
-
-    // 4. GLUMBConv feed-forward on the token grid.
+    // 2. Cross-attention: no norm before it, no gate. Its residual add and the feed-forward's norm in one pass.
+    const at::Tensor cross = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias);
+    at::Tensor norm_hidden;
     if (norm2.is_empty()) {
-        norm_hidden = kernels::layer_norm_modulate(x, shift_mlp, scale_mlp, norm_eps);
+        std::tie(norm_hidden, x) =
+            kernels::residual_layer_norm_modulate(x, cross, {}, mod.shift_mlp, mod.scale_mlp, norm_eps);
     } else {
         // nn.LayerNorm with affine parameters, in the activation dtype.
+        x = cross + x;
         norm_hidden = at::layer_norm(x, {x.size(-1)}, norm2->weight, norm2->bias, norm_eps);
-        norm_hidden = norm_hidden * (1 + scale_mlp) + shift_mlp;
+        norm_hidden = norm_hidden * (1 + mod.scale_mlp) + mod.shift_mlp;
     }
-    // On the token grid as it lies in memory ([B, h, w, D], channels innermost): no NCHW round trip.
+
+    // 3. GLUMBConv feed-forward on the token grid as it lies in memory ([B, h, w, D], channels innermost): no NCHW
+    // round trip. Its gated residual and the following norm in one pass.
     at::Tensor ff_out = ff->forward_nhwc(norm_hidden.reshape({batch, height, width, -1})).view_as(x);  // [B, N, D]
-    return kernels::gated_residual(x, gate_mlp, ff_out);
+    auto [following_norm, out] = kernels::residual_layer_norm_modulate(x, ff_out, mod.gate_mlp, following.shift,
+                                                                       following.scale, following.eps);
+    return {out, following_norm};
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -418,10 +412,30 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
         }
     }
 
-    // 3. Blocks.
-    int64_t i = 0;
+    // 3. Blocks. Every block's modulation at once, [B, blocks, 6, D] (the per-block sums table + modulation, in
+    // one add), and the final layer's [shift; scale] from the D-dim embedded timestep: each block's last pass writes
+    // the norm that follows it, the next block's norm1 or the final norm_out.
+    const int64_t dim = x.size(-1);
+    std::vector<at::Tensor> tables;
+    tables.reserve(static_cast<size_t>(blocks));
     for (const auto& module : *transformer_blocks) {
-        auto* block = module->as<SanaTransformerBlockImpl>();
+        tables.push_back(module->as<SanaTransformerBlockImpl>()->scale_shift_table);
+    }
+    const at::Tensor modulation = at::stack(tables).unsqueeze(0) + temb.modulation.reshape({batch, 1, 6, dim});
+    auto block_modulation = [&](int64_t i) {
+        auto m = modulation.select(1, i).chunk(6, 1);  // [B, 1, D] each
+        return SanaBlockModulation{m[0], m[1], m[2], m[3], m[4], m[5]};
+    };
+    auto final_shift_scale = (scale_shift_table.unsqueeze(0) + temb.embedded_timestep.unsqueeze(1)).chunk(2, 1);
+    const SanaFollowingNorm final_norm{final_shift_scale[0], final_shift_scale[1], 1e-6};
+
+    SanaBlockModulation mod = block_modulation(0);
+    at::Tensor norm = blocks > 0 ? kernels::layer_norm_modulate(
+                                       x, mod.shift_msa, mod.scale_msa,
+                                       transformer_blocks->ptr<SanaTransformerBlockImpl>(0)->norm_eps)
+                                 : kernels::layer_norm_modulate(x, final_norm.shift, final_norm.scale, final_norm.eps);
+    for (int64_t i = 0; i < blocks; ++i) {
+        auto* block = transformer_blocks->ptr<SanaTransformerBlockImpl>(i).get();
         at::Tensor k, v;
         if (kv.empty()) {
             std::tie(k, v) = sdpa_context_kv(*block->attn2, context);
@@ -429,14 +443,19 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
             k = kv[static_cast<size_t>(2 * i)];
             v = kv[static_cast<size_t>(2 * i + 1)];
         }
-        x = block->forward(x, k, v, context_bias, temb.modulation, grid_h, grid_w);
-        ++i;
+        SanaFollowingNorm following = final_norm;
+        SanaBlockModulation next;
+        if (i + 1 < blocks) {
+            next = block_modulation(i + 1);
+            following = {next.shift_msa, next.scale_msa,
+                         transformer_blocks->ptr<SanaTransformerBlockImpl>(i + 1)->norm_eps};
+        }
+        std::tie(x, norm) = block->forward(x, norm, k, v, context_bias, mod, grid_h, grid_w, following);
+        mod = next;
     }
 
-    // 4. Final layer: modulated LayerNorm from the D-dim embedded timestep and the [shift; scale] table.
-    auto shift_scale = (scale_shift_table.unsqueeze(0) + temb.embedded_timestep.unsqueeze(1)).chunk(2, 1);
-    x = kernels::layer_norm_modulate(x, shift_scale[0], shift_scale[1], 1e-6);
-    x = proj_out->forward(x);  // [B, N, p·p·C_out]
+    // 4. Final layer: the modulated LayerNorm (the last block wrote it), then the projection.
+    x = proj_out->forward(norm);  // [B, N, p·p·C_out]
 
     // 5. Unpatchify: [B, h, w, p, p, C] → [B, C, h, p, w, p] → [B, C, H, W].
     x = x.reshape({batch, grid_h, grid_w, p, p, -1}).permute({0, 5, 1, 3, 2, 4});

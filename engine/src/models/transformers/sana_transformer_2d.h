@@ -94,18 +94,34 @@ public:
 };
 TORCH_MODULE(SanaCombinedTimestepGuidanceEmbeddings);
 
+/// The adaLN modulation of one SanaTransformerBlock, each [B, 1, D]: shift, scale and gate of the self-attention, then
+/// of the feed-forward (rows of the table + timestep sum, scale_shift_table + modulation).
+struct SanaBlockModulation {
+    at::Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
+};
+
+/// The modulated LayerNorm that follows a block's output: the next block's norm1 or the model's final norm_out.
+struct SanaFollowingNorm {
+    at::Tensor shift, scale;  // [B, 1, D]
+    double eps = 1e-6;
+};
+
 /// SanaTransformerBlock: adaLN-modulated linear self-attention, ungated and unnormalized cross-attention, and
 /// the GLUMBConv feed-forward on the token grid. Keys: scale_shift_table, attn1.*, attn2.*, ff.*, norm2.* (only
-/// with norm_elementwise_affine). The modulated LayerNorms go through kernels::layer_norm_modulate.
+/// with norm_elementwise_affine). Each residual add runs in one pass with the modulated LayerNorm that follows it
+/// (kernels::residual_layer_norm_modulate), so a block ends with the next block's norm1 input.
 class SanaTransformerBlockImpl : public torch::nn::Module {
 public:
     explicit SanaTransformerBlockImpl(const SanaTransformer2DConfig& config, const at::TensorOptions& options = {});
-    /// hidden_states [B, N, D]; context_k, context_v: the projected caption's keys and values for attn2
-    /// (sdpa_context_kv), [B, H, L, d]; context_bias [B, 1, L] or nullopt, modulation [B, 6D]; height × width = N
-    /// (token grid) → [B, N, D].
-    at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& context_k, const at::Tensor& context_v,
-                       const std::optional<at::Tensor>& context_bias, const at::Tensor& modulation, int64_t height,
-                       int64_t width);
+    /// hidden_states [B, N, D] and norm1 = LN(hidden_states)·(1 + scale_msa) + shift_msa (computed by the caller, or
+    /// by the previous block's forward as its second result); context_k, context_v: the projected caption's keys and
+    /// values for attn2 (sdpa_context_kv), [B, H, L, d]; context_bias [B, 1, L] or nullopt; height × width = N (token
+    /// grid). Returns {the block's output [B, N, D], following(output) [B, N, D]}.
+    std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& hidden_states, const at::Tensor& norm1,
+                                              const at::Tensor& context_k, const at::Tensor& context_v,
+                                              const std::optional<at::Tensor>& context_bias,
+                                              const SanaBlockModulation& mod, int64_t height, int64_t width,
+                                              const SanaFollowingNorm& following);
 
     double norm_eps = 1e-6;
     Attention attn1{nullptr};
