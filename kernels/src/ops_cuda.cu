@@ -163,15 +163,18 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& y,
                                                                      const at::Tensor& gate, const at::Tensor& shift,
                                                                      const at::Tensor& scale, double eps) {
-    if (x.numel() > 0 && shift.size(0) == scale.size(0)) {
-        at::Tensor out = at::empty(x.sizes(), x.options());
-        at::Tensor sum = at::empty(x.sizes(), x.options());
-        if (layer_norm_modulate_rows(x, y, gate, shift, scale, eps, out, sum)) {
+    // Dense rows, so that the sum (the block's residual stream) stays dense whichever path runs.
+    const at::Tensor xc = x.contiguous();
+    const at::Tensor yc = y.contiguous();
+    if (xc.numel() > 0 && shift.size(0) == scale.size(0)) {
+        at::Tensor out = at::empty(xc.sizes(), xc.options());
+        at::Tensor sum = at::empty(xc.sizes(), xc.options());
+        if (layer_norm_modulate_rows(xc, yc, gate, shift, scale, eps, out, sum)) {
             return {out, sum};
         }
     }
     // Other dtypes, layouts or broadcasts: the two ops one after the other (each on its own kernel where it has one).
-    const at::Tensor sum = gate.defined() ? gated_residual_cuda(x, gate, y) : x + y;
+    const at::Tensor sum = gate.defined() ? gated_residual_cuda(xc, gate, yc) : xc + yc;
     return {layer_norm_modulate_cuda(sum, shift, scale, eps), sum};
 }
 
@@ -323,7 +326,8 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::
     const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
     C10_CUDA_CHECK(cuda::silu_depthwise_conv3x3_gate_tokens(
         *dtype, xc.data_ptr(), w_t.data_ptr<float>(), bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, batch,
-        channels, height, width, out.data_ptr(), at::cuda::getCurrentCUDAStream()));
+        channels, height, width, out.data_ptr(), at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
+        at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

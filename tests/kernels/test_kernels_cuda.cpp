@@ -258,6 +258,8 @@ TEST_CASE("silu_depthwise_conv3x3_gate_nhwc (CUDA): fused kernel matches the CPU
     const auto c = GENERATE(Case{"tiny, one channel group", {1, 5, 7, 16}, true},
                             Case{"odd grid, partial tiles", {2, 9, 13, 48}, true},
                             Case{"partial channel group", {1, 8, 8, 144}, true},
+                            Case{"two strips, row ranges", {1, 37, 70, 80}, true},
+                            Case{"Sana 4K grid", {1, 128, 128, 64}, true},
                             Case{"Sana 1600M FF", {2, 32, 32, 11200}, true},
                             Case{"Sana 600M FF", {2, 32, 32, 5760}, true},
                             Case{"DC-AE MLP", {1, 64, 64, 4096}, true}, Case{"no bias", {1, 4, 4, 32}, false},

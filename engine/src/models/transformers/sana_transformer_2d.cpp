@@ -385,7 +385,8 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
     }
 
     // 1. Patch embedding (+ sin-cos positions for 2K/4K) and time embedding.
-    at::Tensor x = patch_embed->forward(hidden_states.to(device, dtype));  // [B, N, D]
+    // Dense [B, N, D] (the conv's tokens come out transposed): the residual stream's kernels read rows.
+    at::Tensor x = patch_embed->forward(hidden_states.to(device, dtype)).contiguous();  // [B, N, D]
     TimestepModulation temb =
         config.guidance_embeds
             ? time_embed_guidance->forward(timestep.to(device), conditioning.guidance->to(device), dtype)
