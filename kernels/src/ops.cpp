@@ -207,7 +207,8 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor
     return detail::residual_layer_norm_modulate_cpu(x, y, gate, shift, scale, eps);
 }
 
-at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                            const at::Tensor& taps) {
     TORCH_CHECK(x.defined() && x.dim() == 4, "silu_depthwise_conv3x3_gate_nhwc: x must be [B, H, W, 2C], got ",
                 x.defined() ? x.sizes() : at::IntArrayRef{});
     const int64_t channels = x.size(3);
@@ -225,11 +226,28 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tenso
                 "silu_depthwise_conv3x3_gate_nhwc: tensors on different devices");
     TORCH_CHECK(at::isFloatingType(x.scalar_type()) && at::isFloatingType(weight.scalar_type()),
                 "silu_depthwise_conv3x3_gate_nhwc: x and weight must be floating-point tensors");
+    TORCH_CHECK(!taps.defined() || (taps.dim() == 2 && taps.size(0) == 10 && taps.size(1) == channels &&
+                                     taps.scalar_type() == at::kFloat && taps.device() == x.device()),
+                "silu_depthwise_conv3x3_gate_nhwc: taps must be depthwise_taps(weight, bias), float32 [10, ", channels,
+                "] on x's device, or undefined; got ", taps.defined() ? taps.sizes() : at::IntArrayRef{});
     RECORD_FUNCTION("kinora::silu_depthwise_conv3x3_gate_nhwc", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
-        return detail::silu_depthwise_conv3x3_gate_nhwc_cuda(x, weight, bias);
+        return detail::silu_depthwise_conv3x3_gate_nhwc_cuda(x, weight, bias, taps);
     }
     return detail::silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);
+}
+
+at::Tensor depthwise_taps(const at::Tensor& weight, const at::Tensor& bias) {
+    TORCH_CHECK(weight.defined() && weight.dim() == 4 && weight.size(1) == 1 && weight.size(2) == 3 &&
+                    weight.size(3) == 3,
+                "depthwise_taps: weight must be [2C, 1, 3, 3], got ",
+                weight.defined() ? weight.sizes() : at::IntArrayRef{});
+    const int64_t channels = weight.size(0);
+    TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == channels && bias.device() == weight.device()),
+                "depthwise_taps: bias must be [2C = ", channels, "] on the weight's device, or undefined");
+    const auto f32 = weight.options().dtype(at::kFloat);
+    const at::Tensor b = bias.defined() ? bias.to(at::kFloat).reshape({1, channels}) : at::zeros({1, channels}, f32);
+    return at::cat({weight.to(at::kFloat).reshape({channels, 9}).t(), b}, 0).contiguous();  // [10, 2C]
 }
 
 std::tuple<at::Tensor, at::Tensor> quantize_rows_e4m3(const at::Tensor& x) {

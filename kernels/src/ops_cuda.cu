@@ -304,8 +304,8 @@ at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, cons
     return out;
 }
 
-at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight,
-                                                 const at::Tensor& bias) {
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                                 const at::Tensor& taps) {
     const auto dtype = kernel_dtype(x.scalar_type());
     const int64_t batch = x.size(0);
     const int64_t height = x.size(1);
@@ -321,13 +321,12 @@ at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::
                                                             out.data_ptr())) {
         return silu_depthwise_conv3x3_gate_nhwc_cpu(x, weight, bias);  // odd widths or alignment
     }
-    // [9, 2C] tap-major float32 weights, so that a warp's lanes read adjacent channels of one tap.
-    const at::Tensor w_t = weight.to(at::kFloat).reshape({2 * channels, 9}).t().contiguous();
-    const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
-    C10_CUDA_CHECK(cuda::silu_depthwise_conv3x3_gate_tokens(
-        *dtype, xc.data_ptr(), w_t.data_ptr<float>(), bias_f.defined() ? bias_f.data_ptr<float>() : nullptr, batch,
-        channels, height, width, out.data_ptr(), at::cuda::getCurrentDeviceProperties()->multiProcessorCount,
-        at::cuda::getCurrentCUDAStream()));
+    // [9, 2C] tap-major float32 weights (so that a warp's lanes read adjacent channels of one tap), then the bias.
+    const at::Tensor w_t = taps.defined() ? taps : depthwise_taps(weight, bias);
+    const float* w_ptr = w_t.data_ptr<float>();
+    C10_CUDA_CHECK(cuda::silu_depthwise_conv3x3_gate_tokens(*dtype, xc.data_ptr(), w_ptr, w_ptr + 9 * 2 * channels,
+                                                            batch, channels, height, width, out.data_ptr(),
+                                                            at::cuda::getCurrentCUDAStream()));
     return out;
 }
 

@@ -49,7 +49,8 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::T
     no_cuda("residual_layer_norm_modulate");
 }
 
-at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                 const at::Tensor&) {
     no_cuda("silu_depthwise_conv3x3_gate_nhwc");
 }
 

@@ -25,7 +25,8 @@ at::Tensor depthwise_conv3x3_silu_gate_cpu(const at::Tensor& x, const at::Tensor
 at::Tensor depthwise_conv3x3_silu_gate_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor silu_depthwise_conv3x3_gate_nhwc_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                                 const at::Tensor& taps);
 
 at::Tensor gated_residual_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
 at::Tensor gated_residual_cuda(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);

@@ -315,6 +315,34 @@ TEST_CASE("residual_layer_norm_modulate (CPU): the residual sum and the modulate
                         Catch::Contains("eps must not be negative"));
 }
 
+TEST_CASE("depthwise_taps: tap-major float32 weights with the bias as the last row", "[kernels]") {
+    torch::manual_seed(16);
+    auto weight = torch::randn({6, 1, 3, 3}).to(torch::kBFloat16);
+    auto bias = torch::randn({6}).to(torch::kBFloat16);
+    auto taps = kernels::depthwise_taps(weight, bias);
+    REQUIRE(taps.sizes() == torch::IntArrayRef({10, 6}));
+    REQUIRE(taps.scalar_type() == torch::kFloat);
+    REQUIRE(taps.is_contiguous());
+    for (int64_t c = 0; c < 6; ++c) {
+        for (int64_t ky = 0; ky < 3; ++ky) {
+            for (int64_t kx = 0; kx < 3; ++kx) {
+                CHECK(taps[3 * ky + kx][c].item<float>() == weight[c][0][ky][kx].item<float>());
+            }
+        }
+        CHECK(taps[9][c].item<float>() == bias[c].item<float>());
+    }
+    CHECK(torch::equal(kernels::depthwise_taps(weight, {})[9], torch::zeros({6})));
+    auto x = torch::randn({1, 4, 4, 6});
+    // The CPU reference runs the ATen ops on weight and bias whatever the taps say; bad taps are still refused.
+    CHECK(torch::equal(kernels::silu_depthwise_conv3x3_gate_nhwc(x, weight.to(torch::kFloat), bias.to(torch::kFloat),
+                                                                 taps),
+                       kernels::silu_depthwise_conv3x3_gate_nhwc(x, weight.to(torch::kFloat), bias.to(torch::kFloat))));
+    const auto short_taps = taps.narrow(0, 0, 9);
+    REQUIRE_THROWS_WITH(kernels::silu_depthwise_conv3x3_gate_nhwc(x, weight.to(torch::kFloat), {}, short_taps),
+                        Catch::Contains("taps must be depthwise_taps(weight, bias)"));
+    REQUIRE_THROWS_WITH(kernels::depthwise_taps(torch::randn({6, 1, 5, 5}), {}), Catch::Contains("[2C, 1, 3, 3]"));
+}
+
 TEST_CASE("fused ops: bad arguments are rejected with messages that say what is wrong", "[kernels]") {
     auto x = torch::randn({2, 3, 8});
     REQUIRE_THROWS_WITH(kernels::layer_norm_modulate(x.flatten(), x, x, 1e-6), Catch::Contains("[B, N, D]"));

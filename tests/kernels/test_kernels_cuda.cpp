@@ -277,6 +277,10 @@ TEST_CASE("silu_depthwise_conv3x3_gate_nhwc (CUDA): fused kernel matches the CPU
     CHECK(out.scalar_type() == dtype);
     CHECK(out.is_contiguous());
     check_against(out, ref, dtype);
+    // The weights converted once (as the models hold them) give the same result as the per-call conversion.
+    const auto bias_cuda = c.bias ? bias.cuda() : torch::Tensor();
+    const auto taps = kernels::depthwise_taps(weight.cuda(), bias_cuda);
+    CHECK(torch::equal(kernels::silu_depthwise_conv3x3_gate_nhwc(x.cuda(), weight.cuda(), bias_cuda, taps), out));
     SECTION("a [B, N, 2C] projection viewed on its grid, offset by one pixel") {
         auto wide = (torch::randn({c.shape[0], c.shape[1] * c.shape[2] + 1, c.shape[3]}) * 2).to(dtype);
         auto view = wide.cuda().narrow(1, 1, c.shape[1] * c.shape[2]).view({c.shape[0], c.shape[1], c.shape[2], -1});

@@ -85,7 +85,15 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor
 ///   weight: [2C, 1, 3, 3]; bias: [2C] or undefined → [B, H, W, C] contiguous, in x's dtype. The SiLU output, the conv
 ///   output, SiLU(gate) and the product are each rounded to x's dtype, as the unfused ops round them.
 /// CPU: exactly those ATen ops; CUDA: one kernel that stages SiLU(x) tiles in shared memory (float32 accumulation).
-at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+///   taps: undefined, or depthwise_taps(weight, bias) converted once by a caller that runs the op many times with one
+///   weight (the CUDA kernel reads it instead of converting weight and bias on every call); the CPU ignores it.
+at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                            const at::Tensor& taps = {});
+
+/// The depthwise weights as silu_depthwise_conv3x3_gate_nhwc's CUDA kernel reads them: float32 [10, 2C], rows 0..8
+/// the taps (row 3·ky + kx holds weight[:, 0, ky, kx]), row 9 the bias (zeros without one). weight: [2C, 1, 3, 3],
+/// bias: [2C] or undefined; any floating dtype, on the weight's device.
+at::Tensor depthwise_taps(const at::Tensor& weight, const at::Tensor& bias);
 
 /// GroupNorm with float32 statistics, as LVDM's GroupNorm32 (`super().forward(x.float()).type(x.dtype)`) and its
 /// GroupNorm → SiLU under fp16 autocast compute it, with an optional per-(sample, channel) addend applied first (a

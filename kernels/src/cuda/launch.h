@@ -100,7 +100,7 @@ bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, in
                                                   int64_t width, const void* x, const void* out);
 cudaError_t silu_depthwise_conv3x3_gate_tokens(DType dtype, const void* x, const float* weight_t, const float* bias,
                                                int64_t batch, int64_t channels, int64_t height, int64_t width,
-                                               void* out, int num_sms, cudaStream_t stream);
+                                               void* out, cudaStream_t stream);
 
 // ---- Gated residual ---------------------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
                           const at::Tensor& point_bias, const QuantizedWeight* inverted_q,
-                          const QuantizedWeight* point_q) {
+                          const QuantizedWeight* point_q, const at::Tensor& depth_taps) {
     TORCH_CHECK(x.dim() == 4, "GLUMBConv on tokens: x must be [B, H, W, C], got ", x.sizes());
     auto linear = [](const at::Tensor& in, const at::Tensor& conv_weight, const at::Tensor& bias,
                      const QuantizedWeight* q) {
@@ -51,14 +51,14 @@ at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight
         return bias.defined() ? at::linear(in, w, bias) : at::linear(in, w);
     };
     at::Tensor h = linear(x, inverted_weight, inverted_bias, inverted_q);            // [B, H, W, 2·hidden]
-    h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, depth_weight, depth_bias);      // [B, H, W, hidden]
+    h = kernels::silu_depthwise_conv3x3_gate_nhwc(h, depth_weight, depth_bias, depth_taps);  // [B, H, W, hidden]
     return linear(h, point_weight, point_bias, point_q);                             // [B, H, W, out]
 }
 
 at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
     auto q = [](const PlainConv& conv) { return conv->quantized ? &*conv->quantized : nullptr; };
     at::Tensor h = glumbconv_nhwc(x, conv_inverted->weight, conv_inverted->bias, conv_depth->weight, conv_depth->bias,
-                                  conv_point->weight, conv_point->bias, q(conv_inverted), q(conv_point));
+                                  conv_point->weight, conv_point->bias, q(conv_inverted), q(conv_point), depth_taps);
     if (!norm.is_empty()) {
         h = norm->forward(h);  // RMSNorm over channels, the last dim here
     }
@@ -66,6 +66,21 @@ at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
         h = h + x;
     }
     return h;
+}
+
+void GLUMBConvImpl::prepare_kernel_weights() {
+    if (conv_depth->weight.is_cuda()) {
+        c10::InferenceMode guard;
+        depth_taps = kernels::depthwise_taps(conv_depth->weight, conv_depth->bias);
+    }
+}
+
+void prepare_glumbconv_kernel_weights(torch::nn::Module& model) {
+    model.apply([](torch::nn::Module& m) {
+        if (auto* glumbconv = dynamic_cast<GLUMBConvImpl*>(&m)) {
+            glumbconv->prepare_kernel_weights();
+        }
+    });
 }
 
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& options) {

@@ -38,8 +38,12 @@ public:
     /// the channels (bias in the GEMM's epilogue), the SiLU, depthwise conv and gate one kernel
     /// (kernels::silu_depthwise_conv3x3_gate_nhwc): no layout change and no [B, 2·hidden, H, W] SiLU pass.
     at::Tensor forward_nhwc(const at::Tensor& x);
+    /// Converts conv_depth's weight and bias once into the layout the CUDA kernel reads (kernels::depthwise_taps),
+    /// for forward_nhwc; call after the weights are loaded (the loaders do). Nothing on other devices.
+    void prepare_kernel_weights();
 
     GLUMBConvOptions options;
+    at::Tensor depth_taps;  // kernels::depthwise_taps of conv_depth on CUDA, or undefined
     PlainConv conv_inverted{nullptr};
     PlainConv conv_depth{nullptr};
     PlainConv conv_point{nullptr};
@@ -51,11 +55,15 @@ TORCH_MODULE(GLUMBConv);
 /// them (this one, the DC-AE's): the 1×1 convs as matrix products over the channels (bias in the GEMM's epilogue),
 /// SiLU → depthwise 3×3 → value · SiLU(gate) as kernels::silu_depthwise_conv3x3_gate_nhwc. Weights as the Conv2d
 /// checkpoints hold them ([out, in, 1, 1], [2·hidden, 1, 3, 3]); biases may be undefined → [B, H, W, out].
-/// inverted_q / point_q: the 1×1 convs' quantised weights (PlainConv::quantized) used instead of the float ones.
+/// inverted_q / point_q: the 1×1 convs' quantised weights (PlainConv::quantized) used instead of the float ones;
+/// depth_taps: kernels::depthwise_taps(depth_weight, depth_bias) converted once, or undefined.
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
                           const at::Tensor& point_bias, const QuantizedWeight* inverted_q = nullptr,
-                          const QuantizedWeight* point_q = nullptr);
+                          const QuantizedWeight* point_q = nullptr, const at::Tensor& depth_taps = {});
+
+/// Runs prepare_kernel_weights() of every GLUMBConv inside `model` (after its weights are loaded).
+void prepare_glumbconv_kernel_weights(torch::nn::Module& model);
 
 /// GEGLU projection: [a, g] = chunk(proj(x), 2) on the last dim, a · GELU(g) with the exact (erf) GELU.
 /// Key: proj.*.
