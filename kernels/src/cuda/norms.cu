@@ -106,18 +106,17 @@ __device__ __forceinline__ void load_row(const scalar_t* __restrict__ x_r, int l
     }
 }
 
-// rsqrt(mean((x − mean)²) + eps) of a warp's row held by load_row (the second pass of a LayerNorm's statistics).
-template <typename scalar_t, int VECS>
-__device__ __forceinline__ float centred_rstd(const float (&values)[VECS][Vec16<scalar_t>::kN], int lane, int vecs,
-                                             float mean, int dim, float eps) {
-    constexpr int kN = Vec16<scalar_t>::kN;
+// rsqrt(mean((x − mean)²) + eps) of a warp's row held in registers (the second pass of a LayerNorm's statistics):
+// value(i, j) is element j of the lane's vector slot i (slots past the row, lane + 32 · i ≥ vecs, are skipped).
+template <int VECS, int N, typename Value>
+__device__ __forceinline__ float centred_rstd(Value&& value, int lane, int vecs, float mean, int dim, float eps) {
     float squares = 0.0f;
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
         if (lane + 32 * i < vecs) {
 #pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                const float centred = values[i][j] - mean;
+            for (int j = 0; j < N; ++j) {
+                const float centred = value(i, j) - mean;
                 squares = fmaf(centred, centred, squares);
             }
         }
@@ -198,18 +197,8 @@ __global__ void __launch_bounds__(kWarpRowThreads)
         }
     }
     const float mean = warp_sum(sum) / static_cast<float>(dim);
-    float squares = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS; ++i) {
-        if (lane + 32 * i < vecs) {
-#pragma unroll
-            for (int j = 0; j < kN; ++j) {
-                const float centred = to_float(row[i].v[j]) - mean;
-                squares = fmaf(centred, centred, squares);
-            }
-        }
-    }
-    const float rstd = rsqrtf(warp_sum(squares) / static_cast<float>(dim) + eps);
+    const float rstd = centred_rstd<VECS, kN>([&](int i, int j) { return to_float(row[i].v[j]); }, lane, vecs, mean,
+                                              dim, eps);
     const uint4* shift_r = reinterpret_cast<const uint4*>(shift + m);
     const uint4* scale_r = reinterpret_cast<const uint4*>(scale + m);
     uint4* out_r = reinterpret_cast<uint4*>(out + r * dim);
@@ -314,7 +303,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
         }
     }
     const float mean = warp_sum(sum) / static_cast<float>(dim);
-    const float rstd = centred_rstd<scalar_t, VECS>(values, lane, vecs, mean, dim, eps);
+    const float rstd = centred_rstd<VECS, kN>([&](int i, int j) { return values[i][j]; }, lane, vecs, mean, dim, eps);
     scalar_t* out_r = out + r * dim;
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
