@@ -393,7 +393,6 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const auto vae_cfg = unwrap(models::AutoencoderDCConfig::from_json(dcae_config(o.tiny)));
     pipe->text_encoder = build<models::Gemma2Model>(gemma_cfg, options);
     pipe->transformer = build<models::SanaTransformer2D>(transformer_cfg, options);
-    models::prepare_glumbconv_kernel_weights(*pipe->transformer);  // as load_sana_transformer_2d does
     const std::int64_t transformer_params = count_parameters(*pipe->transformer);  // before any quantisation
     // The DC-AE's constructor takes no TensorOptions (float32 CPU with torch::nn's init): random weights there, then
     // moved to the device in the pipeline's dtype, as load_autoencoder_dc does with a checkpoint.
@@ -403,7 +402,6 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         randomize_parameters(*vae);
         vae->to_dtype_device(dtype, o.device);
         vae->set_channels_last(channels_last_of(o));
-        vae->prepare_kernel_weights();
         vae->eval();
         pipe->vae = vae;
     }

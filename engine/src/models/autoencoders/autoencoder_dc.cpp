@@ -688,7 +688,7 @@ public:
             const at::Tensor xt = x.permute({0, 2, 3, 1});
             at::Tensor h = glumbconv_nhwc(xt, conv_inverted->weight, conv_inverted->bias, conv_depth->weight,
                                           conv_depth->bias, conv_point->weight, conv_point->bias, nullptr, nullptr,
-                                          depth_taps_);
+                                          depth_taps_.get(conv_depth->weight, conv_depth->bias));
             h = norm->forward_nhwc(h, xt);
             return h.permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
         }
@@ -698,18 +698,10 @@ public:
         h = norm->forward(conv_point->forward(h));
         return h + x;
     }
-    // conv_depth's weights converted once for the token-layout kernel (kernels::depthwise_taps); after loading.
-    void prepare_kernel_weights() {
-        if (conv_depth->weight.is_cuda()) {
-            c10::InferenceMode guard;
-            depth_taps_ = kernels::depthwise_taps(conv_depth->weight, conv_depth->bias);
-        }
-    }
-
 private:
     torch::nn::Conv2d conv_inverted{nullptr}, conv_depth{nullptr}, conv_point{nullptr};
     ChannelNorm norm{nullptr};
-    at::Tensor depth_taps_;
+    DepthwiseTapsCache depth_taps_;
 };
 TORCH_MODULE(GLUMBConv);
 
@@ -1035,14 +1027,6 @@ at::Tensor AutoencoderDCImpl::encode(const at::Tensor& image) {
     return encoder_->forward(channels_last_if(image.to(device(), dtype()), channels_last_)).contiguous();
 }
 
-void AutoencoderDCImpl::prepare_kernel_weights() {
-    apply([](torch::nn::Module& m) {
-        if (auto* glumbconv = dynamic_cast<detail::GLUMBConvImpl*>(&m)) {
-            glumbconv->prepare_kernel_weights();
-        }
-    });
-}
-
 void AutoencoderDCImpl::set_channels_last(bool on) {
     set_conv_weights_channels_last(*this, on);
     channels_last_ = on;
@@ -1156,7 +1140,6 @@ Expected<AutoencoderDC> load_autoencoder_dc(const AutoencoderDCConfig& config, c
         model->to_dtype_device(dtype, device);
         auto report = io::load_state_dict(*model, weights, io::StateDictOptions{}, what);
         if (!report) return Unexpected{report.error()};
-        model->prepare_kernel_weights();
         return model;
     } catch (const EngineError& e) {
         return make_error(e.code(), e.what());

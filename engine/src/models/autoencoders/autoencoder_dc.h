@@ -163,9 +163,6 @@ public:
     /// input of every call; results stay NCHW-contiguous. Call after loading (and after to_dtype_device).
     void set_channels_last(bool on);
     bool channels_last() const { return channels_last_; }
-    /// Converts the EfficientViT MLPs' depthwise weights once into the layout their CUDA kernel reads
-    /// (kernels::depthwise_taps) instead of on every call. Call after loading (load_autoencoder_dc does).
-    void prepare_kernel_weights();
 
     AutoencoderDCConfig config;
 

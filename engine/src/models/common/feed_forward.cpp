@@ -37,6 +37,24 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     return h;
 }
 
+const at::Tensor& DepthwiseTapsCache::get(const at::Tensor& weight, const at::Tensor& bias) {
+    if (!weight.is_cuda()) {
+        taps_ = at::Tensor();
+        return taps_;
+    }
+    const void* bias_source = bias.defined() ? bias.data_ptr() : nullptr;
+    const std::int64_t bias_version = bias.defined() ? bias._version() : 0;
+    if (!taps_.defined() || weight_source_ != weight.data_ptr() || weight_version_ != weight._version() ||
+        bias_source_ != bias_source || bias_version_ != bias_version || taps_.device() != weight.device()) {
+        taps_ = kernels::depthwise_taps(weight, bias);  // (re)made when the weights are loaded or moved
+        weight_source_ = weight.data_ptr();
+        weight_version_ = weight._version();
+        bias_source_ = bias_source;
+        bias_version_ = bias_version;
+    }
+    return taps_;
+}
+
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
                           const at::Tensor& point_bias, const QuantizedWeight* inverted_q,
@@ -58,7 +76,8 @@ at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight
 at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
     auto q = [](const PlainConv& conv) { return conv->quantized ? &*conv->quantized : nullptr; };
     at::Tensor h = glumbconv_nhwc(x, conv_inverted->weight, conv_inverted->bias, conv_depth->weight, conv_depth->bias,
-                                  conv_point->weight, conv_point->bias, q(conv_inverted), q(conv_point), depth_taps);
+                                  conv_point->weight, conv_point->bias, q(conv_inverted), q(conv_point),
+                                  depth_taps_.get(conv_depth->weight, conv_depth->bias));
     if (!norm.is_empty()) {
         h = norm->forward(h);  // RMSNorm over channels, the last dim here
     }
@@ -66,21 +85,6 @@ at::Tensor GLUMBConvImpl::forward_nhwc(const at::Tensor& x) {
         h = h + x;
     }
     return h;
-}
-
-void GLUMBConvImpl::prepare_kernel_weights() {
-    if (conv_depth->weight.is_cuda()) {
-        c10::InferenceMode guard;
-        depth_taps = kernels::depthwise_taps(conv_depth->weight, conv_depth->bias);
-    }
-}
-
-void prepare_glumbconv_kernel_weights(torch::nn::Module& model) {
-    model.apply([](torch::nn::Module& m) {
-        if (auto* glumbconv = dynamic_cast<GLUMBConvImpl*>(&m)) {
-            glumbconv->prepare_kernel_weights();
-        }
-    });
 }
 
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const at::TensorOptions& options) {

@@ -21,6 +21,22 @@ struct GLUMBConvOptions {
     bool residual_connection = true;
 };
 
+/// kernels::depthwise_taps of a depthwise convolution's weight and bias (the layout the token-layout CUDA kernel reads),
+/// made on first use and remade when the weight or bias is loaded or moved (storage or version changes); undefined
+/// off CUDA. One conversion a load instead of two copy kernels a call; the step's CUDA graphs capture after eager
+/// warm-up calls, so the conversion is never captured.
+class DepthwiseTapsCache {
+public:
+    const at::Tensor& get(const at::Tensor& weight, const at::Tensor& bias);
+
+private:
+    at::Tensor taps_;
+    const void* weight_source_ = nullptr;
+    const void* bias_source_ = nullptr;
+    std::int64_t weight_version_ = 0;
+    std::int64_t bias_version_ = 0;
+};
+
 /// diffusers GLUMBConv (Sana's feed-forward, DC-AE's EfficientViT block MLP), on [B, C, H, W]:
 ///   h = SiLU(conv_inverted(x))                 1×1, C → 2·hidden, bias
 ///   h = conv_depth(h)                          3×3 depthwise, padding 1, bias
@@ -38,16 +54,15 @@ public:
     /// the channels (bias in the GEMM's epilogue), the SiLU, depthwise conv and gate one kernel
     /// (kernels::silu_depthwise_conv3x3_gate_nhwc): no layout change and no [B, 2·hidden, H, W] SiLU pass.
     at::Tensor forward_nhwc(const at::Tensor& x);
-    /// Converts conv_depth's weight and bias once into the layout the CUDA kernel reads (kernels::depthwise_taps),
-    /// for forward_nhwc; call after the weights are loaded (the loaders do). Nothing on other devices.
-    void prepare_kernel_weights();
 
     GLUMBConvOptions options;
-    at::Tensor depth_taps;  // kernels::depthwise_taps of conv_depth on CUDA, or undefined
     PlainConv conv_inverted{nullptr};
     PlainConv conv_depth{nullptr};
     PlainConv conv_point{nullptr};
     RMSNorm norm{nullptr};
+
+private:
+    DepthwiseTapsCache depth_taps_;
 };
 TORCH_MODULE(GLUMBConv);
 
@@ -56,14 +71,11 @@ TORCH_MODULE(GLUMBConv);
 /// SiLU → depthwise 3×3 → value · SiLU(gate) as kernels::silu_depthwise_conv3x3_gate_nhwc. Weights as the Conv2d
 /// checkpoints hold them ([out, in, 1, 1], [2·hidden, 1, 3, 3]); biases may be undefined → [B, H, W, out].
 /// inverted_q / point_q: the 1×1 convs' quantised weights (PlainConv::quantized) used instead of the float ones;
-/// depth_taps: kernels::depthwise_taps(depth_weight, depth_bias) converted once, or undefined.
+/// depth_taps: kernels::depthwise_taps(depth_weight, depth_bias) (a DepthwiseTapsCache's), or undefined.
 at::Tensor glumbconv_nhwc(const at::Tensor& x, const at::Tensor& inverted_weight, const at::Tensor& inverted_bias,
                           const at::Tensor& depth_weight, const at::Tensor& depth_bias, const at::Tensor& point_weight,
                           const at::Tensor& point_bias, const QuantizedWeight* inverted_q = nullptr,
                           const QuantizedWeight* point_q = nullptr, const at::Tensor& depth_taps = {});
-
-/// Runs prepare_kernel_weights() of every GLUMBConv inside `model` (after its weights are loaded).
-void prepare_glumbconv_kernel_weights(torch::nn::Module& model);
 
 /// GEGLU projection: [a, g] = chunk(proj(x), 2) on the last dim, a · GELU(g) with the exact (erf) GELU.
 /// Key: proj.*.

@@ -488,7 +488,6 @@ Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
         if (!report) {
             return make_error(report.error().code, report.error().message);
         }
-        prepare_glumbconv_kernel_weights(*model);
         model->eval();
         return model;
     });
