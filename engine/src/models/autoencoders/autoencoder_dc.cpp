@@ -698,6 +698,7 @@ public:
         h = norm->forward(conv_point->forward(h));
         return h + x;
     }
+
 private:
     torch::nn::Conv2d conv_inverted{nullptr}, conv_depth{nullptr}, conv_point{nullptr};
     ChannelNorm norm{nullptr};
