@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/engine_error.h"
+#include "kernels/ops.h"
+#include "models/common/feed_forward.h"
 #include "models/transformers/sana_transformer_2d.h"
 #include "runtime/cuda_graph.h"
 #include "support/golden_case.h"
@@ -502,4 +504,20 @@ TEST_CASE("SanaTransformer2D (CUDA): a graph over persistent caption keys and va
     const at::Tensor third = runner.run(inputs2, kv2).cpu();
     CHECK(runner.captures() == 2);
     REQUIRE_MAXDIFF_REL(third, expected2, 1e-5);
+}
+
+TEST_CASE("DepthwiseTapsCache: made once, remade when the weight or bias is loaded again", "[models]") {
+    torch::NoGradGuard no_grad;
+    auto weight = torch::randn({6, 1, 3, 3});
+    auto bias = torch::randn({6});
+    engine::models::DepthwiseTapsCache cache;
+    const at::Tensor first = cache.get(weight, bias);
+    CHECK(torch::equal(first, kernels::depthwise_taps(weight, bias)));
+    CHECK(cache.get(weight, bias).data_ptr() == first.data_ptr());  // kept while nothing changed
+    weight.mul_(2);                                                  // a load writes in place: the version moves
+    CHECK(torch::equal(cache.get(weight, bias), kernels::depthwise_taps(weight, bias)));
+    bias.copy_(torch::randn({6}));
+    CHECK(torch::equal(cache.get(weight, bias), kernels::depthwise_taps(weight, bias)));
+    auto other = torch::randn({6, 1, 3, 3});  // another tensor (storage) altogether
+    CHECK(torch::equal(cache.get(other, {}), kernels::depthwise_taps(other, {})));
 }

@@ -37,20 +37,22 @@ at::Tensor GLUMBConvImpl::forward(const at::Tensor& x) {
     return h;
 }
 
+namespace {
+// A tensor's version counter; inference tensors (made under InferenceMode) keep none: their storage is all we track.
+std::int64_t version_of(const at::Tensor& t) {
+    return t.defined() && !t.is_inference() ? static_cast<std::int64_t>(t._version()) : 0;
+}
+}  // namespace
+
 const at::Tensor& DepthwiseTapsCache::get(const at::Tensor& weight, const at::Tensor& bias) {
-    if (!weight.is_cuda()) {
-        taps_ = at::Tensor();
-        return taps_;
-    }
     const void* bias_source = bias.defined() ? bias.data_ptr() : nullptr;
-    const std::int64_t bias_version = bias.defined() ? bias._version() : 0;
-    if (!taps_.defined() || weight_source_ != weight.data_ptr() || weight_version_ != weight._version() ||
-        bias_source_ != bias_source || bias_version_ != bias_version || taps_.device() != weight.device()) {
+    if (!taps_.defined() || weight_source_ != weight.data_ptr() || weight_version_ != version_of(weight) ||
+        bias_source_ != bias_source || bias_version_ != version_of(bias) || taps_.device() != weight.device()) {
         taps_ = kernels::depthwise_taps(weight, bias);  // (re)made when the weights are loaded or moved
         weight_source_ = weight.data_ptr();
-        weight_version_ = weight._version();
+        weight_version_ = version_of(weight);
         bias_source_ = bias_source;
-        bias_version_ = bias_version;
+        bias_version_ = version_of(bias);
     }
     return taps_;
 }

@@ -21,10 +21,10 @@ struct GLUMBConvOptions {
     bool residual_connection = true;
 };
 
-/// kernels::depthwise_taps of a depthwise convolution's weight and bias (the layout the token-layout CUDA kernel reads),
-/// made on first use and remade when the weight or bias is loaded or moved (storage or version changes); undefined
-/// off CUDA. One conversion a load instead of two copy kernels a call; the step's CUDA graphs capture after eager
-/// warm-up calls, so the conversion is never captured.
+/// kernels::depthwise_taps of a depthwise convolution's weight and bias (the layout the token-layout CUDA kernel reads;
+/// the CPU reference ignores it), made on first use and remade when the weight or bias is loaded or moved (storage,
+/// version or device changes). One conversion a load instead of two copy kernels a call; the step's CUDA graphs
+/// capture after eager warm-up calls, so the conversion is never captured.
 class DepthwiseTapsCache {
 public:
     const at::Tensor& get(const at::Tensor& weight, const at::Tensor& bias);
