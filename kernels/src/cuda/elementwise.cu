@@ -125,6 +125,17 @@ unsigned grid_blocks(int64_t total, int num_sms) {
     return static_cast<unsigned>(std::min<int64_t>(ceil_div(total, kThreads), 8 * static_cast<int64_t>(num_sms)));
 }
 
+// One vectorised pass over rows × width elements of `dtype`, a thread per 16-byte vector (grid-stride):
+// launch(TypeTag<scalar_t>, blocks, total vectors, vectors per row) starts the kernel.
+template <typename Launch>
+cudaError_t launch_rows(DType dtype, int64_t rows, int64_t width, int num_sms, Launch&& launch) {
+    const int64_t vecs_per_row = width / per_vector(dtype);
+    const int64_t total = rows * vecs_per_row;
+    const unsigned blocks = grid_blocks(total, num_sms);
+    const bool ok = dispatch_dtype(dtype, [&](auto tag) { launch(tag, blocks, total, vecs_per_row); });
+    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
 }  // namespace
 
 bool bias_silu_supported(DType dtype, int64_t rows, int64_t channels, const void* x, const void* out) {
@@ -137,16 +148,11 @@ cudaError_t bias_silu(DType dtype, const void* x, const float* bias, int64_t row
     if (bias == nullptr || !bias_silu_supported(dtype, rows, channels, x, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = per_vector(dtype);
-    const int64_t vecs_per_row = channels / per_vec;
-    const int64_t total = rows * vecs_per_row;
-    const unsigned blocks = grid_blocks(total, num_sms);
-    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    return launch_rows(dtype, rows, channels, num_sms, [&](auto tag, unsigned blocks, int64_t total, int64_t vecs) {
         using scalar_t = typename decltype(tag)::type;
-        bias_silu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
-            static_cast<const scalar_t*>(x), bias, total, vecs_per_row, static_cast<scalar_t*>(out));
+        bias_silu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(static_cast<const scalar_t*>(x), bias, total, vecs,
+                                                                     static_cast<scalar_t*>(out));
     });
-    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
 bool gated_residual_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* gate,
@@ -161,16 +167,12 @@ cudaError_t gated_residual(DType dtype, const void* x, const void* gate, const v
     if (rows_per_batch <= 0 || !gated_residual_supported(dtype, rows, dim, x, gate, gate_stride, y, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = per_vector(dtype);
-    const int64_t total = rows * (dim / per_vec);
-    const unsigned blocks = grid_blocks(total, num_sms);
-    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    return launch_rows(dtype, rows, dim, num_sms, [&](auto tag, unsigned blocks, int64_t, int64_t) {
         using scalar_t = typename decltype(tag)::type;
         gated_residual_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
             static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gate), static_cast<const scalar_t*>(y), rows,
             dim, rows_per_batch, gate_stride, static_cast<scalar_t*>(out));
     });
-    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
 bool geglu_supported(DType dtype, int64_t rows, int64_t inner, const void* h, const void* out) {
@@ -183,16 +185,11 @@ cudaError_t geglu(DType dtype, const void* h, int64_t rows, int64_t inner, void*
     if (!geglu_supported(dtype, rows, inner, h, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = per_vector(dtype);
-    const int64_t vecs_per_row = inner / per_vec;
-    const int64_t total = rows * vecs_per_row;
-    const unsigned blocks = grid_blocks(total, num_sms);
-    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    return launch_rows(dtype, rows, inner, num_sms, [&](auto tag, unsigned blocks, int64_t total, int64_t vecs) {
         using scalar_t = typename decltype(tag)::type;
-        geglu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
-            static_cast<const scalar_t*>(h), total, vecs_per_row, static_cast<scalar_t*>(out));
+        geglu_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(static_cast<const scalar_t*>(h), total, vecs,
+                                                                 static_cast<scalar_t*>(out));
     });
-    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
 bool channel_bias_supported(DType dtype, int64_t rows, int64_t channels, const void* y, const void* residual,
@@ -207,17 +204,12 @@ cudaError_t channel_bias(DType dtype, const void* y, const float* bias, const vo
     if (bias == nullptr || !channel_bias_supported(dtype, rows, channels, y, residual, out)) {
         return cudaErrorInvalidValue;
     }
-    const int64_t per_vec = per_vector(dtype);
-    const int64_t vecs_per_row = channels / per_vec;
-    const int64_t total = rows * vecs_per_row;
-    const unsigned blocks = grid_blocks(total, num_sms);
-    const bool ok = dispatch_dtype(dtype, [&](auto tag) {
+    return launch_rows(dtype, rows, channels, num_sms, [&](auto tag, unsigned blocks, int64_t total, int64_t vecs) {
         using scalar_t = typename decltype(tag)::type;
         channel_bias_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
-            static_cast<const scalar_t*>(y), bias, static_cast<const scalar_t*>(residual), total, vecs_per_row,
+            static_cast<const scalar_t*>(y), bias, static_cast<const scalar_t*>(residual), total, vecs,
             static_cast<scalar_t*>(out));
     });
-    return ok ? cudaGetLastError() : cudaErrorInvalidValue;
 }
 
 }  // namespace kernels::cuda

@@ -86,6 +86,11 @@ __global__ void rms_norm_kernel(const scalar_t* __restrict__ x, const float* __r
 constexpr int kWarpRowThreads = 256;  // 8 rows per block
 constexpr int kMaxVecsPerLane = 12;   // 16-byte vectors per lane: rows up to 3072 half / 1536 float32 values
 
+// This warp's row in a warp-per-row launch (kWarpRowThreads / 32 rows a block); callers return past the last row.
+__device__ __forceinline__ int64_t warp_row() {
+    return static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+}
+
 // A warp's row x_r of `vecs` 16-byte vectors into registers as float32: lane holds vectors lane, lane + 32, ...
 // (slots past the row are left unset); `each` sees every value as it is loaded (the first statistic's sum).
 template <typename scalar_t, int VECS, typename Fn>
@@ -139,7 +144,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
                                     scalar_t* __restrict__ out) {
     constexpr int kN = Vec16<scalar_t>::kN;
     using V = Vec16<scalar_t>;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    const int64_t r = warp_row();
     if (r >= rows) {
         return;
     }
@@ -227,7 +232,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
                          const float* __restrict__ bias, const scalar_t* __restrict__ residual, int64_t rows, int dim,
                          float eps, scalar_t* __restrict__ out) {
     constexpr int kN = Vec16<scalar_t>::kN;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    const int64_t r = warp_row();
     if (r >= rows) {
         return;
     }
@@ -275,7 +280,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
                                   const w_t* __restrict__ weight, const w_t* __restrict__ bias, int64_t rows, int dim,
                                   float eps, scalar_t* __restrict__ sum_out, scalar_t* __restrict__ out) {
     constexpr int kN = Vec16<scalar_t>::kN;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kWarpRowThreads / 32) + (threadIdx.x >> 5);
+    const int64_t r = warp_row();
     if (r >= rows) {
         return;
     }
