@@ -77,8 +77,9 @@ at::Tensor relu_linear_attention_cuda(const at::Tensor& q, const at::Tensor& k, 
     const bool vectorized = cuda::relu_linear_attention_vectorizable(
         *dtype, q.data_ptr(), strides_of(q), k.data_ptr(), strides_of(k), v.data_ptr(), strides_of(v), out.data_ptr(),
         strides_of(out), static_cast<int>(q.size(3)), static_cast<int>(v.size(3)));
+    const bool mma = q.scalar_type() == at::kBFloat16 && at::cuda::getCurrentDeviceProperties()->major >= 8;
     const cuda::LinearAttentionPlan plan = cuda::plan_relu_linear_attention(
-        batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms, vectorized);
+        batch * heads, tokens, static_cast<int>(head_dim), token_contiguous, num_sms, vectorized, mma);
     if (plan.output_blocks_y > cuda::kMaxGridY || plan.chunks > cuda::kMaxGridY || batch * heads > cuda::kMaxGridX) {
         return relu_linear_attention_cpu(q, k, v, eps);
     }
