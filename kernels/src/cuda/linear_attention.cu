@@ -579,6 +579,93 @@ __device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// Pass 1 on tensor cores: one chunk of kVecChunkRows tokens, KV = relu(K)ᵀ V and Σk = relu(K)ᵀ 1 as m16n8k16 products
+// over the tokens (bfloat16 products are exact, the sums float32, as in the FMA kernel; only their order differs).
+// The chunk's relu(K) and V sit in shared memory as bfloat16 rows padded to 80 bytes (conflict-free ldmatrix); warp w
+// owns rows d of KV in 16 · (w % 2) .. + 15 and columns e in 16 · (w / 2) .. + 15, and warps 2 and 3 also Σk of their
+// rows (an n-tile of B with ones in column 0). Writes the partial-sum layout of kv_partial_vec32_kernel.
+// grid (B·H, chunks), kMmaWarps · 32 threads.
+__global__ void __launch_bounds__(kMmaWarps * 32)
+    kv_partial_mma32_kernel(const __nv_bfloat16* __restrict__ k, Strides4 ks, const __nv_bfloat16* __restrict__ v,
+                            Strides4 vs, int64_t heads, int64_t tokens, float* __restrict__ partial) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int D = 32;
+    constexpr int kRow = D + 8;  // elements
+    __shared__ __align__(16) __nv_bfloat16 k_s[kVecChunkRows][kRow];
+    __shared__ __align__(16) __nv_bfloat16 v_s[kVecChunkRows][kRow];
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const __nv_bfloat16* k_bh = k + b * ks.b + h * ks.h;
+    const __nv_bfloat16* v_bh = v + b * vs.b + h * vs.h;
+    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
+    for (int i = threadIdx.x; i < kVecChunkRows * (D / 8); i += kMmaWarps * 32) {
+        const int r = i / (D / 8);
+        const int c = (i % (D / 8)) * 8;
+        const int64_t n = row_begin + r;
+        uint4 ku = make_uint4(0, 0, 0, 0), vu = make_uint4(0, 0, 0, 0);
+        if (n < tokens) {
+            ku = *reinterpret_cast<const uint4*>(k_bh + n * ks.n + c);
+            vu = *reinterpret_cast<const uint4*>(v_bh + n * vs.n + c);
+            __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&ku);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                pairs[j] = __hmax2(pairs[j], zero);
+            }
+        }
+        *reinterpret_cast<uint4*>(&k_s[r][c]) = ku;
+        *reinterpret_cast<uint4*>(&v_s[r][c]) = vu;
+    }
+    __syncthreads();
+
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int mat = lane >> 3, mrow = lane & 7;
+    const int d0 = 16 * (warp & 1);
+    const int e0 = 16 * (warp >> 1);
+    const bool sums_k = (warp >> 1) == 1;
+    const uint32_t ones = g == 0 ? 0x3f803f80u : 0u;  // bfloat16 1.0 in both halves, column 0 only
+    float c[3][4] = {};
+#pragma unroll
+    for (int step = 0; step < kVecChunkRows / 16; ++step) {
+        const int tok0 = 16 * step;
+        // A = relu(K)ᵀ: matrices (d block, token block) = (0, 0), (1, 0), (0, 1), (1, 1), each K's [8 tokens × 8 d]
+        // transposed.
+        uint32_t a[4];
+        ldmatrix_x4_trans(a, &k_s[tok0 + 8 * (mat >> 1) + mrow][d0 + 8 * (mat & 1)]);
+        // B = V: matrices (token block, e block) = (0, 0), (1, 0), (0, 1), (1, 1).
+        uint32_t bv[4];
+        ldmatrix_x4_trans(bv, &v_s[tok0 + 8 * (mat & 1) + mrow][e0 + 8 * (mat >> 1)]);
+        mma_bf16_16816(c[0], a, bv[0], bv[1]);
+        mma_bf16_16816(c[1], a, bv[2], bv[3]);
+        if (sums_k) {
+            mma_bf16_16816(c[2], a, ones, ones);
+        }
+    }
+    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int d = d0 + g + 8 * r;
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            *reinterpret_cast<float2*>(&out[d * D + e0 + 8 * n + 2 * t]) = make_float2(c[n][2 * r], c[n][2 * r + 1]);
+        }
+        if (sums_k && t == 0) {
+            out[D * D + d] = c[2][2 * r];
+        }
+    }
+#endif
+}
+
 // out_n = (relu(q_n) · KV) / (relu(q_n) · ks + eps) for 16 tokens a warp. grid (B·H, ceil(N / kMmaRows)).
 __global__ void __launch_bounds__(kMmaWarps * 32)
     output_mma32_kernel(const __nv_bfloat16* __restrict__ q, Strides4 qs, const uint32_t* __restrict__ frag,
@@ -662,14 +749,9 @@ void launch_vec(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, 
                 float* partial, float* kv, scalar_t* out, Strides4 os, cudaStream_t stream) {
     const int64_t bh = batch * heads;
     const dim3 pass1_grid(static_cast<unsigned>(bh), static_cast<unsigned>(plan.chunks));
-    if constexpr (DMAX == 32) {
-        kv_partial_vec32_kernel<scalar_t><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens, partial);
-    } else {
-        kv_partial_vec_kernel<scalar_t, DMAX><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens,
-                                                                                       partial);
-    }
     if constexpr (DMAX == 32 && std::is_same_v<scalar_t, __nv_bfloat16>) {
-        if (plan.mma) {
+        if (plan.mma) {  // the tensor-core form: partial sums, their reduction into fragments, the output
+            kv_partial_mma32_kernel<<<pass1_grid, kMmaWarps * 32, 0, stream>>>(k, ks, v, vs, heads, tokens, partial);
             auto* frag = reinterpret_cast<uint32_t*>(kv);
             reduce_chunks_frag32_kernel<<<static_cast<unsigned>(bh), kThreads, 0, stream>>>(
                 partial, static_cast<int>(plan.chunks), frag);
@@ -677,6 +759,12 @@ void launch_vec(const scalar_t* q, Strides4 qs, const scalar_t* k, Strides4 ks, 
                                   kMmaWarps * 32, 0, stream>>>(q, qs, frag, heads, tokens, eps, out, os);
             return;
         }
+    }
+    if constexpr (DMAX == 32) {
+        kv_partial_vec32_kernel<scalar_t><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens, partial);
+    } else {
+        kv_partial_vec_kernel<scalar_t, DMAX><<<pass1_grid, kVecThreads, 0, stream>>>(k, ks, v, vs, heads, tokens,
+                                                                                       partial);
     }
     const float* summed = partial;
     if (plan.chunks > 1) {
