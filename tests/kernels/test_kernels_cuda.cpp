@@ -89,8 +89,8 @@ TEST_CASE("relu_linear_attention (CUDA): fused kernel matches the CPU reference"
     check_against(out, ref, dtype);
     if (dtype != torch::kFloat) {
         // Sharper: against the float32 reference rounded to the dtype, only near-ties may differ. (bfloat16 at D = 32
-        // in Sana's layout runs the tensor-core output pass: a KV carried to bfloat16 only, without its lo term,
-        // would be off by ≈ 2e-3 here.)
+        // in Sana's layout runs the tensor-core passes: a KV carried to bfloat16 only, without its lo term, would be
+        // off by ≈ 2e-3 here.)
         const double err = rel_error(out, ref.to(dtype));
         INFO("relative L2 error against the rounded reference " << err);
         CHECK(err < 5e-4);

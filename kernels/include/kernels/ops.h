@@ -29,8 +29,9 @@ bool cuda_kernels_enabled() noexcept;
 /// must reshape() rather than view() it.
 /// CUDA: one fused pass over N per (batch, head) for Σ relu(k)ᵀv and Σ relu(k) (float32, split over token chunks
 /// and summed in a fixed order: deterministic), then one output pass; D, Dv <= 64 (larger heads use ATen ops). For
-/// bfloat16 in Sana's layout at D = 32 the output pass runs on tensor cores, with KV and Σk as bfloat16 hi + lo
-/// terms (≈ 2^-17 of their value, far below the output's rounding).
+/// bfloat16 in Sana's layout at D = 32 both passes run on tensor cores: the sums' products are exact as before, and
+/// the output pass takes KV and Σk as bfloat16 hi + lo terms (≈ 2^-17 of their value, far below the output's
+/// rounding).
 at::Tensor relu_linear_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double eps);
 
 /// Sana's adaLN modulation of a LayerNorm without affine parameters (norm1 / norm2 of SanaTransformerBlock and the

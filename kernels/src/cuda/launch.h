@@ -31,8 +31,8 @@ struct LinearAttentionPlan {
     int64_t kv_floats = 0;  // workspace for the summed KV and Σk: batch_heads · (dmax² + dmax); 0 when chunks == 1
     int64_t output_blocks_y = 0;  // grid.y of the output pass (the caller falls back to ATen if it exceeds 65535)
     bool vectorized = false;      // the 16-byte-vector kernels (see relu_linear_attention_vectorizable)
-    // The output pass on tensor cores (bfloat16, D = 32, compute capability 8.0+): kv_floats then counts the 32-bit
-    // words of KV and Σk split into bfloat16 hi / lo terms as the MMAs' B fragments (needed even when chunks == 1).
+    // Both passes on tensor cores (bfloat16, D = 32, compute capability 8.0+): kv_floats then counts the 32-bit words
+    // of KV and Σk split into bfloat16 hi / lo terms as the output MMAs' B fragments (needed even when chunks == 1).
     bool mma = false;
 };
 
@@ -45,7 +45,7 @@ bool relu_linear_attention_vectorizable(DType dtype, const void* q, Strides4 q_s
 /// head_dim = max(D, Dv) in 1..kLinearAttentionMaxHead; token_contiguous: q's token stride is 1 and its feature
 /// stride is not (the DC-AE's layout); vectorized: relu_linear_attention_vectorizable said yes; mma: the inputs are
 /// bfloat16 on a device of compute capability 8.0 or newer, so a vectorised D = 32 problem may take the tensor-core
-/// output pass.
+/// passes.
 LinearAttentionPlan plan_relu_linear_attention(int64_t batch_heads, int64_t tokens, int head_dim, bool token_contiguous,
                                                int num_sms, bool vectorized = false, bool mma = false);
 

@@ -10,7 +10,8 @@
 // inputs (a warp per token) and one for token-contiguous inputs (a thread per token, the DC-AE's layout).
 // A third, vectorised variant takes Sana's layout (heads split off [B, N, H·D] projections: features contiguous,
 // D = 32 or 64, 16-byte aligned rows): 16-byte loads and stores, 128-token chunks for pass 1 (thousands of blocks
-// instead of a few hundred) and a thread per token in pass 2.
+// instead of a few hundred) and a thread per token in pass 2. For bfloat16 at D = 32 the vectorised variant runs both
+// passes as tensor-core MMAs (the last section of this file).
 #include <algorithm>
 #include <type_traits>
 
@@ -509,7 +510,7 @@ __global__ void __launch_bounds__(kVecThreads)
     }
 }
 
-// ---- the output pass on tensor cores (bfloat16, D = 32) -----------------------------------------------------------
+// ---- both passes on tensor cores (bfloat16, D = 32) ---------------------------------------------------------------
 //
 // The FMA output pass above spends ≈ 23 µs a call at Sana 1600M's 1024² shape (70 heads, batch 2) on ≈ 18 MB of
 // traffic: 32 FMAs per output value and a reload of KV per 64 tokens. Here out = relu(q) · [KV | ks] is an m16n8k16
