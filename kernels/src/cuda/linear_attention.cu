@@ -117,6 +117,18 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// Entry p of (batch, head) bh's sums: the chunks' partial sums added in chunk order (the result does not depend on
+// timing). Every reduction of the partials goes through here, so all of them give the same bits.
+template <int DMAX>
+__device__ __forceinline__ float chunk_sum(const float* __restrict__ partial, int64_t bh, int num_chunks, int p) {
+    constexpr int kSize = kv_block_size<DMAX>();
+    float sum = 0.0f;
+    for (int c = 0; c < num_chunks; ++c) {
+        sum += partial[(bh * num_chunks + c) * kSize + p];
+    }
+    return sum;
+}
+
 // Adds the chunks' partial sums in chunk order. grid (B·H), kThreads threads.
 template <int DMAX>
 __global__ void __launch_bounds__(kThreads)
@@ -124,11 +136,7 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int kSize = kv_block_size<DMAX>();
     const int64_t bh = blockIdx.x;
     for (int p = threadIdx.x; p < kSize; p += kThreads) {
-        float sum = 0.0f;
-        for (int c = 0; c < num_chunks; ++c) {
-            sum += partial[(bh * num_chunks + c) * kSize + p];
-        }
-        kv[bh * kSize + p] = sum;
+        kv[bh * kSize + p] = chunk_sum<DMAX>(partial, bh, num_chunks, p);
     }
 }
 
@@ -535,7 +543,7 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Sums the chunks' partials in chunk order (the arithmetic of reduce_chunks_kernel) and writes them as B fragments:
+// Sums the chunks' partials in chunk order (chunk_sum, as reduce_chunks_kernel) and writes them as B fragments:
 // B[k][n] = KV[k][n] (tiles 0-3: n = 8 · tile + g) or Σk[k] in column 0 of tile 4. grid (B·H), kThreads threads.
 __global__ void __launch_bounds__(kThreads)
     reduce_chunks_frag32_kernel(const float* __restrict__ partial, int num_chunks, uint32_t* __restrict__ frag) {
@@ -544,11 +552,7 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ float sums[kSize];
     const int64_t bh = blockIdx.x;
     for (int p = threadIdx.x; p < kSize; p += kThreads) {
-        float sum = 0.0f;
-        for (int c = 0; c < num_chunks; ++c) {
-            sum += partial[(bh * num_chunks + c) * kSize + p];
-        }
-        sums[p] = sum;
+        sums[p] = chunk_sum<D>(partial, bh, num_chunks, p);
     }
     __syncthreads();
     uint32_t* out = frag + bh * kFragBlock;
