@@ -393,6 +393,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const auto vae_cfg = unwrap(models::AutoencoderDCConfig::from_json(dcae_config(o.tiny)));
     pipe->text_encoder = build<models::Gemma2Model>(gemma_cfg, options);
     pipe->transformer = build<models::SanaTransformer2D>(transformer_cfg, options);
+    pipe->transformer->pack_projections();  // as load_sana_transformer_2d does
     const std::int64_t transformer_params = count_parameters(*pipe->transformer);  // before any quantisation
     // The DC-AE's constructor takes no TensorOptions (float32 CPU with torch::nn's init): random weights there, then
     // moved to the device in the pipeline's dtype, as load_autoencoder_dc does with a checkpoint.

@@ -12,6 +12,7 @@
 
 #include "core/engine_error.h"
 #include "kernels/ops.h"
+#include "models/common/attention.h"
 #include "models/common/feed_forward.h"
 #include "models/transformers/sana_transformer_2d.h"
 #include "runtime/cuda_graph.h"
@@ -92,6 +93,12 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny Sana case (non-squar
     auto model = load_golden_model(gc);
     CHECK_FALSE(model->config.guidance_embeds);
     CHECK_FALSE(model->config.interpolation_scale.has_value());
+    // The loader packed each block's q, k, v (and the caption's k, v): the golden below runs them as one product.
+    for (const auto& module : *model->transformer_blocks) {
+        const auto& block = *module->as<engine::models::SanaTransformerBlockImpl>();
+        CHECK(block.attn1->to_v->weight.is_alias_of(block.attn1->to_q->weight));
+        CHECK(block.attn2->to_v->weight.is_alias_of(block.attn2->to_k->weight));
+    }
     at::Tensor out = run_golden(gc, model);
     REQUIRE_MAXDIFF_REL(out, gc.io("sample"), 1e-4);
 }
@@ -102,6 +109,9 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny Sprint case (qk norm
     auto model = load_golden_model(gc);
     CHECK(model->config.guidance_embeds);
     CHECK(model->config.qk_norm == engine::models::QKNorm::RMSNormAcrossHeads);
+    // q and k go through an RMSNorm here: the loader leaves the self-attention's projections unpacked.
+    const auto& block0 = *model->transformer_blocks[0]->as<engine::models::SanaTransformerBlockImpl>();
+    CHECK_FALSE(block0.attn1->to_k->weight.is_alias_of(block0.attn1->to_q->weight));
     at::Tensor out = run_golden(gc, model);
     REQUIRE_MAXDIFF_REL(out, gc.io("sample"), 1e-4);
 }
@@ -520,4 +530,69 @@ TEST_CASE("DepthwiseTapsCache: made once, remade when the weight or bias is load
     CHECK(torch::equal(cache.get(weight, bias), kernels::depthwise_taps(weight, bias)));
     auto other = torch::randn({6, 1, 3, 3});  // another tensor (storage) altogether
     CHECK(torch::equal(cache.get(other, {}), kernels::depthwise_taps(other, {})));
+}
+
+TEST_CASE("pack_projections: q, k, v as one matrix product give the attention of the separate layers", "[models]") {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(31);
+    using engine::models::Attention;
+    using engine::models::AttentionOptions;
+    const bool bias = GENERATE(false, true);
+    INFO("bias " << bias);
+    AttentionOptions options;
+    options.query_dim = 24;
+    options.heads = 3;
+    options.dim_head = 8;
+    options.bias = bias;
+    Attention separate(options), packed(options);
+    for (auto& p : separate->parameters()) {
+        p.copy_(torch::randn(p.sizes()) * 0.2);
+    }
+    for (const auto& item : separate->named_parameters()) {
+        packed->named_parameters()[item.key()].copy_(item.value());
+    }
+    const auto x = torch::randn({2, 10, 24});
+    const auto expected = engine::models::sana_linear_attention(*separate, x);
+
+    REQUIRE(engine::models::pack_projections({&packed->to_q, &packed->to_k, &packed->to_v}));
+    // The registered parameters themselves are the slices: one storage, same values and names.
+    CHECK(packed->to_k->weight.is_alias_of(packed->to_q->weight));
+    CHECK(packed->to_v->weight.data_ptr() ==
+          static_cast<const float*>(packed->to_q->weight.data_ptr()) + 2 * 24 * 24);
+    CHECK(packed->named_parameters()["to_k.weight"].is_alias_of(packed->to_q->weight));
+    for (const auto& item : separate->named_parameters()) {
+        CHECK(torch::equal(packed->named_parameters()[item.key()], item.value()));
+    }
+    // Packing twice is a no-op.
+    const void* storage = packed->to_q->weight.data_ptr();
+    CHECK(engine::models::pack_projections({&packed->to_q, &packed->to_k, &packed->to_v}));
+    CHECK(packed->to_q->weight.data_ptr() == storage);
+    // The same attention (each output column is the same dot product; allow for the BLAS's blocking).
+    REQUIRE_MAXDIFF_REL(engine::models::sana_linear_attention(*packed, x), expected, 1e-6);
+
+    // A conversion copies each parameter on its own: no longer packed, and still the same attention.
+    packed->to(torch::kDouble);
+    separate->to(torch::kDouble);
+    CHECK_FALSE(packed->to_k->weight.is_alias_of(packed->to_q->weight));
+    REQUIRE_MAXDIFF_REL(engine::models::sana_linear_attention(*packed, x.to(torch::kDouble)),
+                        engine::models::sana_linear_attention(*separate, x.to(torch::kDouble)), 1e-12);
+}
+
+TEST_CASE("pack_projections: layers that cannot share one product are left as they are", "[models]") {
+    torch::NoGradGuard no_grad;
+    using engine::models::PlainLinear;
+    const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat), f64 = f32.dtype(at::kDouble);
+    PlainLinear a(16, 8, true, f32), b(16, 8, false, f32), c(12, 8, true, f32), d(16, 8, true, f64);
+    for (PlainLinear* layer : {&a, &b, &c, &d}) {
+        for (auto& p : (*layer)->parameters()) {
+            p.copy_(torch::randn(p.sizes()));
+        }
+    }
+    const auto a_weight = a->weight.clone();
+    CHECK_FALSE(engine::models::pack_projections({&a, &b}));  // with and without a bias
+    CHECK_FALSE(engine::models::pack_projections({&a, &c}));  // other input widths
+    CHECK_FALSE(engine::models::pack_projections({&a, &d}));  // other dtypes
+    CHECK_FALSE(engine::models::pack_projections({&a}));      // nothing to pack
+    CHECK(torch::equal(a->weight, a_weight));
+    CHECK_FALSE(b->weight.is_alias_of(a->weight));
 }

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 
 #include <initializer_list>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/torch_compat.h"
@@ -50,8 +52,38 @@ AttentionImpl::AttentionImpl(const AttentionOptions& opts, const at::TensorOptio
 
 namespace {
 
+// The layers' weights as one [Σ out, in] matrix, and their biases as one vector (undefined when none has a bias), when
+// pack_projections laid them out one after another in one storage (and nothing has moved them since); nullopt
+// otherwise.
+std::optional<std::pair<at::Tensor, at::Tensor>> packed_weights(std::initializer_list<PlainLinear*> layers) {
+    const PlainLinear& first = **layers.begin();
+    const at::Tensor& w0 = first->weight;
+    if (layers.size() < 2 || !w0.defined() || w0.dim() != 2 || !w0.is_contiguous()) {
+        return std::nullopt;
+    }
+    const bool biased = first->bias.defined();
+    int64_t rows = 0;
+    for (const PlainLinear* layer : layers) {
+        const at::Tensor& w = (*layer)->weight;
+        const at::Tensor& b = (*layer)->bias;
+        if ((*layer)->quantized || !w.defined() || w.dim() != 2 || !w.is_contiguous() || w.size(1) != w0.size(1) ||
+            !w.is_alias_of(w0) || w.storage_offset() != w0.storage_offset() + rows * w0.size(1) ||
+            b.defined() != biased ||
+            (biased && (!b.is_contiguous() || !b.is_alias_of(first->bias) ||
+                        b.storage_offset() != first->bias.storage_offset() + rows))) {
+            return std::nullopt;
+        }
+        rows += w.size(0);
+    }
+    at::Tensor weight = w0.as_strided({rows, w0.size(1)}, {w0.size(1), 1});
+    at::Tensor bias = biased ? first->bias.as_strided({rows}, {1}) : at::Tensor();
+    return std::make_pair(weight, bias);
+}
+
 // The projections of one input by several layers (q, k, v of a self-attention; k, v of a cross-attention). When all
-// of them hold FP8 weights the input is quantised once for all of them; otherwise each layer runs as it is.
+// of them hold FP8 weights the input is quantised once for all of them; when pack_projections packed them, one
+// matrix product computes all of them (the outputs are column slices of its result: views, no copy); otherwise each
+// layer runs as it is.
 std::vector<at::Tensor> project(const at::Tensor& x, std::initializer_list<PlainLinear*> layers) {
     bool all_fp8 = true;
     for (const PlainLinear* layer : layers) {
@@ -64,6 +96,15 @@ std::vector<at::Tensor> project(const at::Tensor& x, std::initializer_list<Plain
         for (PlainLinear* layer : layers) {
             out.push_back(quantized_linear(xq, *(*layer)->quantized, (*layer)->bias));
         }
+    } else if (const auto packed = packed_weights(layers)) {
+        const at::Tensor all =
+            packed->second.defined() ? at::linear(x, packed->first, packed->second) : at::linear(x, packed->first);
+        int64_t column = 0;
+        for (const PlainLinear* layer : layers) {
+            const int64_t width = (*layer)->weight.size(0);
+            out.push_back(all.narrow(-1, column, width));
+            column += width;
+        }
     } else {
         for (PlainLinear* layer : layers) {
             out.push_back((*layer)->forward(x));
@@ -73,6 +114,42 @@ std::vector<at::Tensor> project(const at::Tensor& x, std::initializer_list<Plain
 }
 
 }  // namespace
+
+bool pack_projections(std::initializer_list<PlainLinear*> layers) {
+    if (layers.size() < 2 || packed_weights(layers)) {
+        return layers.size() >= 2;
+    }
+    const PlainLinear& first = **layers.begin();
+    std::vector<at::Tensor> weights, biases;
+    for (const PlainLinear* layer : layers) {
+        const at::Tensor& w = (*layer)->weight;
+        if ((*layer)->quantized || !w.defined() || w.dim() != 2 || w.size(1) != first->weight.size(1) ||
+            w.scalar_type() != first->weight.scalar_type() || w.device() != first->weight.device() ||
+            (*layer)->bias.defined() != first->bias.defined() ||
+            ((*layer)->bias.defined() && ((*layer)->bias.scalar_type() != first->bias.scalar_type() ||
+                                          (*layer)->bias.device() != first->bias.device()))) {
+            return false;
+        }
+        weights.push_back(w);
+        if ((*layer)->bias.defined()) {
+            biases.push_back((*layer)->bias);
+        }
+    }
+    const at::Tensor weight = at::cat(weights, 0);
+    const at::Tensor bias = biases.empty() ? at::Tensor() : at::cat(biases, 0);
+    int64_t row = 0;
+    for (PlainLinear* layer : layers) {
+        // set_data: the registered parameter itself becomes the slice (state_dict, to(), ... see it), and the layer's
+        // own storage is released.
+        const int64_t rows = (*layer)->weight.size(0);
+        (*layer)->weight.set_data(weight.narrow(0, row, rows));
+        if (bias.defined()) {
+            (*layer)->bias.set_data(bias.narrow(0, row, rows));
+        }
+        row += rows;
+    }
+    return packed_weights(layers).has_value();
+}
 
 at::Tensor attention_mask_to_bias(const at::Tensor& mask, at::ScalarType dtype) {
     TORCH_CHECK(mask.dim() == 2, "attention mask must be [B, L], got ", mask.sizes());

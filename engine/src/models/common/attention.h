@@ -9,6 +9,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -58,6 +59,15 @@ public:
     RMSNorm norm_k{nullptr};
 };
 TORCH_MODULE(Attention);
+
+/// Lays the weights (and biases) of layers that project one input (q, k, v of a self-attention; k, v of a
+/// cross-attention) out one after another in one storage, each layer's parameter a slice of it, so that the attention
+/// computes them as one matrix product: one GEMM launch instead of three, the same products (each output column is
+/// the same dot product). Memory neutral: the layers' own storages are released. False (nothing changed) when the
+/// layers cannot be packed: quantised, of different dtypes, devices or input widths, or with and without biases. A
+/// later move or conversion of the module unpacks them (each parameter is copied on its own); the attention then
+/// runs the layers one by one again.
+bool pack_projections(std::initializer_list<PlainLinear*> layers);
 
 /// A key-padding mask [B, L] (1 = keep, 0 = discard; any dtype) as the additive bias diffusers uses:
 /// (1 - mask) · -10000 in `dtype`, shaped [B, 1, L] (broadcast over queries).

@@ -308,6 +308,23 @@ int64_t SanaTransformer2DImpl::quantize_blocks(WeightQuantization mode) {
     return count;
 }
 
+int64_t SanaTransformer2DImpl::pack_projections() {
+    // Not where q and k go through an RMSNorm (Sprint's qk norm): its kernel takes dense rows, so the column slices
+    // would be copied first, two copies for the one launch saved.
+    int64_t packed = 0;
+    for (const auto& module : *transformer_blocks) {
+        auto& block = *module->as<SanaTransformerBlockImpl>();
+        if (block.attn1->norm_q.is_empty() &&
+            models::pack_projections({&block.attn1->to_q, &block.attn1->to_k, &block.attn1->to_v})) {
+            ++packed;
+        }
+        if (block.attn2->norm_k.is_empty() && models::pack_projections({&block.attn2->to_k, &block.attn2->to_v})) {
+            ++packed;
+        }
+    }
+    return packed;
+}
+
 std::vector<at::Tensor> SanaTransformer2DImpl::caption_kv(const at::Tensor& encoder_hidden_states) {
     require_input(encoder_hidden_states.defined() && encoder_hidden_states.dim() == 3 &&
                       encoder_hidden_states.size(2) == config.caption_channels,
@@ -489,6 +506,7 @@ Expected<SanaTransformer2D> load_sana_transformer_2d(const std::string& folder,
             return make_error(report.error().code, report.error().message);
         }
         model->eval();
+        model->pack_projections();
         return model;
     });
 }

@@ -155,6 +155,10 @@ public:
     /// The dtype of the parameters (the activation dtype of forward).
     at::ScalarType dtype() const;
 
+    /// Packs each block's self-attention q, k, v (and cross-attention k, v) projections so that each set runs as one
+    /// matrix product (models/common/attention.h, pack_projections); not where a qk norm follows them. The loader calls
+    /// it; memory neutral. Returns the number of sets packed.
+    int64_t pack_projections();
     /// Quantises the blocks' linear layers (attn1 / attn2 to_q, to_k, to_v, to_out.0; ff.conv_inverted, ff.conv_point:
     /// ~98 % of the weights and of the FLOPs) with `mode` (models/common/quantized_linear.h), releasing their float
     /// weights; the embeddings, adaLN, caption projection and proj_out stay in the model's dtype. Layers whose shape the
