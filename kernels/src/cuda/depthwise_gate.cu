@@ -86,12 +86,47 @@ __device__ __forceinline__ float staged_silu(float v) {
     }
 }
 
+// Two adjacent channels' values rounded to scalar_t (nearest even) as the unfused ops' outputs are, and back to float:
+// one packed conversion for the pair (cvt.rn.bf16x2.f32 / cvt.rn.f16x2.f32) where two scalar ones were.
+__device__ __forceinline__ float2 round_pair(float2 v, float) {
+    return v;
+}
+__device__ __forceinline__ float2 round_pair(float2 v, __half) {
+    return __half22float2(__floats2half2_rn(v.x, v.y));
+}
+__device__ __forceinline__ float2 round_pair(float2 v, __nv_bfloat16) {
+    return __bfloat1622float2(__floats2bfloat162_rn(v.x, v.y));
+}
 template <typename scalar_t>
-__device__ __forceinline__ float round_as(float v) {
+__device__ __forceinline__ float2 round_pair(float2 v) {
+    return round_pair(v, scalar_t{});
+}
+
+// The pair rounded to scalar_t and stored at dst (4-byte aligned for half types, 8 for float).
+__device__ __forceinline__ void store_pair(float* dst, float2 v) {
+    *reinterpret_cast<float2*>(dst) = v;
+}
+__device__ __forceinline__ void store_pair(__half* dst, float2 v) {
+    *reinterpret_cast<__half2*>(dst) = __floats2half2_rn(v.x, v.y);
+}
+__device__ __forceinline__ void store_pair(__nv_bfloat16* dst, float2 v) {
+    *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v.x, v.y);
+}
+
+// SiLU of the 16 bytes staged from x, in place, rounded as the unfused SiLU's output (pairs: packed conversions).
+template <typename scalar_t>
+__device__ __forceinline__ void silu_staged(Vec16<scalar_t>& u) {
     if constexpr (sizeof(scalar_t) == 2) {
-        return to_float(from_float<scalar_t>(v));
+#pragma unroll
+        for (int j = 0; j < Vec16<scalar_t>::kN; j += 2) {
+            const float2 in = make_float2(to_float(u.v[j]), to_float(u.v[j + 1]));
+            store_pair(&u.v[j], make_float2(staged_silu<scalar_t>(in.x), staged_silu<scalar_t>(in.y)));
+        }
     } else {
-        return v;
+#pragma unroll
+        for (int j = 0; j < Vec16<scalar_t>::kN; ++j) {
+            u.v[j] = staged_silu<scalar_t>(u.v[j]);
+        }
     }
 }
 
@@ -102,10 +137,11 @@ __device__ __forceinline__ float2 load_pair(const scalar_t* p) {
 }
 
 // grid.x: B · ceil(H / rows) · ceil(W / cols) spatial tiles, grid.y: ceil(C / 64) channel groups; 32 · rows threads.
-// weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null. C is a multiple of 16 / sizeof(scalar_t) and x,
-// out are 16-byte aligned (the glue checks).
+// weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null, both 8-byte aligned. C is a multiple of
+// 16 / sizeof(scalar_t) and x, out are 16-byte aligned (the glue checks). Half types: at most 85 registers, so that
+// three 256-thread blocks fit an SM (46 KB of shared memory each).
 template <typename scalar_t>
-__global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
+__global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) == 2 ? 3 : 1)
     silu_dwconv_gate_tokens_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight_t,
                                    const float* __restrict__ bias, int height, int width, int channels,
                                    scalar_t* __restrict__ out) {
@@ -148,10 +184,7 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
         if (y >= 0 && y < height && xx >= 0 && xx < width && c < channels) {
             u.raw = __ldg(reinterpret_cast<const uint4*>(x_b + (static_cast<int64_t>(y) * width + xx) * pixel_stride +
                                                          half * static_cast<int64_t>(channels) + c));
-#pragma unroll
-            for (int j = 0; j < kVec; ++j) {
-                u.v[j] = from_float<scalar_t>(staged_silu<scalar_t>(to_float(u.v[j])));
-            }
+            silu_staged(u);
         } else {
             u.raw = make_uint4(0, 0, 0, 0);
         }
@@ -168,16 +201,15 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
     if (oy >= height || c >= channels) {
         return;
     }
+    // Channel pairs as 8-byte loads (c even; weight_t and bias 8-byte aligned: the glue's taps tensor).
     float2 wv[9], wg[9];
 #pragma unroll
     for (int tap = 0; tap < 9; ++tap) {
-        wv[tap] = make_float2(weight_t[tap * pixel_stride + c], weight_t[tap * pixel_stride + c + 1]);
-        wg[tap] = make_float2(weight_t[tap * pixel_stride + channels + c],
-                              weight_t[tap * pixel_stride + channels + c + 1]);
+        wv[tap] = *reinterpret_cast<const float2*>(weight_t + tap * pixel_stride + c);
+        wg[tap] = *reinterpret_cast<const float2*>(weight_t + tap * pixel_stride + channels + c);
     }
-    const float2 bv = bias != nullptr ? make_float2(bias[c], bias[c + 1]) : make_float2(0.0f, 0.0f);
-    const float2 bg =
-        bias != nullptr ? make_float2(bias[channels + c], bias[channels + c + 1]) : make_float2(0.0f, 0.0f);
+    const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c) : make_float2(0.0f, 0.0f);
+    const float2 bg = bias != nullptr ? *reinterpret_cast<const float2*>(bias + channels + c) : make_float2(0.0f, 0.0f);
 
     float2 win_v[3][3], win_g[3][3];  // [dy][column slot]
 #pragma unroll
@@ -200,7 +232,7 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
         if (x0 + ox >= width) {
             break;
         }
-        float2 v = make_float2(0.0f, 0.0f), g = make_float2(0.0f, 0.0f);
+        float2 v = bv, g = bg;  // the bias first: one add fewer per value than adding it to the sum
 #pragma unroll
         for (int dy = 0; dy < 3; ++dy) {
 #pragma unroll
@@ -214,21 +246,12 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>())
             }
         }
         // The unfused ops' roundings: conv output (with bias), SiLU(gate), the product.
-        const float value0 = round_as<scalar_t>(v.x + bv.x);
-        const float value1 = round_as<scalar_t>(v.y + bv.y);
-        const float gate0 = round_as<scalar_t>(g.x + bg.x);
-        const float gate1 = round_as<scalar_t>(g.y + bg.y);
-        scalar_t result[2];
-        result[0] = from_float<scalar_t>(value0 * round_as<scalar_t>(staged_silu<scalar_t>(gate0)));
-        result[1] = from_float<scalar_t>(value1 * round_as<scalar_t>(staged_silu<scalar_t>(gate1)));
-        scalar_t* dst = out_row + static_cast<int64_t>(x0 + ox) * channels + c;
-        if constexpr (sizeof(scalar_t) == 2) {
-            uint32_t packed;
-            memcpy(&packed, result, sizeof(packed));
-            *reinterpret_cast<uint32_t*>(dst) = packed;
-        } else {
-            *reinterpret_cast<float2*>(dst) = make_float2(result[0], result[1]);
-        }
+        const float2 value = round_pair<scalar_t>(v);
+        const float2 gate = round_pair<scalar_t>(g);
+        const float2 gate_silu =
+            round_pair<scalar_t>(make_float2(staged_silu<scalar_t>(gate.x), staged_silu<scalar_t>(gate.y)));
+        store_pair(out_row + static_cast<int64_t>(x0 + ox) * channels + c,
+                   make_float2(value.x * gate_silu.x, value.y * gate_silu.y));
     }
 }
 
@@ -265,8 +288,9 @@ bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, in
 cudaError_t silu_depthwise_conv3x3_gate_tokens(DType dtype, const void* x, const float* weight_t, const float* bias,
                                                int64_t batch, int64_t channels, int64_t height, int64_t width,
                                                void* out, cudaStream_t stream) {
-    if (weight_t == nullptr || !silu_depthwise_conv3x3_gate_tokens_supported(dtype, batch, channels, height, width, x,
-                                                                             out)) {
+    if (weight_t == nullptr || reinterpret_cast<uintptr_t>(weight_t) % 8 != 0 ||
+        reinterpret_cast<uintptr_t>(bias) % 8 != 0 ||
+        !silu_depthwise_conv3x3_gate_tokens_supported(dtype, batch, channels, height, width, x, out)) {
         return cudaErrorInvalidValue;
     }
     const bool ok = dispatch_dtype(dtype, [&](auto tag) {

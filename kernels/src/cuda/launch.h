@@ -99,7 +99,8 @@ cudaError_t depthwise_conv3x3_silu_gate(DType dtype, const void* x, const float*
                                         cudaStream_t stream);
 
 /// The token layout with the SiLU before the conv: x [B, H, W, 2C] contiguous (the conv_inverted output before its
-/// SiLU), weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null, out [B, H, W, C] contiguous.
+/// SiLU), weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null (both 8-byte aligned), out [B, H, W, C]
+/// contiguous.
 /// Supported when C is a multiple of 16 bytes' worth of elements and x, out are 16-byte aligned (see below).
 bool silu_depthwise_conv3x3_gate_tokens_supported(DType dtype, int64_t batch, int64_t channels, int64_t height,
                                                   int64_t width, const void* x, const void* out);
