@@ -25,8 +25,9 @@
 # Device call (from the repository root):
 #   run(command="installer/bench/run_gpu_bench.sh", carry=[".device", ".golden", ".ref"], timeout_s=600)
 #
-# What comes back in $OUT (the device tool returns at most 8 files): summary.md, run.log, kinora_bench.jsonl,
-# reference.jsonl, logs.tar.gz (environment, configure/build logs, ptxas report, test logs, raw outputs).
+# What comes back in $OUT (the device tool returns at most 8 files): summary.md (with the SM clock and board power
+# during each benchmark step, from nvidia-smi sampled every 100 ms), run.log, kinora_bench.jsonl, reference.jsonl,
+# logs.tar.gz (environment, configure/build logs, ptxas report, test logs, raw outputs, power.csv and steps.tsv).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -62,7 +63,12 @@ left() { echo $((BUDGET - (SECONDS - START))); }
 log() { echo "[$(date +%H:%M:%S) +$((SECONDS - START))s] $*" | tee -a "$OUT_DIR/run.log"; }
 # Packs the logs into $OUT (called after every step, so a kill still leaves the latest ones).
 pack() { tar -czf "$OUT_DIR/logs.tar.gz" -C "$LOG_DIR" . 2>/dev/null || true; }
-trap pack EXIT
+SMI_PID=""
+finish() {
+    [[ -n "$SMI_PID" ]] && kill "$SMI_PID" 2>/dev/null
+    pack
+}
+trap finish EXIT
 
 # wanted NAME: the step is selected by --only / --skip
 wanted() {
@@ -87,8 +93,10 @@ step() {
     fi
     local limit=$(( cap < avail ? cap : avail ))
     log "$name (estimate ${estimate} s, limit ${limit} s): $*"
-    local t0=$SECONDS rc=0
+    local t0=$SECONDS rc=0 started
+    started="$(date +%s.%N)"
     timeout --kill-after=5 "$limit" "$@" > "$LOG_DIR/$name.log" 2>&1 || rc=$?
+    printf '%s\t%s\t%s\n' "$name" "$started" "$(date +%s.%N)" >> "$LOG_DIR/steps.tsv"
     if (( rc == 124 || rc == 137 )); then
         log "$name: TIMED OUT after $((SECONDS - t0)) s (limit ${limit} s)"
         SKIPPED+=("$name (timed out at ${limit} s)")
@@ -118,6 +126,13 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 } > "$LOG_DIR/env.txt"
 tee -a "$OUT_DIR/run.log" < "$LOG_DIR/env.txt"
 log "budget ${BUDGET} s"
+# Clocks and power every 100 ms for the whole run (the summary tables them per step): on the H100 and H200 the Sana
+# step runs at the board's power cap, which times alone do not show.
+if command -v nvidia-smi > /dev/null 2>&1; then
+    nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,power.limit,clocks_event_reasons.active,utilization.gpu \
+        --format=csv,noheader,nounits -lms 100 > "$LOG_DIR/power.csv" 2> /dev/null &
+    SMI_PID=$!
+fi
 
 # ---- build ----------------------------------------------------------------------------------------------------------
 TORCH_PREFIX="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
@@ -247,6 +262,8 @@ reference ref_compile 150 240 "$REF_DIR/vc" sana1600 sprint1600 --compile=defaul
     python3 "$ROOT/installer/bench/summarize.py" "$OUT_DIR/kinora_bench.jsonl" "$OUT_DIR/reference.jsonl" \
         --env "$LOG_DIR/env.txt"
     echo
+    power="$(python3 "$ROOT/installer/bench/power_summary.py" "$LOG_DIR/power.csv" "$LOG_DIR/steps.tsv")"
+    [[ -n "$power" ]] && printf '%s\n\n' "$power"
     echo "Run: budget ${BUDGET} s, used $((SECONDS - START)) s, status ${STATUS}."
     if (( ${#SKIPPED[@]} > 0 )); then
         echo "Skipped or cut short:"
