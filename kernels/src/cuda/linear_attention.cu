@@ -29,6 +29,25 @@ __host__ __device__ constexpr int kv_block_size() {
     return DMAX * DMAX + DMAX;  // KV [DMAX, DMAX] then ks [DMAX]
 }
 
+// Pass 1's block, grid (B·H, chunks): its (batch, head)'s K and V, the first token of its chunk, and where its partial
+// sums go (block bh · chunks + chunk of kv_block_size floats). One prologue for the four pass-1 kernels.
+template <typename T>
+struct Pass1Block {
+    const T* k;
+    const T* v;
+    int64_t row_begin;
+    int64_t slot;
+};
+template <typename T>
+__device__ __forceinline__ Pass1Block<T> pass1_block(const T* k, Strides4 ks, const T* v, Strides4 vs, int64_t heads,
+                                                     int64_t rows_per_chunk) {
+    const int64_t bh = blockIdx.x;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    return {k + b * ks.b + h * ks.h, v + b * vs.b + h * vs.h, static_cast<int64_t>(blockIdx.y) * rows_per_chunk,
+            bh * gridDim.y + blockIdx.y};
+}
+
 // Pass 1: partial Σ relu(k)ᵀ v and Σ relu(k) over one chunk of tokens. grid (B·H, chunks), kThreads threads.
 template <typename scalar_t, int DMAX>
 __global__ void __launch_bounds__(kThreads)
@@ -40,13 +59,7 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ float k_tile[kTileRows][DMAX + 1];     // +1: conflict-free stores along the token axis
     __shared__ float v_tile[kTileRows][DMAX + 1];
 
-    const int64_t bh = blockIdx.x;
-    const int64_t chunk = blockIdx.y;
-    const int64_t b = bh / heads;
-    const int64_t h = bh % heads;
-    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
-    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
-    const int64_t row_begin = chunk * rows_per_chunk;
+    const auto [k_bh, v_bh, row_begin, slot] = pass1_block(k, ks, v, vs, heads, rows_per_chunk);
     const int64_t row_end = min_i64(tokens, row_begin + rows_per_chunk);
 
     const int tid = threadIdx.x;
@@ -107,7 +120,7 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
     }
 
-    float* out = partial + (bh * gridDim.y + chunk) * kv_block_size<DMAX>();
+    float* out = partial + slot * kv_block_size<DMAX>();
 #pragma unroll
     for (int j = 0; j < kEPerThread; ++j) {
         out[d * DMAX + e0 + j] = acc[j];
@@ -295,12 +308,7 @@ __global__ void __launch_bounds__(kVecThreads)
     __shared__ float k_tile[kVecTileRows][D + 1];
     __shared__ __align__(16) float v_tile[kVecTileRows][D];
 
-    const int64_t bh = blockIdx.x;
-    const int64_t b = bh / heads;
-    const int64_t h = bh % heads;
-    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
-    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
-    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const auto [k_bh, v_bh, row_begin, slot] = pass1_block(k, ks, v, vs, heads, kVecChunkRows);
     const int64_t row_end = min_i64(tokens, row_begin + kVecChunkRows);
 
     const int tid = threadIdx.x;
@@ -347,7 +355,7 @@ __global__ void __launch_bounds__(kVecThreads)
         }
         __syncthreads();
     }
-    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+    float* out = partial + slot * kv_block_size<D>();
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
         out[d * D + e0 + j] = acc[j];
@@ -373,12 +381,7 @@ __global__ void __launch_bounds__(kVecThreads)
     __shared__ __align__(16) float v_tile[kVecTileRows][D];
     __shared__ __align__(16) float second[kGroup][20];  // the second group's 16 sums and 4 k sums
 
-    const int64_t bh = blockIdx.x;
-    const int64_t b = bh / heads;
-    const int64_t h = bh % heads;
-    const scalar_t* k_bh = k + b * ks.b + h * ks.h;
-    const scalar_t* v_bh = v + b * vs.b + h * vs.h;
-    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const auto [k_bh, v_bh, row_begin, slot] = pass1_block(k, ks, v, vs, heads, kVecChunkRows);
     const int64_t row_end = min_i64(tokens, row_begin + kVecChunkRows);
 
     const int tid = threadIdx.x;
@@ -438,7 +441,7 @@ __global__ void __launch_bounds__(kVecThreads)
     if (group == 1) {
         return;
     }
-    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+    float* out = partial + slot * kv_block_size<D>();
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const float4 o = *reinterpret_cast<const float4*>(&second[u][4 * i]);
@@ -605,12 +608,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
     constexpr int kRow = D + 8;  // elements
     __shared__ __align__(16) __nv_bfloat16 k_s[kVecChunkRows][kRow];
     __shared__ __align__(16) __nv_bfloat16 v_s[kVecChunkRows][kRow];
-    const int64_t bh = blockIdx.x;
-    const int64_t b = bh / heads;
-    const int64_t h = bh % heads;
-    const __nv_bfloat16* k_bh = k + b * ks.b + h * ks.h;
-    const __nv_bfloat16* v_bh = v + b * vs.b + h * vs.h;
-    const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * kVecChunkRows;
+    const auto [k_bh, v_bh, row_begin, slot] = pass1_block(k, ks, v, vs, heads, kVecChunkRows);
     const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
     for (int i = threadIdx.x; i < kVecChunkRows * (D / 8); i += kMmaWarps * 32) {
         const int r = i / (D / 8);
@@ -656,7 +654,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
             mma_bf16_16816(c[2], a, ones, ones);
         }
     }
-    float* out = partial + (bh * gridDim.y + blockIdx.y) * kv_block_size<D>();
+    float* out = partial + slot * kv_block_size<D>();
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         const int d = d0 + g + 8 * r;

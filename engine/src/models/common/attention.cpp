@@ -116,8 +116,11 @@ std::vector<at::Tensor> project(const at::Tensor& x, std::initializer_list<Plain
 }  // namespace
 
 bool pack_projections(std::initializer_list<PlainLinear*> layers) {
-    if (layers.size() < 2 || packed_weights(layers)) {
-        return layers.size() >= 2;
+    if (layers.size() < 2) {
+        return false;
+    }
+    if (packed_weights(layers)) {
+        return true;  // packed already
     }
     const PlainLinear& first = **layers.begin();
     std::vector<at::Tensor> weights, biases;
