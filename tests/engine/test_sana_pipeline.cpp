@@ -173,6 +173,80 @@ TEST_CASE("sana pipeline: a different seed gives a different image (the seed is 
     CHECK_FALSE(test_support::maxdiff_rel_report(image, gc.io("image"), 2e-3).ok);
 }
 
+TEST_CASE("sana pipeline: the caption length a run keeps", "[pipelines]") {
+    using engine::pipelines::sana_caption_keep_length;
+    auto mask_of = [](int64_t length, std::vector<std::vector<int64_t>> rows_tokens) {
+        at::Tensor m = at::zeros({static_cast<int64_t>(rows_tokens.size()), length}, at::kLong);
+        for (size_t r = 0; r < rows_tokens.size(); ++r) {
+            for (int64_t p : rows_tokens[r]) m[static_cast<int64_t>(r)][p] = 1;
+        }
+        return m;
+    };
+    auto first = [](int64_t n) {
+        std::vector<int64_t> v;
+        for (int64_t i = 0; i < n; ++i) v.push_back(i);
+        return v;
+    };
+    CHECK(sana_caption_keep_length(mask_of(300, {first(23)})) == 64);
+    CHECK(sana_caption_keep_length(mask_of(300, {first(64)})) == 64);
+    CHECK(sana_caption_keep_length(mask_of(300, {first(65)})) == 128);
+    CHECK(sana_caption_keep_length(mask_of(300, {first(128)})) == 128);
+    CHECK(sana_caption_keep_length(mask_of(300, {first(129)})) == 300);
+    CHECK(sana_caption_keep_length(mask_of(300, {first(300)})) == 300);
+    // CFG: the longer row decides; a hole before a row's last token is kept (it stays masked).
+    CHECK(sana_caption_keep_length(mask_of(300, {{0}, first(23)})) == 64);
+    CHECK(sana_caption_keep_length(mask_of(300, {{0}, {0, 1, 100}})) == 128);
+    // A row without any token attends evenly to all L keys: nothing may be dropped.
+    CHECK(sana_caption_keep_length(mask_of(300, {{}, first(23)})) == 300);
+    // Lengths at or below a kept length are left as they are.
+    CHECK(sana_caption_keep_length(mask_of(64, {first(10)})) == 64);
+    CHECK(sana_caption_keep_length(mask_of(40, {first(10)})) == 40);
+    CHECK(sana_caption_keep_length(mask_of(100, {first(10)})) == 64);
+    // Any nonzero value is a token (diffusers' masks are 0 / 1 of any integer or bool dtype).
+    CHECK(sana_caption_keep_length(mask_of(300, {first(23)}).to(at::kBool)) == 64);
+
+    // The leading rows with exactly one token: CFG's empty negative prompt first.
+    using engine::pipelines::sana_one_token_captions;
+    CHECK(sana_one_token_captions(mask_of(300, {{0}, first(23)})) == 1);
+    CHECK(sana_one_token_captions(mask_of(300, {{5}, {0}})) == 2);
+    CHECK(sana_one_token_captions(mask_of(300, {first(23), {0}})) == 0);
+    CHECK(sana_one_token_captions(mask_of(300, {{}, {0}})) == 0);
+    CHECK(sana_one_token_captions(mask_of(300, {first(2)})) == 0);
+}
+
+TEST_CASE("sana pipelines: dropping the caption's padding gives the image of all 300 positions", "[pipelines]") {
+    // The golden prompts have 23 and 1 tokens of 300: the run keeps 64 positions (the golden cases above run that
+    // way against diffusers, which attends to all 300). Off, every step reads all 300: the same latents and image up
+    // to float rounding, where a dropped token or a wrong mask would move them by far more.
+    for (const char* name : {"sana_pipeline_tiny", "sana_sprint_pipeline_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto pipe = load(gc);
+        auto options = engine::pipelines::resolve_sana_options(*pipe, request_from(gc));
+        REQUIRE(options.has_value());
+        test_support::use_golden_prompt_embeddings(gc, *options);
+        REQUIRE(options->prompt_embeds->mask.size(1) == 300);
+        CHECK(engine::pipelines::sana_caption_keep_length(options->prompt_embeds->mask) == 64);
+        if (options->negative_prompt_embeds) {  // CFG: the empty negative prompt's cross-attention is given
+            CHECK(engine::pipelines::sana_one_token_captions(options->negative_prompt_embeds->mask) == 1);
+        }
+        REQUIRE(options->trim_caption);
+        torch::NoGradGuard no_grad;
+        SanaTrace trimmed, full;
+        at::Tensor trimmed_image = engine::pipelines::generate_sana(*pipe, *options, {}, &trimmed);
+        options->trim_caption = false;
+        at::Tensor full_image = engine::pipelines::generate_sana(*pipe, *options, {}, &full);
+        REQUIRE(trimmed.latents_per_step.size() == full.latents_per_step.size());
+        for (size_t i = 0; i < full.latents_per_step.size(); ++i) {
+            CAPTURE(i);
+            CHECK_MAXDIFF_REL(trimmed.latents_per_step[i], full.latents_per_step[i], 1e-5);
+        }
+        CHECK_MAXDIFF_REL(trimmed_image, full_image, 1e-5);
+        // The trace keeps the prompt as encoded: all 300 positions.
+        CHECK(trimmed.prompt.embeds.size(1) == 300);
+    }
+}
+
 TEST_CASE("sana pipeline: the engine runs a job end to end with progress and previews", "[pipelines]") {
     auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
     std::mutex m;

@@ -155,6 +155,111 @@ TEST_CASE("SanaTransformer2D: precomputed caption keys and values give the same 
     }
 }
 
+// With CFG both captions see the same latent and timestep: the pipeline passes it once, and the model runs what
+// comes before block 0's cross-attention (patch and time embedding, block 0's self-attention) for it alone.
+TEST_CASE("SanaTransformer2D: one latent for all captions gives the output of that latent repeated", "[models]") {
+    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto model = load_golden_model(gc);
+        torch::NoGradGuard no_grad;
+        const at::Tensor context = gc.io("encoder_hidden_states");  // [2, 10, C]
+        const at::Tensor x = gc.io("hidden_states").narrow(0, 1, 1);
+        const at::Tensor t = gc.io("timestep").narrow(0, 1, 1);
+        SanaConditioning repeated, once;
+        repeated.encoder_attention_mask = once.encoder_attention_mask = gc.io("encoder_attention_mask");
+        if (gc.has_io("guidance")) {
+            once.guidance = gc.io("guidance").narrow(0, 1, 1);
+            repeated.guidance = once.guidance->repeat({2});
+        }
+        const at::Tensor expected = model->forward(x.repeat({2, 1, 1, 1}), context, t.repeat({2}), repeated);
+        const at::Tensor got = model->forward(x, context, t, once);
+        REQUIRE(got.sizes() == expected.sizes());
+        CHECK_MAXDIFF_REL(got, expected, 1e-5);
+        // The two captions still give two outputs.
+        CHECK((got[0] - got[1]).abs().max().item<double>() > 1e-3);
+        // With the caption's keys and values and the first sample's constants, as the pipeline runs it.
+        at::Tensor mask = gc.io("encoder_attention_mask").clone();
+        mask[0].zero_();
+        mask[0][0] = 1;
+        once.encoder_attention_mask = repeated.encoder_attention_mask = mask;
+        const at::Tensor expected_masked = model->forward(x.repeat({2, 1, 1, 1}), context, t.repeat({2}), repeated);
+        once.caption_kv = model->caption_kv(context);
+        once.caption_constants = model->caption_constants(once.caption_kv, mask, 1);
+        CHECK_MAXDIFF_REL(model->forward(x, context, t, once), expected_masked, 1e-5);
+    }
+}
+
+// With CFG the empty negative prompt is <bos> alone: its cross-attention puts all the weight on that key (each masked
+// key's weight is exactly 0), so it is one row per block, which the pipeline computes once (caption_constants) and
+// the blocks add instead of attending. The same output, up to the rounding of a one-row matrix product.
+TEST_CASE("SanaTransformer2D: one-token captions' cross-attention given as constants gives the same output",
+          "[models]") {
+    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto model = load_golden_model(gc);
+        torch::NoGradGuard no_grad;
+        const at::Tensor context = gc.io("encoder_hidden_states");  // [2, 10, C]
+        // Sample 0 keeps one token, not at position 0 (any position works); sample 1 keeps the golden's tokens.
+        at::Tensor mask = gc.io("encoder_attention_mask").clone();
+        mask[0].zero_();
+        mask[0][3] = 1;
+        REQUIRE(mask[1].sum().item<int64_t>() > 1);
+        SanaConditioning cond;
+        cond.encoder_attention_mask = mask;
+        if (gc.has_io("guidance")) cond.guidance = gc.io("guidance");
+        cond.caption_kv = model->caption_kv(context);
+        const at::Tensor expected = model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond);
+
+        cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
+        REQUIRE(cond.caption_constants.size() == static_cast<size_t>(model->transformer_blocks->size()));
+        CHECK(cond.caption_constants[0].sizes() == at::IntArrayRef({1, 1, model->config.inner_dim()}));
+        const at::Tensor got = model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond);
+        CHECK_MAXDIFF_REL(got, expected, 1e-5);
+        // The constant is that sample's cross-attention: the one token's value through to_out, whatever the query.
+        {
+            auto* attn2 = model->transformer_blocks->ptr<engine::models::SanaTransformerBlockImpl>(0)->attn2.get();
+            const at::Tensor queries = at::randn({1, 5, model->config.inner_dim()});
+            const at::Tensor bias = engine::models::attention_mask_to_bias(mask.narrow(0, 0, 1), at::kFloat);
+            const at::Tensor rows = engine::models::sdpa_attention_kv(
+                *attn2, queries, cond.caption_kv[0].narrow(0, 0, 1), cond.caption_kv[1].narrow(0, 0, 1), bias);
+            CHECK_MAXDIFF_REL(rows, cond.caption_constants[0].expand({1, 5, model->config.inner_dim()}), 1e-5);
+        }
+        // Both samples given (S = B): nothing is attended.
+        at::Tensor both = mask.clone();
+        both[1].zero_();
+        both[1][0] = 1;
+        cond.encoder_attention_mask = both;
+        cond.caption_constants.clear();
+        const at::Tensor expected_both = model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond);
+        cond.caption_constants = model->caption_constants(cond.caption_kv, both, 2);
+        CHECK_MAXDIFF_REL(model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond), expected_both,
+                          1e-5);
+        // They are what the blocks add: other constants change the output.
+        cond.encoder_attention_mask = mask;
+        cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
+        // (Not a uniform shift: the LayerNorms after it would remove that.)
+        cond.caption_constants[0] = cond.caption_constants[0] + at::randn_like(cond.caption_constants[0]);
+        const at::Tensor changed = model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond);
+        CHECK((changed - expected).abs().max().item<double>() > 1e-3);
+        // Without caption_kv, or of a wrong shape: InvalidRequest naming caption_constants.
+        auto refusal = [&] {
+            return engine_error_message(
+                [&] { model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond); },
+                ErrorCode::InvalidRequest);
+        };
+        cond.caption_constants.pop_back();
+        CHECK_THAT(refusal(), Catch::Contains("caption_constants come with caption_kv"));
+        cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
+        cond.caption_constants[1] = cond.caption_constants[1].expand({3, 1, model->config.inner_dim()});
+        CHECK_THAT(refusal(), Catch::Contains("caption_constants must be"));
+        cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
+        cond.caption_kv.clear();
+        CHECK_THAT(refusal(), Catch::Contains("without caption_kv"));
+    }
+}
+
 TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos positions, interpolation_scale 2)",
           "[models]") {
     auto gc = test_support::GoldenCase::load("sana_4k_transformer_tiny");
@@ -169,7 +274,7 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos pos
         torch::NoGradGuard no_grad;
         auto x = gc.io("hidden_states").slice(3, 0, 8);  // 8x8 = sample_size
         auto y = model->forward(x, gc.io("encoder_hidden_states"), gc.io("timestep"),
-                                SanaConditioning{gc.io("encoder_attention_mask"), std::nullopt, {}});
+                                SanaConditioning{gc.io("encoder_attention_mask"), std::nullopt, {}, {}});
         CHECK(y.sizes() == x.sizes());
     }
     REQUIRE_MAXDIFF_REL(run_golden(gc, model), gc.io("sample"), 1e-4);
@@ -363,7 +468,7 @@ TEST_CASE("SanaTransformer2D: bad inputs get InvalidRequest errors that say what
     torch::NoGradGuard no_grad;
     const at::Tensor ctx = gc.io("encoder_hidden_states");
     const at::Tensor t = gc.io("timestep");
-    const SanaConditioning cond{gc.io("encoder_attention_mask"), std::nullopt, {}};
+    const SanaConditioning cond{gc.io("encoder_attention_mask"), std::nullopt, {}, {}};
 
     // A latent divisible by the patch size works (and unpatchifies back to its size).
     CHECK(model->forward(torch::randn({2, 8, 8, 12}), ctx, t, cond).sizes() == at::IntArrayRef({2, 8, 8, 12}));
@@ -392,16 +497,24 @@ TEST_CASE("SanaTransformer2D: bad inputs get InvalidRequest errors that say what
         },
         ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("timestep"));
+    // Three latents for two captions; one latent with two timesteps.
+    msg = engine_error_message([&] { model->forward(torch::randn({3, 8, 8, 12}), ctx, t, cond); },
+                               ErrorCode::InvalidRequest);
+    CHECK_THAT(msg, Catch::Contains("hidden_states must hold B=2 latents"));
+    msg = engine_error_message([&] { model->forward(torch::randn({1, 8, 8, 12}), ctx, t, cond); },
+                               ErrorCode::InvalidRequest);
+    CHECK_THAT(msg, Catch::Contains("timestep must be [1]"));
     msg = engine_error_message(
         [&] {
             model->forward(torch::randn({2, 8, 8, 12}), ctx, t,
-                           SanaConditioning{gc.io("encoder_attention_mask").slice(1, 0, 5), std::nullopt, {}});
+                           SanaConditioning{gc.io("encoder_attention_mask").slice(1, 0, 5), std::nullopt, {}, {}});
         },
         ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("encoder_attention_mask"));
     msg = engine_error_message(
         [&] {
-            model->forward(torch::randn({2, 8, 8, 12}), ctx, t, SanaConditioning{std::nullopt, torch::ones({2}), {}});
+            model->forward(torch::randn({2, 8, 8, 12}), ctx, t,
+                           SanaConditioning{std::nullopt, torch::ones({2}), {}, {}});
         },
         ErrorCode::InvalidRequest);
     CHECK_THAT(msg, Catch::Contains("guidance_embeds = false"));

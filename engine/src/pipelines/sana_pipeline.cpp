@@ -309,6 +309,30 @@ PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, co
     return PromptEmbedding{embeds, kept_mask.to(device)};
 }
 
+int64_t sana_caption_keep_length(const at::Tensor& mask) {
+    TORCH_CHECK(mask.defined() && mask.dim() == 2, "sana_caption_keep_length: the mask must be [B, L]");
+    const int64_t length = mask.size(1);
+    if (mask.size(0) == 0 || length == 0) return length;
+    const at::Tensor kept = mask.to(at::kCPU).ne(0);  // [B, L]
+    // Per row: the last token's position + 1 (0 for a row without a token).
+    const at::Tensor positions = at::arange(1, length + 1, at::TensorOptions().dtype(at::kLong));
+    const at::Tensor row_ends = (kept.to(at::kLong) * positions).amax(1);  // [B]
+    if (row_ends.min().item<int64_t>() == 0) return length;
+    const int64_t needed = row_ends.max().item<int64_t>();
+    for (const int64_t keep : kSanaCaptionKeepLengths) {
+        if (needed <= keep && keep < length) return keep;
+    }
+    return length;
+}
+
+int64_t sana_one_token_captions(const at::Tensor& mask) {
+    TORCH_CHECK(mask.defined() && mask.dim() == 2, "sana_one_token_captions: the mask must be [B, L]");
+    const at::Tensor tokens = mask.to(at::kCPU).ne(0).sum(1);  // [B]
+    int64_t leading = 0;
+    while (leading < tokens.size(0) && tokens[leading].item<int64_t>() == 1) ++leading;
+    return leading;
+}
+
 Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, const TextToImageRequest& r) {
     SanaGenerateOptions o;
     const bool sprint = pipe.variant == SanaVariant::Sprint;
@@ -419,65 +443,120 @@ bool is_out_of_memory(const c10::Error& e) {
     return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
 }
 
-// Runs with at least this many steps × batch rows compute the caption's keys and values once (see generate_sana).
-constexpr int64_t kCaptionKvMinStepsTimesBatch = 8;
 
-// The caption's cross-attention keys and values for a run's steps (the caption is the same at every step): computed
-// once. With CUDA graphs they go into the pipeline's buffers of the last run, refilled in place when the shapes
-// match, so that the step graph captured over them replays (its signature holds their addresses).
-std::vector<at::Tensor> run_caption_kv(SanaPipeline& pipe, const at::Tensor& embeds) {
+// The caption's cross-attention keys and values for a run's steps (the caption is the same at every step), and the
+// cross-attention outputs of the first `one_token` samples (one-token captions, SanaConditioning::caption_constants):
+// computed once, [k₀, v₀, …, k_{n-1}, v_{n-1}] then [c₀, …, c_{n-1}] when one_token > 0. With CUDA graphs they go into
+// the pipeline's set of the same shapes from an earlier run, refilled in place, so that the step graph captured over
+// that set replays (its signature holds their addresses); a new shape adds a set, and the oldest goes when there are
+// more than kSanaCaptionKvSets.
+std::vector<at::Tensor> run_caption_kv(SanaPipeline& pipe, const at::Tensor& embeds, const at::Tensor& mask,
+                                       int64_t one_token) {
     std::vector<at::Tensor> kv = pipe.transformer->caption_kv(embeds);
+    if (one_token > 0) {
+        std::vector<at::Tensor> constants = pipe.transformer->caption_constants(kv, mask, one_token);
+        kv.insert(kv.end(), constants.begin(), constants.end());
+    }
     if (!graphs_on(pipe)) return kv;
-    bool same = pipe.caption_kv.size() == kv.size();
-    for (size_t i = 0; same && i < kv.size(); ++i) {
-        const at::Tensor& b = pipe.caption_kv[i];
-        same = b.sizes() == kv[i].sizes() && b.strides() == kv[i].strides() &&
-               b.scalar_type() == kv[i].scalar_type() && b.device() == kv[i].device();
-    }
-    if (!same) {
-        pipe.caption_kv = std::move(kv);
+    auto same_shapes = [&kv](const std::vector<at::Tensor>& set) {
+        if (set.size() != kv.size()) return false;
+        for (size_t i = 0; i < kv.size(); ++i) {
+            const at::Tensor& b = set[i];
+            if (b.sizes() != kv[i].sizes() || b.strides() != kv[i].strides() ||
+                b.scalar_type() != kv[i].scalar_type() || b.device() != kv[i].device()) {
+                return false;
+            }
+        }
+        return true;
+    };
+    auto& sets = pipe.caption_kv;
+    auto it = std::find_if(sets.begin(), sets.end(), same_shapes);
+    if (it == sets.end()) {
+        if (sets.size() >= kSanaCaptionKvSets) sets.erase(sets.begin());
+        sets.push_back(std::move(kv));
     } else {
-        for (size_t i = 0; i < kv.size(); ++i) pipe.caption_kv[i].copy_(kv[i]);
+        for (size_t i = 0; i < kv.size(); ++i) (*it)[i].copy_(kv[i]);
+        std::rotate(it, it + 1, sets.end());  // the most recent last
     }
-    return pipe.caption_kv;
+    return sets.back();
 }
 
-// The transformer forward of a denoising step: through the pipeline's CUDA graph runner on CUDA (when on), else
-// eager. x [B, C, h, w] and embeds [B, L, D] in the model dtype, t [B] float32, mask [B, L], guidance [B] (Sprint),
-// caption_kv: run_caption_kv of embeds, or empty (the step computes them).
-at::Tensor transformer_step(SanaPipeline& pipe, const at::Tensor& x, const at::Tensor& embeds, const at::Tensor& t,
-                            const at::Tensor& mask, const std::optional<at::Tensor>& guidance,
-                            const std::vector<at::Tensor>& caption_kv) {
+// Splits run_caption_kv's list into SanaConditioning's keys and values and the one-token samples' constants.
+void set_caption_inputs(models::SanaConditioning& cond, std::vector<at::Tensor>::const_iterator begin,
+                        std::vector<at::Tensor>::const_iterator end, int64_t blocks) {
+    const auto kv_end = end - begin > 2 * blocks ? begin + static_cast<std::ptrdiff_t>(2 * blocks) : end;
+    cond.caption_kv.assign(begin, kv_end);
+    cond.caption_constants.assign(kv_end, end);
+}
+
+}  // namespace
+
+SanaStepCaption prepare_sana_step_caption(SanaPipeline& pipe, at::Tensor embeds, at::Tensor mask, int64_t steps,
+                                          bool trim) {
+    SanaStepCaption c;
+    // Caption work that cannot change the image (SanaGenerateOptions::trim_caption): every step's cross-attention
+    // reads only the positions up to the last token (a short prompt keeps 64 of 300), and the empty negative prompt's
+    // cross-attention (<bos> alone) is one row per block, computed once with the caption's keys and values.
+    int64_t one_token = 0;
+    if (trim) {
+        const at::Tensor host_mask = mask.to(at::kCPU);
+        const int64_t keep = sana_caption_keep_length(host_mask);
+        if (keep < mask.size(1)) {
+            embeds = embeds.narrow(1, 0, keep).contiguous();
+            mask = mask.narrow(1, 0, keep).contiguous();
+        }
+        one_token = sana_one_token_captions(host_mask);
+    }
+    c.embeds = embeds;
+    c.mask = mask;
+    // The caption's keys and values once for the run, when the steps repay it: computing them outside the step graph
+    // costs about 100 eager launches and their copy into the graph's buffers (≈ 0.8 ms on an H200), and saves the
+    // 40 GEMMs of the caption in every step (≈ 0.5 ms at CFG batch 2 for 1600M, half without). Measured: Sana's 20
+    // CFG steps gain 0.4–0.5 ms a step; Sprint's one or two steps (batch 1) lost ≈ 1 ms a step.
+    if (steps * embeds.size(0) >= kSanaCaptionKvMinStepsTimesBatch) {
+        c.caption_kv = run_caption_kv(pipe, embeds, mask, one_token);
+        c.one_token_samples = one_token;
+    }
+    return c;
+}
+
+models::SanaConditioning sana_step_conditioning(const SanaPipeline& pipe, const SanaStepCaption& caption,
+                                                const std::optional<at::Tensor>& guidance) {
+    models::SanaConditioning cond;
+    cond.encoder_attention_mask = caption.mask;
+    cond.guidance = guidance;
+    const auto blocks = static_cast<int64_t>(pipe.transformer->transformer_blocks->size());
+    set_caption_inputs(cond, caption.caption_kv.begin(), caption.caption_kv.end(), blocks);
+    return cond;
+}
+
+at::Tensor sana_transformer_step(SanaPipeline& pipe, const at::Tensor& x, const SanaStepCaption& caption,
+                                 const at::Tensor& t, const std::optional<at::Tensor>& guidance) {
     if (!graphs_on(pipe)) {
-        models::SanaConditioning cond;
-        cond.encoder_attention_mask = mask;
-        cond.guidance = guidance;
-        cond.caption_kv = caption_kv;
-        return pipe.transformer->forward(x, embeds, t, cond);
+        return pipe.transformer->forward(x, caption.embeds, t, sana_step_conditioning(pipe, caption, guidance));
     }
     // A new module, or weights quantised since the capture (the graph would read the released float weights).
     if (!pipe.transformer_graphs || pipe.transformer_graphs_of != pipe.transformer.get() ||
         pipe.transformer_graphs_quantization != pipe.transformer->quantization) {
         models::SanaTransformer2D model = pipe.transformer;  // shares the module
+        const auto blocks = static_cast<int64_t>(model->transformer_blocks->size());
         // Inputs: x, embeds, t, mask, guidance (with a guidance embedder), then the caption's keys and values.
         const size_t fixed = model->config.guidance_embeds ? 5 : 4;
         pipe.transformer_graphs = std::make_shared<runtime::CudaGraphRunner>(
-            "SanaTransformer2D", [model, fixed](const std::vector<at::Tensor>& in) mutable {
+            "SanaTransformer2D", [model, fixed, blocks](const std::vector<at::Tensor>& in) mutable {
                 models::SanaConditioning cond;
                 cond.encoder_attention_mask = in[3];
                 if (fixed == 5) cond.guidance = in[4];
-                cond.caption_kv.assign(in.begin() + static_cast<std::ptrdiff_t>(fixed), in.end());
+                set_caption_inputs(cond, in.begin() + static_cast<std::ptrdiff_t>(fixed), in.end(), blocks);
                 return model->forward(in[0], in[1], in[2], cond);
             });
         pipe.transformer_graphs_of = pipe.transformer.get();
         pipe.transformer_graphs_quantization = pipe.transformer->quantization;
     }
-    std::vector<at::Tensor> inputs = {x, embeds, t, mask};
+    std::vector<at::Tensor> inputs = {x, caption.embeds, t, caption.mask};
     if (guidance) inputs.push_back(*guidance);
-    return pipe.transformer_graphs->run(inputs, caption_kv);
+    return pipe.transformer_graphs->run(inputs, caption.caption_kv);
 }
-
-}  // namespace
 
 at::Tensor decode_sana_latents(models::AutoencoderDC& vae, const at::Tensor& latents, SanaDecode mode,
                                int64_t tile_latent_size) {
@@ -548,7 +627,6 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     at::Tensor embeds = cfg ? at::cat({negative->embeds, positive.embeds}, 0) : positive.embeds;  // [B, L, D]
     at::Tensor mask = cfg ? at::cat({negative->mask, positive.mask}, 0) : positive.mask;          // [B, L]
     embeds = embeds.to(dtype);
-
     // 2. Latents from a CPU generator (the same numbers as torch.Generator("cpu").manual_seed(seed)).
     at::Generator gen = at::detail::createCPUGenerator(o.seed);
     const int64_t scale = pipe.vae_scale_factor();
@@ -565,14 +643,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
 
     // 3. Denoise.
     if (on_stage) on_stage(JobStage::Denoising);
-    // The caption's keys and values once for the run, when the steps repay it: computing them outside the step graph
-    // costs about 100 eager launches and their copy into the graph's buffers (≈ 0.8 ms on an H200), and saves the
-    // 40 GEMMs of the caption in every step (≈ 0.5 ms at CFG batch 2 for 1600M, half without). Measured: Sana's 20
-    // CFG steps gain 0.4–0.5 ms a step; Sprint's one or two steps (batch 1) lost ≈ 1 ms a step.
-    const int64_t batch = embeds.size(0);
-    const int64_t steps = o.num_inference_steps;
-    const std::vector<at::Tensor> caption_kv =
-        steps * batch >= kCaptionKvMinStepsTimesBatch ? run_caption_kv(pipe, embeds) : std::vector<at::Tensor>{};
+    const SanaStepCaption caption = prepare_sana_step_caption(pipe, embeds, mask, o.num_inference_steps, o.trim_caption);
     at::Tensor final_latents;
     if (sprint) {
         const double sigma_data = pipe.scheduler.sigma_data;
@@ -582,7 +653,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
                               tcfg.guidance_embeds_scale;
         schedulers::FlowModelFn model = [&](const at::Tensor& input, double tf) {
             at::Tensor t = at::full({input.size(0)}, tf, at::TensorOptions().dtype(at::kFloat).device(device));
-            return transformer_step(pipe, input.to(dtype), embeds, t, mask, guidance, caption_kv);
+            return sana_transformer_step(pipe, input.to(dtype), caption, t, guidance);
         };
         schedulers::NoiseFn noise = [&gen, device](const at::Tensor& like) {
             return at::randn(like.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(device);
@@ -594,11 +665,11 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     } else {
         const double g = o.guidance_scale;
         schedulers::DenoiseFn denoise = [&](const at::Tensor& x, const schedulers::DenoiseInput& in) {
-            at::Tensor x_in = cfg ? at::cat({x, x}, 0) : x;  // [B, C, h, w]
-            at::Tensor t = at::full({x_in.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
+            // One latent for both captions with CFG: the transformer runs what precedes its first cross-attention once.
+            at::Tensor t = at::full({x.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
                            tcfg.timestep_scale;
             at::Tensor v =
-                transformer_step(pipe, x_in.to(dtype), embeds, t, mask, std::nullopt, caption_kv).to(at::kFloat);
+                sana_transformer_step(pipe, x.to(dtype), caption, t, std::nullopt).to(at::kFloat);
             if (!cfg) return v;
             auto parts = v.chunk(2, 0);
             return parts[0] + g * (parts[1] - parts[0]);

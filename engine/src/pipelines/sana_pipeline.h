@@ -72,10 +72,12 @@ struct SanaPipeline {
     std::shared_ptr<runtime::CudaGraphRunner> transformer_graphs;
     const void* transformer_graphs_of = nullptr;  // the SanaTransformer2DImpl the runner was made for
     WeightQuantization transformer_graphs_quantization = WeightQuantization::None;  // and its quantisation then
-    /// With CUDA graphs: the caption's cross-attention keys and values of the last run
-    /// (SanaTransformer2DImpl::caption_kv), refilled in place by each run of the same shapes, so that the captured step
-    /// graph reads them where they lie (≈ 110 MB for Sana 1600M with CFG).
-    std::vector<at::Tensor> caption_kv;
+    /// With CUDA graphs: the caption's cross-attention keys and values (SanaTransformer2DImpl::caption_kv, and the
+    /// one-token samples' constants), one set per shape the recent runs had (at most kSanaCaptionKvSets, the most
+    /// recent last; the shapes differ by the kept caption length, sana_caption_keep_length). A run refills the set of
+    /// its shape in place, so that the step graph captured over that set reads them where they lie (≈ 110 MB for
+    /// Sana 1600M with CFG and all 300 positions).
+    std::vector<std::vector<at::Tensor>> caption_kv;
     /// The text encoder's forward through CUDA graphs (the prompt is padded to a fixed length, so one graph serves
     /// the prompt and the negative prompt of every generation). Dropped with the text encoder: it holds the model.
     std::shared_ptr<runtime::CudaGraphRunner> text_encoder_graphs;
@@ -114,6 +116,26 @@ PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt
 PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& mask,
                                    int max_sequence_length);
 
+/// The caption lengths a run keeps (below the full length): sana_caption_keep_length rounds up to one of these.
+inline constexpr int64_t kSanaCaptionKeepLengths[] = {64, 128};
+/// How many caption key / value sets SanaPipeline::caption_kv keeps (one per kept length, and the full one).
+inline constexpr size_t kSanaCaptionKvSets = 3;
+/// Runs with at least this many steps × batch rows compute the caption's keys and values once (see generate_sana),
+/// and only those skip one-token captions' cross-attention (SanaGenerateOptions::trim_caption).
+inline constexpr int64_t kSanaCaptionKvMinStepsTimesBatch = 8;
+
+/// How many caption positions a run needs, from the cross-attention mask [B, L] (1 = token, any device; read on the
+/// host). A masked position's bias, -10000, makes its softmax weight exactly 0 (exp underflows in float32), so the
+/// positions after every row's last token change nothing and the run drops them: the last token's position + 1 over
+/// the rows, rounded up to a kSanaCaptionKeepLengths entry (few shapes, so few CUDA graphs), or L. A row without any
+/// token keeps L (it attends evenly to all L masked keys, which dropping some would change).
+int64_t sana_caption_keep_length(const at::Tensor& mask);
+
+/// How many leading rows of the cross-attention mask [B, L] hold exactly one token (the empty negative prompt is
+/// <bos> alone; with CFG it is row 0): their cross-attention is the same row for every query
+/// (SanaConditioning::caption_constants).
+int64_t sana_one_token_captions(const at::Tensor& mask);
+
 /// Everything a run needs, resolved from a request and the model's defaults.
 struct SanaGenerateOptions {
     std::string prompt;
@@ -134,10 +156,40 @@ struct SanaGenerateOptions {
     /// encoder is not run for that side (tests on machines without a tokenizer; prompt reuse).
     std::optional<PromptEmbedding> prompt_embeds;
     std::optional<PromptEmbedding> negative_prompt_embeds;
+    /// Skip the caption work that cannot change the image: the positions after the last token
+    /// (sana_caption_keep_length), and with the caption's keys and values computed once per run (CFG), the
+    /// cross-attention of one-token captions such as the empty negative prompt (sana_one_token_captions). Off: every
+    /// step attends to all L positions for every sample, as diffusers does (the same image up to float rounding).
+    bool trim_caption = true;
 };
 
 /// Fills defaults and checks the request against the model (sizes, steps, Sprint timestep rules).
 Expected<SanaGenerateOptions> resolve_sana_options(const SanaPipeline& pipe, const TextToImageRequest& request);
+
+/// The caption inputs of a run's denoising steps (generate_sana makes them once per run).
+struct SanaStepCaption {
+    at::Tensor embeds;  // [B, L', caption_channels] in the model dtype (L' = the kept length)
+    at::Tensor mask;    // [B, L']
+    /// Empty (every step computes the caption's keys and values), or [k₀, v₀, …] for every block, then the first
+    /// one_token_samples samples' cross-attention outputs [c₀, c₁, …] (SanaConditioning::caption_constants).
+    std::vector<at::Tensor> caption_kv;
+    int64_t one_token_samples = 0;
+};
+
+/// The steps' caption from the prompt embeddings [B, L, D] (model dtype, on the device) and masks [B, L] of a run of
+/// `steps` steps: trimmed to sana_caption_keep_length and with the one-token samples' constants when `trim`
+/// (SanaGenerateOptions::trim_caption); the keys and values computed once when steps × B reaches
+/// kSanaCaptionKvMinStepsTimesBatch (with CUDA graphs, in the pipeline's caption_kv buffers of that shape).
+SanaStepCaption prepare_sana_step_caption(SanaPipeline& pipe, at::Tensor embeds, at::Tensor mask, int64_t steps,
+                                          bool trim);
+/// The transformer's conditioning for one step of that caption (guidance: Sprint's [B]).
+models::SanaConditioning sana_step_conditioning(const SanaPipeline& pipe, const SanaStepCaption& caption,
+                                                const std::optional<at::Tensor>& guidance);
+/// The transformer forward of a denoising step: through the pipeline's CUDA graph runner on CUDA (when
+/// options.cuda_graphs), else eager. x [1 or B, C, h, w] in the model dtype (with CFG one latent for both
+/// captions), t [1 or B] float32, guidance [1] (Sprint).
+at::Tensor sana_transformer_step(SanaPipeline& pipe, const at::Tensor& x, const SanaStepCaption& caption,
+                                 const at::Tensor& t, const std::optional<at::Tensor>& guidance);
 
 /// What a test or the UI may want to see of a run.
 struct SanaTrace {

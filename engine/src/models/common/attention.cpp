@@ -205,7 +205,7 @@ at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, 
 }
 
 at::Tensor sdpa_attention_kv(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& k,
-                             const at::Tensor& v, const std::optional<at::Tensor>& bias) {
+                             const at::Tensor& v, const std::optional<at::Tensor>& bias, const at::Tensor& into) {
     const int64_t batch = hidden_states.size(0);
     const int64_t heads = attn.options.heads;
     const int64_t head_dim = k.size(-1);
@@ -221,6 +221,10 @@ at::Tensor sdpa_attention_kv(AttentionImpl& attn, const at::Tensor& hidden_state
     }
     at::Tensor out = core::scaled_dot_product_attention(q, k, v, mask);  // [B, H, N, d]
     out = out.transpose(1, 2).reshape({batch, -1, heads * head_dim}).to(q.scalar_type());
+    if (into.defined()) {
+        attn.to_out_0->forward_into(out, into);
+        return into;
+    }
     return attn.to_out_0->forward(out);
 }
 

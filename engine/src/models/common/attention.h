@@ -92,8 +92,10 @@ at::Tensor sdpa_attention(AttentionImpl& attn, const at::Tensor& hidden_states, 
 /// denoising steps) gives constant keys and values: computed once, they serve every step.
 std::pair<at::Tensor, at::Tensor> sdpa_context_kv(AttentionImpl& attn, const at::Tensor& context);
 
-/// sdpa_attention with the context's keys and values given (sdpa_context_kv): the same result.
+/// sdpa_attention with the context's keys and values given (sdpa_context_kv): the same result. `into`, when defined
+/// (dense [B, N, query_dim] of the result's dtype, e.g. a slice of a larger batch), receives it and is returned: the
+/// output projection writes there directly instead of into a new tensor.
 at::Tensor sdpa_attention_kv(AttentionImpl& attn, const at::Tensor& hidden_states, const at::Tensor& k,
-                             const at::Tensor& v, const std::optional<at::Tensor>& bias);
+                             const at::Tensor& v, const std::optional<at::Tensor>& bias, const at::Tensor& into = {});
 
 }  // namespace engine::models

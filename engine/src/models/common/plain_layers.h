@@ -35,6 +35,22 @@ public:
         }
         return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
     }
+    /// forward(x) written into `into` (dense [.., out] of the result's dtype, e.g. a slice of a larger batch): the
+    /// matrix product writes there directly; a quantised layer, or inputs that are not dense, copy its result in.
+    void forward_into(const at::Tensor& x, const at::Tensor& into) {
+        if (quantized || !x.is_contiguous() || !into.is_contiguous() || into.scalar_type() != weight.scalar_type() ||
+            x.scalar_type() != weight.scalar_type()) {
+            into.copy_(forward(x));
+            return;
+        }
+        const at::Tensor x2 = x.view({-1, x.size(-1)});
+        at::Tensor into2 = into.view({-1, into.size(-1)});
+        if (bias.defined()) {
+            at::addmm_out(into2, bias, x2, weight.t());
+        } else {
+            at::mm_out(into2, x2, weight.t());
+        }
+    }
     /// Stores the weight quantised (quantized_linear.h) and releases the float weight's memory (the parameter
     /// becomes an empty tensor). False, and nothing changes, when the layer's shape does not take `mode`. The last
     /// step of loading: the module must not be moved or converted afterwards.

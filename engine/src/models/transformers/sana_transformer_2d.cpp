@@ -221,13 +221,31 @@ SanaTransformerBlockImpl::SanaTransformerBlockImpl(const SanaTransformer2DConfig
 std::pair<at::Tensor, at::Tensor> SanaTransformerBlockImpl::forward(
     const at::Tensor& hidden_states, const at::Tensor& norm1, const at::Tensor& context_k, const at::Tensor& context_v,
     const std::optional<at::Tensor>& context_bias, const SanaBlockModulation& mod, int64_t height, int64_t width,
-    const SanaFollowingNorm& following) {
-    const int64_t batch = hidden_states.size(0);
+    const SanaFollowingNorm& following, const at::Tensor& cross_constant) {
+    const int64_t batch = context_k.size(0);
     // 1. Linear self-attention on the modulated LayerNorm (norm1: no affine), then x + gate · attention (one rounding).
     at::Tensor x = kernels::gated_residual(hidden_states, mod.gate_msa, sana_linear_attention(*attn1, norm1));
+    if (x.size(0) != batch) x = x.expand({batch, -1, -1}).contiguous();  // one latent for all captions: widen
 
     // 2. Cross-attention: no norm before it, no gate. Its residual add and the feed-forward's norm in one pass.
-    const at::Tensor cross = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias);
+    // The first S samples' rows may be given (one-token captions): only the others' are computed.
+    at::Tensor cross;
+    if (!cross_constant.defined()) {
+        cross = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias);
+    } else {
+        // One [B, N, D] tensor: the given rows broadcast into its head, the output projection of the others written
+        // into its tail (an at::cat of the two took 15 µs a block on the H100).
+        const int64_t given = cross_constant.size(0);
+        cross = at::empty(x.sizes(), x.options());
+        cross.narrow(0, 0, given).copy_(cross_constant.expand({given, x.size(1), x.size(2)}));
+        if (given < batch) {
+            const int64_t rest = batch - given;
+            std::optional<at::Tensor> rest_bias;
+            if (context_bias) rest_bias = context_bias->narrow(0, given, rest);
+            sdpa_attention_kv(*attn2, x.narrow(0, given, rest), context_k.narrow(0, given, rest),
+                              context_v.narrow(0, given, rest), rest_bias, cross.narrow(0, given, rest));
+        }
+    }
     at::Tensor norm_hidden;
     if (norm2.is_empty()) {
         std::tie(norm_hidden, x) =
@@ -344,13 +362,47 @@ std::vector<at::Tensor> SanaTransformer2DImpl::caption_kv(const at::Tensor& enco
     return kv;
 }
 
+std::vector<at::Tensor> SanaTransformer2DImpl::caption_constants(const std::vector<at::Tensor>& caption_kv,
+                                                                 const at::Tensor& mask, int64_t samples) {
+    const int64_t blocks = static_cast<int64_t>(transformer_blocks->size());
+    TORCH_CHECK(static_cast<int64_t>(caption_kv.size()) == 2 * blocks,
+                "caption_constants: caption_kv must hold a key and a value for each block");
+    TORCH_CHECK(mask.dim() == 2 && samples >= 1 && samples <= mask.size(0),
+                "caption_constants: the mask must be [B, L] and 1 <= samples <= B");
+    const auto dtype = this->dtype();
+    const auto device = patch_embed->proj->weight.device();
+    const int64_t dim = config.inner_dim();
+    const at::Tensor bias = attention_mask_to_bias(mask.narrow(0, 0, samples).to(device), dtype);  // [S, 1, L]
+    // Any query gives the one key all of the weight; a zero row is as good as any.
+    const at::Tensor query = at::zeros({samples, 1, dim}, at::TensorOptions().dtype(dtype).device(device));
+    std::vector<at::Tensor> constants;
+    constants.reserve(static_cast<size_t>(blocks));
+    for (int64_t i = 0; i < blocks; ++i) {
+        auto* block = transformer_blocks->ptr<SanaTransformerBlockImpl>(i).get();
+        const at::Tensor& k = caption_kv[static_cast<size_t>(2 * i)];
+        const at::Tensor& v = caption_kv[static_cast<size_t>(2 * i + 1)];
+        constants.push_back(sdpa_attention_kv(*block->attn2, query, k.narrow(0, 0, samples), v.narrow(0, 0, samples),
+                                              bias));  // [S, 1, D]
+    }
+    return constants;
+}
+
 at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
                                           const at::Tensor& timestep, const SanaConditioning& conditioning) {
     // Inputs: every user-reachable shape problem is an InvalidRequest naming the tensor.
     require_input(hidden_states.defined() && hidden_states.dim() == 4,
                   "hidden_states must be [B, C, H, W], got " +
                       (hidden_states.defined() ? shape_of(hidden_states) : std::string("an undefined tensor")));
-    const int64_t batch = hidden_states.size(0);
+    require_input(encoder_hidden_states.defined() && encoder_hidden_states.dim() == 3 &&
+                      encoder_hidden_states.size(2) == config.caption_channels,
+                  "encoder_hidden_states must be [B, L, " + std::to_string(config.caption_channels) + "], got " +
+                      (encoder_hidden_states.defined() ? shape_of(encoder_hidden_states) : std::string("undefined")));
+    // B captions, and B latents or one latent for all of them (CFG: the same latent and timestep for each caption).
+    const int64_t batch = encoder_hidden_states.size(0);
+    const int64_t latents = hidden_states.size(0);
+    require_input(latents == batch || latents == 1,
+                  "hidden_states must hold B=" + std::to_string(batch) +
+                      " latents (one per caption) or one for all captions, got " + shape_of(hidden_states));
     const int64_t height = hidden_states.size(2);
     const int64_t width = hidden_states.size(3);
     const int64_t p = config.patch_size;
@@ -361,14 +413,8 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
                   "the latent size " + std::to_string(height) + "x" + std::to_string(width) +
                       " is not a positive multiple of the patch size " + std::to_string(p) +
                       "; choose an image size whose latent is divisible by it");
-    require_input(encoder_hidden_states.defined() && encoder_hidden_states.dim() == 3 &&
-                      encoder_hidden_states.size(0) == batch &&
-                      encoder_hidden_states.size(2) == config.caption_channels,
-                  "encoder_hidden_states must be [B=" + std::to_string(batch) + ", L, " +
-                      std::to_string(config.caption_channels) + "], got " +
-                      (encoder_hidden_states.defined() ? shape_of(encoder_hidden_states) : std::string("undefined")));
-    require_input(timestep.defined() && timestep.dim() == 1 && timestep.size(0) == batch,
-                  "timestep must be [B=" + std::to_string(batch) + "], got " +
+    require_input(timestep.defined() && timestep.dim() == 1 && timestep.size(0) == latents,
+                  "timestep must be [" + std::to_string(latents) + "] (one per latent), got " +
                       (timestep.defined() ? shape_of(timestep) : std::string("undefined")));
     const int64_t caption_len = encoder_hidden_states.size(1);
     if (conditioning.encoder_attention_mask) {
@@ -382,8 +428,8 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
                       "this model has a guidance embedder (guidance_embeds = true, e.g. SANA-Sprint) and needs "
                       "guidance [B] (guidance_scale × guidance_embeds_scale)");
         const at::Tensor& g = *conditioning.guidance;
-        require_input(g.dim() == 1 && g.size(0) == batch,
-                      "guidance must be [B=" + std::to_string(batch) + "], got " + shape_of(g));
+        require_input(g.dim() == 1 && g.size(0) == latents,
+                      "guidance must be [" + std::to_string(latents) + "] (one per latent), got " + shape_of(g));
     } else {
         require_input(!conditioning.guidance.has_value(),
                       "guidance was given, but this model has no guidance embedder (guidance_embeds = false): "
@@ -401,9 +447,10 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
         context_bias = attention_mask_to_bias(conditioning.encoder_attention_mask->to(device), dtype);
     }
 
-    // 1. Patch embedding (+ sin-cos positions for 2K/4K) and time embedding.
-    // Dense [B, N, D] (the conv's tokens come out transposed): the residual stream's kernels read rows.
-    at::Tensor x = patch_embed->forward(hidden_states.to(device, dtype)).contiguous();  // [B, N, D]
+    // 1. Patch embedding (+ sin-cos positions for 2K/4K) and time embedding, once per latent: with one latent for B
+    // captions, everything up to block 0's cross-attention runs once, and that block widens the stream to B.
+    // Dense [latents, N, D] (the conv's tokens come out transposed): the residual stream's kernels read rows.
+    at::Tensor x = patch_embed->forward(hidden_states.to(device, dtype)).contiguous();  // [latents, N, D]
     TimestepModulation temb =
         config.guidance_embeds
             ? time_embed_guidance->forward(timestep.to(device), conditioning.guidance->to(device), dtype)
@@ -430,6 +477,24 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
         }
     }
 
+    const auto& constants = conditioning.caption_constants;
+    if (!constants.empty()) {
+        require_input(!kv.empty() && static_cast<int64_t>(constants.size()) == blocks,
+                      "caption_constants come with caption_kv, one tensor for each of the " + std::to_string(blocks) +
+                          " blocks; got " + std::to_string(constants.size()) + " tensors" +
+                          (kv.empty() ? " without caption_kv" : ""));
+        const int64_t given = constants.front().defined() ? constants.front().size(0) : 0;
+        for (const at::Tensor& t : constants) {
+            require_input(t.defined() && t.dim() == 3 && t.size(0) == given && given >= 1 && given <= batch &&
+                              t.size(1) == 1 && t.size(2) == config.inner_dim() && t.device() == device &&
+                              t.scalar_type() == dtype,
+                          "caption_constants must be [S <= B=" + std::to_string(batch) + ", 1, " +
+                              std::to_string(config.inner_dim()) +
+                              "] on the model's device and dtype, the same S for every block, got " +
+                              (t.defined() ? shape_of(t) : std::string("undefined")));
+        }
+    }
+
     // 3. Blocks. Every block's modulation at once, [B, blocks, 6, D] (the per-block sums table + modulation, in
     // one add), and the final layer's [shift; scale] from the D-dim embedded timestep: each block's last pass writes
     // the norm that follows it, the next block's norm1 or the final norm_out.
@@ -439,7 +504,7 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
     for (const auto& module : *transformer_blocks) {
         tables.push_back(module->as<SanaTransformerBlockImpl>()->scale_shift_table);
     }
-    const at::Tensor modulation = at::stack(tables).unsqueeze(0) + temb.modulation.reshape({batch, 1, 6, dim});
+    const at::Tensor modulation = at::stack(tables).unsqueeze(0) + temb.modulation.reshape({latents, 1, 6, dim});
     auto block_modulation = [&](int64_t i) {
         auto m = modulation.select(1, i).chunk(6, 1);  // [B, 1, D] each
         return SanaBlockModulation{m[0], m[1], m[2], m[3], m[4], m[5]};
@@ -468,12 +533,16 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
             following = {next.shift_msa, next.scale_msa,
                          transformer_blocks->ptr<SanaTransformerBlockImpl>(i + 1)->norm_eps};
         }
-        std::tie(x, norm) = block->forward(x, norm, k, v, context_bias, mod, grid_h, grid_w, following);
+        const at::Tensor cross_constant =
+            constants.empty() ? at::Tensor() : constants[static_cast<size_t>(i)];
+        std::tie(x, norm) =
+            block->forward(x, norm, k, v, context_bias, mod, grid_h, grid_w, following, cross_constant);
         mod = next;
     }
 
     // 4. Final layer: the modulated LayerNorm (the last block wrote it), then the projection.
     x = proj_out->forward(norm);  // [B, N, p·p·C_out]
+    if (x.size(0) != batch) x = x.expand({batch, -1, -1});  // no blocks: one latent's output for every caption
 
     // 5. Unpatchify: [B, h, w, p, p, C] → [B, C, h, p, w, p] → [B, C, H, W].
     x = x.reshape({batch, grid_h, grid_w, p, p, -1}).permute({0, 5, 1, 3, 2, 4});

@@ -79,6 +79,12 @@ struct SanaConditioning {
     /// computes them: [k₀, v₀, k₁, v₁, …]. The caption is the same at every denoising step, so the pipeline computes
     /// them once per image. Empty: forward computes them. Given: encoder_hidden_states is only checked, not used.
     std::vector<at::Tensor> caption_kv;
+    /// With caption_kv only: the cross-attention outputs of the first S samples, whose captions hold one token each
+    /// (Sana's empty negative prompt: <bos> alone), as SanaTransformer2DImpl::caption_constants computes them: one
+    /// [S, 1, D] per block. Such a sample's softmax gives its one key the weight 1 and every masked key exactly 0, so
+    /// its cross-attention is the same row for every query; the blocks add it instead of computing it. Empty: every
+    /// sample's cross-attention is computed.
+    std::vector<at::Tensor> caption_constants;
 };
 
 /// SanaCombinedTimestepGuidanceEmbeddings (guidance_embeds=True). Keys: timestep_embedder.*, guidance_embedder.*,
@@ -116,12 +122,17 @@ public:
     /// hidden_states [B, N, D] and norm1 = LN(hidden_states)·(1 + scale_msa) + shift_msa (computed by the caller, or
     /// by the previous block's forward as its second result); context_k, context_v: the projected caption's keys and
     /// values for attn2 (sdpa_context_kv), [B, H, L, d]; context_bias [B, 1, L] or nullopt; height × width = N (token
-    /// grid). Returns {the block's output [B, N, D], following(output) [B, N, D]}.
+    /// grid); hidden_states and norm1 may hold one sample for all B of the caption (the same latent for each:
+    /// widened to B after the self-attention); cross_constant: undefined, or the cross-attention output [S, 1, D]
+    /// of the first S samples (see
+    /// SanaConditioning::caption_constants), which are then not computed. Returns {the block's output [B, N, D],
+    /// following(output) [B, N, D]}.
     std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& hidden_states, const at::Tensor& norm1,
                                               const at::Tensor& context_k, const at::Tensor& context_v,
                                               const std::optional<at::Tensor>& context_bias,
                                               const SanaBlockModulation& mod, int64_t height, int64_t width,
-                                              const SanaFollowingNorm& following);
+                                              const SanaFollowingNorm& following,
+                                              const at::Tensor& cross_constant = {});
 
     double norm_eps = 1e-6;
     Attention attn1{nullptr};
@@ -141,7 +152,9 @@ public:
 
     /// hidden_states [B, in_channels, H, W] (H, W divisible by patch_size), encoder_hidden_states
     /// [B, L, caption_channels], timestep [B] (float; see the header comment for its scaling)
-    /// → [B, out_channels, H, W] in the model's dtype. Inputs are cast to the model's dtype (its parameters');
+    /// → [B, out_channels, H, W] in the model's dtype. hidden_states [1, …] with timestep [1] (and guidance [1])
+    /// is one latent for all B captions (CFG): the same output as that latent repeated B times, with what comes
+    /// before block 0's cross-attention computed once. Inputs are cast to the model's dtype (its parameters');
     /// the timestep / guidance sinusoids are float32 as in diffusers. Bad shapes throw core::EngineError
     /// (InvalidRequest).
     at::Tensor forward(const at::Tensor& hidden_states, const at::Tensor& encoder_hidden_states,
@@ -151,6 +164,12 @@ public:
     /// and norm, then each block's attn2 to_k / to_v (+ norm_k). encoder_hidden_states [B, L, caption_channels] →
     /// [k₀, v₀, k₁, v₁, …], each [B, H, L, d] in the model's dtype. 40 GEMMs of the caption for Sana 1600M.
     std::vector<at::Tensor> caption_kv(const at::Tensor& encoder_hidden_states);
+
+    /// SanaConditioning::caption_constants for the first `samples` samples of a caption whose rows there hold exactly
+    /// one token each (the caller knows the mask on the host; checked here only by shape): each block's attn2 on one
+    /// query row against caption_kv(...)'s keys and values and the mask [B, L]. [c₀, c₁, …], each [samples, 1, D].
+    std::vector<at::Tensor> caption_constants(const std::vector<at::Tensor>& caption_kv, const at::Tensor& mask,
+                                              int64_t samples);
 
     /// The dtype of the parameters (the activation dtype of forward).
     at::ScalarType dtype() const;
