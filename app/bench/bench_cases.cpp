@@ -439,11 +439,15 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
 
     c10::InferenceMode inference;
 
+    at::Tensor run_masks;   // [B, keep]: the caption masks of the last run (negative first with CFG)
+    at::Tensor run_embeds;  // [B, keep, caption_channels]: its prompt embeddings
+
     // One end-to-end run: text encoding, then the engine's generate_sana (latents, denoising, DC-AE decode,
     // post-processing to a float CPU image), with stage marks.
     auto run = [&](int run_steps, StageClock* clock) {
         auto opts = resolved;
         opts.num_inference_steps = run_steps;
+        opts.trim_caption = o.trim_caption;
         if (sc.sprint) {
             schedulers::ScmTimestepOptions t;
             t.num_inference_steps = run_steps;
@@ -457,6 +461,10 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             opts.negative_prompt_embeds =
                 pipelines::encode_sana_tokens(*pipe, negative_tokens.ids, negative_tokens.mask, keep);
         }
+        run_masks = cfg ? at::cat({opts.negative_prompt_embeds->mask, opts.prompt_embeds->mask}, 0)
+                        : opts.prompt_embeds->mask;
+        run_embeds = cfg ? at::cat({opts.negative_prompt_embeds->embeds, opts.prompt_embeds->embeds}, 0)
+                         : opts.prompt_embeds->embeds;
         if (clock) clock->mark("text_encode");
         auto on_stage = [&](JobStage stage) {
             if (!clock) return;
@@ -524,6 +532,14 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     // latent, the text encoder on [2, 480] tokens.
     const auto forward_times = time_calls(o.device, 2, o.component_repeats,
                                           [&] { pipe->transformer->forward(latents, context, timestep, cond); });
+    // With CFG the pipeline passes one latent for both captions (the transformer runs what precedes block 0's
+    // cross-attention once): the same forward that way, eager.
+    std::vector<double> one_latent_times;
+    if (cfg) {
+        const at::Tensor one = latents.narrow(0, 0, 1), one_t = timestep.narrow(0, 0, 1);
+        one_latent_times = time_calls(o.device, 2, o.component_repeats,
+                                      [&] { pipe->transformer->forward(one, context, one_t, cond); });
+    }
     // The same forward through a CUDA graph (captured in the warm-up calls), when graphs are on.
     std::vector<double> graphed_times;
     std::optional<double> graphed_max_diff;
@@ -558,6 +574,15 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     json profiles = json::object();
     profile_call(o, name, "transformer", [&] { pipe->transformer->forward(latents, context, timestep, cond); },
                  profiles);
+    if (!o.profile_dir.empty() && o.device.is_cuda() && run_embeds.defined()) {
+        // The forward as the pipeline's steps run it (above: the reference's full 300-position caption for both
+        // samples): the run's caption, trimmed and with the one-token samples' constants when trim_caption is on.
+        const pipelines::SanaStepCaption step_caption =
+            pipelines::prepare_sana_step_caption(*pipe, run_embeds.to(dtype), run_masks, steps, o.trim_caption);
+        const models::SanaConditioning step_cond = pipelines::sana_step_conditioning(*pipe, step_caption, cond.guidance);
+        profile_call(o, name, "transformer_step",
+                     [&] { pipe->transformer->forward(latents, step_caption.embeds, timestep, step_cond); }, profiles);
+    }
     profile_call(o, name, "vae_decode", [&] { pipe->vae->decode(z / vae_cfg.scaling_factor); }, profiles);
     profile_call(o, name, "text_encode", [&] { pipe->text_encoder->forward(te_ids); }, profiles);
 
@@ -570,6 +595,9 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     const std::string fwd_key = "transformer_fwd_ms(batch" + std::to_string(batch) + ")";
     result[fwd_key] = round_to(1e3 * median(forward_times), 3);
     result[fwd_key + "_all"] = rounded_list(forward_times, 5);
+    if (!one_latent_times.empty()) {
+        result["transformer_fwd_ms(1 latent, 2 captions)"] = round_to(1e3 * median(one_latent_times), 3);
+    }
     if (!graphed_times.empty()) {
         result[fwd_key + "_graphed"] = round_to(1e3 * median(graphed_times), 3);
         result[fwd_key + "_graphed_all"] = rounded_list(graphed_times, 5);
@@ -591,6 +619,22 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
                                               {"capture_failed", pipe->text_encoder_graphs->failed()}};
     }
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
+    if (run_masks.defined()) {
+        // What the pipeline runs' cross-attention attended to (the component forward above: all `keep` positions of
+        // both samples).
+        const at::Tensor tokens = run_masks.ne(0).sum(1).to(at::kCPU).contiguous();
+        const int64_t keep_length = pipelines::sana_caption_keep_length(run_masks);
+        const int64_t one_token = pipelines::sana_one_token_captions(run_masks);
+        result["caption"] = {
+            {"positions", run_masks.size(1)},
+            {"tokens_per_sample", std::vector<int64_t>(tokens.data_ptr<int64_t>(),
+                                                       tokens.data_ptr<int64_t>() + tokens.numel())},
+            {"trim", o.trim_caption},
+            {"positions_attended", o.trim_caption ? keep_length : run_masks.size(1)},
+            {"one_token_samples_given",
+             o.trim_caption && steps * batch >= pipelines::kSanaCaptionKvMinStepsTimesBatch ? one_token : 0},
+        };
+    }
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);
     result["text_encode_ms(b2," + std::to_string(te_length) + "tok)"] = round_to(1e3 * median(encode_times), 3);
     result["params_M"] = {{"transformer", millions(transformer_params)},

@@ -28,6 +28,8 @@ struct BenchOptions {
     std::optional<int> steps;  // overrides the case's denoising steps
     std::uint64_t seed = 0;
     bool graphs = true;  // Sana / Sprint: the transformer step through CUDA graphs (SanaLoadOptions::cuda_graphs)
+    /// Sana / Sprint: skip the caption work that cannot change the image (SanaGenerateOptions::trim_caption).
+    bool trim_caption = true;
     /// Channels-last convolutions in the DC-AE, the KL VAE and the LVDM UNet; nullopt: the engine's default (on for
     /// CUDA unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU).
     std::optional<bool> channels_last;

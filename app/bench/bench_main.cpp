@@ -54,6 +54,9 @@ Usage: kinora-bench [options]
                       (the same switch as KINORA_DISABLE_CUDA_KERNELS=1); no effect on the CPU
   --graphs on|off     the denoiser step (Sana / Sprint transformer, LVDM UNet) and Gemma-2 through CUDA graphs
                       (default on; the same switch as KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
+  --trim-caption on|off  Sana / Sprint: skip the caption's padding and the empty negative prompt's cross-attention
+                      in the pipeline runs (default on, as the engine does); off attends to all 300 positions of
+                      both prompts at every step, as diffusers does
   --channels-last on|off  channels-last layout in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
@@ -148,6 +151,12 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--graphs is on or off, got '" + g + "'");
             }
             a.options.graphs = g == "on";
+        } else if (flag == "--trim-caption") {
+            const std::string t = value();
+            if (t != "on" && t != "off") {
+                throw std::invalid_argument("--trim-caption is on or off, got '" + t + "'");
+            }
+            a.options.trim_caption = t == "on";
         } else if (flag == "--channels-last") {
             const std::string c = value();
             if (c != "on" && c != "off") {

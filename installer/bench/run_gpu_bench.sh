@@ -214,6 +214,8 @@ if [[ -x "$BIN/kinora-bench" ]] && wanted profile; then
         python3 "$ROOT/installer/bench/profile_summary.py" "$LOG_DIR/profile" > "$OUT_DIR/profile.md" 2>&1
 fi
 bench bench_sana1600 35 120 --case sana1600 --repeats "$REPEATS"
+# Before / after the caption shortcuts: every step attends to all 300 positions of both prompts, as diffusers does.
+bench bench_sana1600_full_caption 35 120 --case sana1600 --repeats "$REPEATS" --trim-caption off
 bench bench_sprint1600 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS"
 # Lower precision: the transformer blocks' weights in FP8 (e4m3, row-wise scales) or int8; every line carries its
 # quality check against the unquantised model (image PSNR, one forward's relative error).

@@ -41,6 +41,7 @@ for case in "${cases[@]}"; do
     rm -rf "${ROOT:?}/.golden/$case"
     cp -r "$GOLDEN_FROM/$case" "$ROOT/.golden/$case"
 done
+cp "$GOLDEN_FROM/INDEX.json" "$ROOT/.golden/INDEX.json"  # the test support looks every case up in it
 
 if [[ -n "$REF_FROM" ]]; then
     mkdir -p "$ROOT/.ref"
