@@ -212,6 +212,9 @@ TEST_CASE("SanaTransformer2D: one-token captions' cross-attention given as const
         cond.caption_kv = model->caption_kv(context);
         const at::Tensor expected = model->forward(gc.io("hidden_states"), context, gc.io("timestep"), cond);
 
+        // Only for rows with one token: the golden's second row has more.
+        CHECK_THROWS_WITH(model->caption_constants(cond.caption_kv, mask, 2),
+                          Catch::Contains("must hold exactly one token each"));
         cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
         REQUIRE(cond.caption_constants.size() == static_cast<size_t>(model->transformer_blocks->size()));
         CHECK(cond.caption_constants[0].sizes() == at::IntArrayRef({1, 1, model->config.inner_dim()}));

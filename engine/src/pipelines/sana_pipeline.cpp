@@ -443,7 +443,6 @@ bool is_out_of_memory(const c10::Error& e) {
     return m.find("out of memory") != std::string::npos || m.find("not enough memory") != std::string::npos;
 }
 
-
 // The caption's cross-attention keys and values for a run's steps (the caption is the same at every step), and the
 // cross-attention outputs of the first `one_token` samples (one-token captions, SanaConditioning::caption_constants):
 // computed once, [k₀, v₀, …, k_{n-1}, v_{n-1}] then [c₀, …, c_{n-1}] when one_token > 0. With CUDA graphs they go into
@@ -627,6 +626,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     at::Tensor embeds = cfg ? at::cat({negative->embeds, positive.embeds}, 0) : positive.embeds;  // [B, L, D]
     at::Tensor mask = cfg ? at::cat({negative->mask, positive.mask}, 0) : positive.mask;          // [B, L]
     embeds = embeds.to(dtype);
+
     // 2. Latents from a CPU generator (the same numbers as torch.Generator("cpu").manual_seed(seed)).
     at::Generator gen = at::detail::createCPUGenerator(o.seed);
     const int64_t scale = pipe.vae_scale_factor();
@@ -643,7 +643,8 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
 
     // 3. Denoise.
     if (on_stage) on_stage(JobStage::Denoising);
-    const SanaStepCaption caption = prepare_sana_step_caption(pipe, embeds, mask, o.num_inference_steps, o.trim_caption);
+    const SanaStepCaption caption =
+        prepare_sana_step_caption(pipe, embeds, mask, o.num_inference_steps, o.trim_caption);
     at::Tensor final_latents;
     if (sprint) {
         const double sigma_data = pipe.scheduler.sigma_data;
@@ -668,8 +669,7 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
             // One latent for both captions with CFG: the transformer runs what precedes its first cross-attention once.
             at::Tensor t = at::full({x.size(0)}, in.timestep, at::TensorOptions().dtype(at::kFloat).device(device)) *
                            tcfg.timestep_scale;
-            at::Tensor v =
-                sana_transformer_step(pipe, x.to(dtype), caption, t, std::nullopt).to(at::kFloat);
+            at::Tensor v = sana_transformer_step(pipe, x.to(dtype), caption, t, std::nullopt).to(at::kFloat);
             if (!cfg) return v;
             auto parts = v.chunk(2, 0);
             return parts[0] + g * (parts[1] - parts[0]);

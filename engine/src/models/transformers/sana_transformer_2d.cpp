@@ -369,6 +369,9 @@ std::vector<at::Tensor> SanaTransformer2DImpl::caption_constants(const std::vect
                 "caption_constants: caption_kv must hold a key and a value for each block");
     TORCH_CHECK(mask.dim() == 2 && samples >= 1 && samples <= mask.size(0),
                 "caption_constants: the mask must be [B, L] and 1 <= samples <= B");
+    // Once per run, outside any graph: the rows must hold one token each, or the constant would be wrong.
+    TORCH_CHECK(mask.narrow(0, 0, samples).ne(0).sum(1).eq(1).all().item<bool>(),
+                "caption_constants: the first ", samples, " rows of the mask must hold exactly one token each");
     const auto dtype = this->dtype();
     const auto device = patch_embed->proj->weight.device();
     const int64_t dim = config.inner_dim();
@@ -533,8 +536,7 @@ at::Tensor SanaTransformer2DImpl::forward(const at::Tensor& hidden_states, const
             following = {next.shift_msa, next.scale_msa,
                          transformer_blocks->ptr<SanaTransformerBlockImpl>(i + 1)->norm_eps};
         }
-        const at::Tensor cross_constant =
-            constants.empty() ? at::Tensor() : constants[static_cast<size_t>(i)];
+        const at::Tensor cross_constant = constants.empty() ? at::Tensor() : constants[static_cast<size_t>(i)];
         std::tie(x, norm) =
             block->forward(x, norm, k, v, context_bias, mod, grid_h, grid_w, following, cross_constant);
         mod = next;
