@@ -439,8 +439,8 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
 
     c10::InferenceMode inference;
 
-    at::Tensor run_masks;   // [B, keep]: the caption masks of the last run (negative first with CFG)
-    at::Tensor run_embeds;  // [B, keep, caption_channels]: its prompt embeddings
+    // The last run's prompt embeddings (kept by reference: nothing is computed for them inside the timed runs).
+    std::optional<pipelines::PromptEmbedding> run_positive, run_negative;
 
     // One end-to-end run: text encoding, then the engine's generate_sana (latents, denoising, DC-AE decode,
     // post-processing to a float CPU image), with stage marks.
@@ -461,10 +461,8 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             opts.negative_prompt_embeds =
                 pipelines::encode_sana_tokens(*pipe, negative_tokens.ids, negative_tokens.mask, keep);
         }
-        run_masks = cfg ? at::cat({opts.negative_prompt_embeds->mask, opts.prompt_embeds->mask}, 0)
-                        : opts.prompt_embeds->mask;
-        run_embeds = cfg ? at::cat({opts.negative_prompt_embeds->embeds, opts.prompt_embeds->embeds}, 0)
-                         : opts.prompt_embeds->embeds;
+        run_positive = opts.prompt_embeds;
+        run_negative = opts.negative_prompt_embeds;
         if (clock) clock->mark("text_encode");
         auto on_stage = [&](JobStage stage) {
             if (!clock) return;
@@ -574,14 +572,19 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     json profiles = json::object();
     profile_call(o, name, "transformer", [&] { pipe->transformer->forward(latents, context, timestep, cond); },
                  profiles);
-    if (!o.profile_dir.empty() && o.device.is_cuda() && run_embeds.defined()) {
-        // The forward as the pipeline's steps run it (above: the reference's full 300-position caption for both
-        // samples): the run's caption, trimmed and with the one-token samples' constants when trim_caption is on.
-        const pipelines::SanaStepCaption step_caption =
-            pipelines::prepare_sana_step_caption(*pipe, run_embeds.to(dtype), run_masks, steps, o.trim_caption);
-        const models::SanaConditioning step_cond = pipelines::sana_step_conditioning(*pipe, step_caption, cond.guidance);
+    // The caption as the pipeline's steps ran it (the component forward above: the reference's full 300 positions for
+    // both samples), prepared as generate_sana prepares it: trimmed, with the one-token samples' constants.
+    std::optional<pipelines::SanaStepCaption> step_caption;
+    if (run_positive) {
+        const at::Tensor embeds =
+            cfg ? at::cat({run_negative->embeds, run_positive->embeds}, 0) : run_positive->embeds;
+        const at::Tensor masks = cfg ? at::cat({run_negative->mask, run_positive->mask}, 0) : run_positive->mask;
+        step_caption = pipelines::prepare_sana_step_caption(*pipe, embeds.to(dtype), masks, steps, o.trim_caption);
+    }
+    if (step_caption && !o.profile_dir.empty() && o.device.is_cuda()) {
+        const models::SanaConditioning step_cond = pipelines::sana_step_conditioning(*pipe, *step_caption, cond.guidance);
         profile_call(o, name, "transformer_step",
-                     [&] { pipe->transformer->forward(latents, step_caption.embeds, timestep, step_cond); }, profiles);
+                     [&] { pipe->transformer->forward(latents, step_caption->embeds, timestep, step_cond); }, profiles);
     }
     profile_call(o, name, "vae_decode", [&] { pipe->vae->decode(z / vae_cfg.scaling_factor); }, profiles);
     profile_call(o, name, "text_encode", [&] { pipe->text_encoder->forward(te_ids); }, profiles);
@@ -619,20 +622,16 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
                                               {"capture_failed", pipe->text_encoder_graphs->failed()}};
     }
     result["denoise_per_step_ms"] = round_to(1e3 * median(table.values["denoise"]) / steps, 3);
-    if (run_masks.defined()) {
-        // What the pipeline runs' cross-attention attended to (the component forward above: all `keep` positions of
-        // both samples).
-        const at::Tensor tokens = run_masks.ne(0).sum(1).to(at::kCPU).contiguous();
-        const int64_t keep_length = pipelines::sana_caption_keep_length(run_masks);
-        const int64_t one_token = pipelines::sana_one_token_captions(run_masks);
+    if (step_caption) {
+        // What the pipeline runs' cross-attention attended to.
+        const at::Tensor tokens = step_caption->mask.ne(0).sum(1).to(at::kCPU).contiguous();
         result["caption"] = {
-            {"positions", run_masks.size(1)},
+            {"positions", run_positive->mask.size(1)},
             {"tokens_per_sample", std::vector<int64_t>(tokens.data_ptr<int64_t>(),
                                                        tokens.data_ptr<int64_t>() + tokens.numel())},
             {"trim", o.trim_caption},
-            {"positions_attended", o.trim_caption ? keep_length : run_masks.size(1)},
-            {"one_token_samples_given",
-             o.trim_caption && steps * batch >= pipelines::kSanaCaptionKvMinStepsTimesBatch ? one_token : 0},
+            {"positions_attended", step_caption->mask.size(1)},
+            {"one_token_samples_given", step_caption->one_token_samples},
         };
     }
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);

@@ -47,6 +47,19 @@ at::Tensor run_golden(const test_support::GoldenCase& gc, SanaTransformer2D& mod
     return model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond);
 }
 
+// Runs body(gc, model) for the Sana and the Sprint transformer goldens (float32 on the CPU, no grad), naming the case
+// in any failure.
+template <typename Body>
+void for_each_transformer_golden(Body&& body) {
+    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
+        CAPTURE(name);
+        auto gc = test_support::GoldenCase::load(name);
+        auto model = load_golden_model(gc);
+        torch::NoGradGuard no_grad;
+        body(gc, model);
+    }
+}
+
 // A fresh folder under the system temp dir, removed at scope exit.
 struct TempDir {
     fs::path path;
@@ -119,11 +132,7 @@ TEST_CASE("SanaTransformer2D: matches diffusers on the tiny Sprint case (qk norm
 // The pipeline computes the caption's cross-attention keys and values once per image (caption_kv) and passes them to
 // every step: the same output as the forward that computes them itself, bit for bit (the same ops in the same order).
 TEST_CASE("SanaTransformer2D: precomputed caption keys and values give the same output", "[models]") {
-    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
-        CAPTURE(name);
-        auto gc = test_support::GoldenCase::load(name);
-        auto model = load_golden_model(gc);
-        torch::NoGradGuard no_grad;
+    for_each_transformer_golden([](test_support::GoldenCase& gc, SanaTransformer2D& model) {
         const at::Tensor expected = run_golden(gc, model);
         SanaConditioning cond;
         cond.encoder_attention_mask = gc.io("encoder_attention_mask");
@@ -152,17 +161,13 @@ TEST_CASE("SanaTransformer2D: precomputed caption keys and values give the same 
             [&] { model->forward(gc.io("hidden_states"), gc.io("encoder_hidden_states"), gc.io("timestep"), cond); },
             ErrorCode::InvalidRequest);
         CHECK_THAT(m2, Catch::Contains("caption_kv tensors must be"));
-    }
+    });
 }
 
 // With CFG both captions see the same latent and timestep: the pipeline passes it once, and the model runs what
 // comes before block 0's cross-attention (patch and time embedding, block 0's self-attention) for it alone.
 TEST_CASE("SanaTransformer2D: one latent for all captions gives the output of that latent repeated", "[models]") {
-    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
-        CAPTURE(name);
-        auto gc = test_support::GoldenCase::load(name);
-        auto model = load_golden_model(gc);
-        torch::NoGradGuard no_grad;
+    for_each_transformer_golden([](test_support::GoldenCase& gc, SanaTransformer2D& model) {
         const at::Tensor context = gc.io("encoder_hidden_states");  // [2, 10, C]
         const at::Tensor x = gc.io("hidden_states").narrow(0, 1, 1);
         const at::Tensor t = gc.io("timestep").narrow(0, 1, 1);
@@ -187,7 +192,7 @@ TEST_CASE("SanaTransformer2D: one latent for all captions gives the output of th
         once.caption_kv = model->caption_kv(context);
         once.caption_constants = model->caption_constants(once.caption_kv, mask, 1);
         CHECK_MAXDIFF_REL(model->forward(x, context, t, once), expected_masked, 1e-5);
-    }
+    });
 }
 
 // With CFG the empty negative prompt is <bos> alone: its cross-attention puts all the weight on that key (each masked
@@ -195,11 +200,7 @@ TEST_CASE("SanaTransformer2D: one latent for all captions gives the output of th
 // the blocks add instead of attending. The same output, up to the rounding of a one-row matrix product.
 TEST_CASE("SanaTransformer2D: one-token captions' cross-attention given as constants gives the same output",
           "[models]") {
-    for (const char* name : {"sana_transformer_tiny", "sana_sprint_transformer_tiny"}) {
-        CAPTURE(name);
-        auto gc = test_support::GoldenCase::load(name);
-        auto model = load_golden_model(gc);
-        torch::NoGradGuard no_grad;
+    for_each_transformer_golden([](test_support::GoldenCase& gc, SanaTransformer2D& model) {
         const at::Tensor context = gc.io("encoder_hidden_states");  // [2, 10, C]
         // Sample 0 keeps one token, not at position 0 (any position works); sample 1 keeps the golden's tokens.
         at::Tensor mask = gc.io("encoder_attention_mask").clone();
@@ -260,7 +261,7 @@ TEST_CASE("SanaTransformer2D: one-token captions' cross-attention given as const
         cond.caption_constants = model->caption_constants(cond.caption_kv, mask, 1);
         cond.caption_kv.clear();
         CHECK_THAT(refusal(), Catch::Contains("without caption_kv"));
-    }
+    });
 }
 
 TEST_CASE("SanaTransformer2D: matches diffusers on the tiny 4K case (sin-cos positions, interpolation_scale 2)",

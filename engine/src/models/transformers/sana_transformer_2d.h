@@ -123,10 +123,9 @@ public:
     /// by the previous block's forward as its second result); context_k, context_v: the projected caption's keys and
     /// values for attn2 (sdpa_context_kv), [B, H, L, d]; context_bias [B, 1, L] or nullopt; height × width = N (token
     /// grid); hidden_states and norm1 may hold one sample for all B of the caption (the same latent for each:
-    /// widened to B after the self-attention); cross_constant: undefined, or the cross-attention output [S, 1, D]
-    /// of the first S samples (see
-    /// SanaConditioning::caption_constants), which are then not computed. Returns {the block's output [B, N, D],
-    /// following(output) [B, N, D]}.
+    /// widened to B after the self-attention); cross_constant: undefined, or the cross-attention output [S, 1, D] of
+    /// the first S samples (SanaConditioning::caption_constants), which are then not computed. Returns {the block's
+    /// output [B, N, D], following(output) [B, N, D]}.
     std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& hidden_states, const at::Tensor& norm1,
                                               const at::Tensor& context_k, const at::Tensor& context_v,
                                               const std::optional<at::Tensor>& context_bias,
@@ -166,8 +165,8 @@ public:
     std::vector<at::Tensor> caption_kv(const at::Tensor& encoder_hidden_states);
 
     /// SanaConditioning::caption_constants for the first `samples` samples of a caption whose rows there hold exactly
-    /// one token each (the caller knows the mask on the host; checked here only by shape): each block's attn2 on one
-    /// query row against caption_kv(...)'s keys and values and the mask [B, L]. [c₀, c₁, …], each [samples, 1, D].
+    /// one token each (checked: the mask is read on the host, once per run): each block's attn2 on one query row
+    /// against caption_kv(...)'s keys and values and the mask [B, L]. [c₀, c₁, …], each [samples, 1, D].
     std::vector<at::Tensor> caption_constants(const std::vector<at::Tensor>& caption_kv, const at::Tensor& mask,
                                               int64_t samples);
 
