@@ -176,7 +176,8 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor& x, const at::Tensor& y,
                                                                 const at::Tensor& gate, const at::Tensor& shift,
-                                                                const at::Tensor& scale, double eps) {
+                                                                const at::Tensor& scale, double eps,
+                                                                const at::Tensor& y_head) {
     TORCH_CHECK(x.defined() && y.defined() && shift.defined() && scale.defined(),
                 "residual_layer_norm_modulate: x, y, shift and scale must be defined");
     TORCH_CHECK(x.dim() == 3 && y.sizes() == x.sizes() && y.scalar_type() == x.scalar_type(),
@@ -200,11 +201,17 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor
     }
     TORCH_CHECK(at::isFloatingType(x.scalar_type()), "residual_layer_norm_modulate: x must be a floating-point tensor");
     TORCH_CHECK(eps >= 0.0, "residual_layer_norm_modulate: eps must not be negative, got ", eps);
+    TORCH_CHECK(!y_head.defined() || (y_head.dim() == 3 && y_head.size(0) >= 1 && y_head.size(0) <= batch &&
+                                      y_head.size(1) == 1 && y_head.size(2) == dim &&
+                                      y_head.scalar_type() == x.scalar_type() && y_head.device() == x.device()),
+                "residual_layer_norm_modulate: y_head must be [S, 1, D] with 1 <= S <= B = ", batch, ", D = ", dim,
+                ", of x's dtype and device; got ", y_head.defined() ? y_head.sizes() : at::IntArrayRef{});
     RECORD_FUNCTION("kinora::residual_layer_norm_modulate", std::vector<c10::IValue>());  // named in profiles
     if (use_cuda_kernel(x)) {
-        return detail::residual_layer_norm_modulate_cuda(x, y, gate, shift, scale, eps);
+        return detail::residual_layer_norm_modulate_cuda(x, y, gate, shift, scale, eps, y_head);
     }
-    return detail::residual_layer_norm_modulate_cpu(x, y, gate, shift, scale, eps);
+    return detail::residual_layer_norm_modulate_cpu(x, y_head.defined() ? detail::with_y_head(y, y_head) : y, gate,
+                                                    shift, scale, eps);
 }
 
 at::Tensor silu_depthwise_conv3x3_gate_nhwc(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,

@@ -74,6 +74,12 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cpu(const at::Te
     return {layer_norm_modulate_cpu(sum, shift, scale, eps), sum};
 }
 
+at::Tensor with_y_head(const at::Tensor& y, const at::Tensor& y_head) {
+    const int64_t head = y_head.size(0);
+    const at::Tensor broadcast = y_head.expand({head, y.size(1), y.size(2)});
+    return head == y.size(0) ? broadcast.contiguous() : at::cat({broadcast, y.narrow(0, head, y.size(0) - head)}, 0);
+}
+
 at::Tensor silu_depthwise_conv3x3_gate_nhwc_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
     // GLUMBConv between its 1×1 convs, on the token layout: SiLU, conv_depth, value · SiLU(gate), each rounded to
     // the activation dtype as the unfused ops are. x [B, H, W, 2C] is seen as [B, 2C, H, W] (channels-last strides).

@@ -99,15 +99,18 @@ namespace {
 // The modulated LayerNorm by the warp-per-row kernel when everything is of x's dtype with rows of the modulation
 // contiguous (Sana: chunks of its [B, 6, D] tables; the gate may come from another table) and x / y dense: reads
 // shift, scale and gate where they lie.
-// With y: s = x + [gate ·] y into sum. False (nothing ran) when the kernel does not take these tensors.
+// With y: s = x + [gate ·] y into sum; with y_head ([S, 1, D]) the first S samples' y is its row (broadcast). False
+// (nothing ran) when the kernel does not take these tensors.
 bool layer_norm_modulate_rows(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate, const at::Tensor& shift,
-                              const at::Tensor& scale, double eps, const at::Tensor& out, const at::Tensor& sum) {
+                              const at::Tensor& scale, double eps, const at::Tensor& out, const at::Tensor& sum,
+                              const at::Tensor& y_head = {}) {
     const auto dtype = kernel_dtype(x.scalar_type());
     const int64_t batch = shift.size(0);
     bool same = dtype.has_value() && x.is_contiguous() && out.scalar_type() == x.scalar_type();
-    for (const at::Tensor* t : {&shift, &scale, &gate, &y}) {
+    for (const at::Tensor* t : {&shift, &scale, &gate, &y, &y_head}) {
         same = same && (!t->defined() || t->scalar_type() == x.scalar_type());
     }
+    same = same && (!y_head.defined() || y_head.is_contiguous());
     same = same && scale.size(0) == batch && scale.stride(2) == 1 && (batch == 1 || scale.stride(0) == shift.stride(0));
     same = same && (!gate.defined() || gate.stride(2) == 1);
     if (!same || shift.stride(2) != 1 || (y.defined() && !y.is_contiguous())) {
@@ -120,16 +123,18 @@ bool layer_norm_modulate_rows(const at::Tensor& x, const at::Tensor& y, const at
     const void* y_ptr = y.defined() ? y.data_ptr() : nullptr;
     const void* gate_ptr = gate.defined() ? gate.data_ptr() : nullptr;
     void* sum_ptr = y.defined() ? sum.data_ptr() : nullptr;
+    const void* head_ptr = y_head.defined() ? y_head.data_ptr() : nullptr;
+    const int64_t head_samples = y_head.defined() ? y_head.size(0) : 0;
     if (!cuda::layer_norm_modulate_rows_supported(*dtype, rows, dim, x.data_ptr(), shift.data_ptr(), scale.data_ptr(),
-                                                  mod_stride, out.data_ptr(), y_ptr, gate_ptr, gate_stride,
-                                                  sum_ptr)) {
+                                                  mod_stride, out.data_ptr(), y_ptr, gate_ptr, gate_stride, sum_ptr,
+                                                  head_ptr, head_samples)) {
         return false;
     }
     c10::cuda::CUDAGuard guard(x.device());
     C10_CUDA_CHECK(cuda::layer_norm_modulate_rows(*dtype, x.data_ptr(), shift.data_ptr(), scale.data_ptr(), rows, dim,
                                                   x.size(1), mod_stride, static_cast<float>(eps), out.data_ptr(),
                                                   at::cuda::getCurrentCUDAStream(), y_ptr, gate_ptr, gate_stride,
-                                                  sum_ptr));
+                                                  sum_ptr, head_ptr, head_samples));
     return true;
 }
 
@@ -163,17 +168,19 @@ at::Tensor layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& shift
 
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& y,
                                                                      const at::Tensor& gate, const at::Tensor& shift,
-                                                                     const at::Tensor& scale, double eps) {
+                                                                     const at::Tensor& scale, double eps,
+                                                                     const at::Tensor& y_head) {
     // Dense rows, so that the sum (the block's residual stream) stays dense whichever path runs.
     const at::Tensor xc = x.contiguous();
-    const at::Tensor yc = y.contiguous();
+    at::Tensor yc = y.contiguous();
     if (xc.numel() > 0 && shift.size(0) == scale.size(0)) {
         at::Tensor out = at::empty(xc.sizes(), xc.options());
         at::Tensor sum = at::empty(xc.sizes(), xc.options());
-        if (layer_norm_modulate_rows(xc, yc, gate, shift, scale, eps, out, sum)) {
+        if (layer_norm_modulate_rows(xc, yc, gate, shift, scale, eps, out, sum, y_head)) {
             return {out, sum};
         }
     }
+    if (y_head.defined()) yc = with_y_head(yc, y_head);
     // Other dtypes, layouts or broadcasts: the two ops one after the other (each on its own kernel where it has one).
     const at::Tensor sum = gate.defined() ? gated_residual_cuda(xc, gate, yc) : xc + yc;
     return {layer_norm_modulate_cuda(sum, shift, scale, eps), sum};

@@ -45,7 +45,7 @@ at::Tensor gated_residual_cuda(const at::Tensor&, const at::Tensor&, const at::T
 
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor&, const at::Tensor&,
                                                                      const at::Tensor&, const at::Tensor&,
-                                                                     const at::Tensor&, double) {
+                                                                     const at::Tensor&, double, const at::Tensor&) {
     no_cuda("residual_layer_norm_modulate");
 }
 

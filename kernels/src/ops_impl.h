@@ -36,7 +36,11 @@ std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cpu(const at::Te
                                                                     const at::Tensor& scale, double eps);
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate_cuda(const at::Tensor& x, const at::Tensor& y,
                                                                      const at::Tensor& gate, const at::Tensor& shift,
-                                                                     const at::Tensor& scale, double eps);
+                                                                     const at::Tensor& scale, double eps,
+                                                                     const at::Tensor& y_head);
+/// y [B, N, D] with its first S samples replaced by y_head [S, 1, D] broadcast over N (residual_layer_norm_modulate's
+/// y_head, for the paths that take a whole y).
+at::Tensor with_y_head(const at::Tensor& y, const at::Tensor& y_head);
 
 at::Tensor group_norm_cpu(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
                           double eps, bool silu, const at::Tensor& channel_add, const at::Tensor& out);

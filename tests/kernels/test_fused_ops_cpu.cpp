@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <vector>
 
@@ -306,6 +307,34 @@ TEST_CASE("residual_layer_norm_modulate (CPU): the residual sum and the modulate
         CHECK(torch::equal(sum, xb + yb));
         CHECK(torch::equal(out, kernels::layer_norm_modulate(xb + yb, table[3].to(torch::kBFloat16),
                                                              table[4].to(torch::kBFloat16), 1e-6)));
+    }
+    SECTION("y_head: the first samples' y is one row, broadcast; their rows of y are not read") {
+        const auto head = torch::randn({1, 1, 16});
+        auto y_nan = y.clone();
+        y_nan[0].fill_(std::numeric_limits<float>::quiet_NaN());
+        auto y_expected = y.clone();
+        y_expected[0].copy_(head[0].expand({5, 16}));
+        auto [out, sum] = kernels::residual_layer_norm_modulate(x, y_nan, table[5], following[0], following[1], 1e-6,
+                                                                head);
+        auto [ref_out, ref_sum] =
+            kernels::residual_layer_norm_modulate(x, y_expected, table[5], following[0], following[1], 1e-6);
+        CHECK(torch::equal(sum, ref_sum));
+        CHECK(torch::equal(out, ref_out));
+        // Every sample given: y is not read at all.
+        const auto heads = torch::randn({2, 1, 16});
+        auto [out_all, sum_all] = kernels::residual_layer_norm_modulate(
+            x, torch::full_like(y, std::numeric_limits<float>::quiet_NaN()), {}, table[3], table[4], 1e-6, heads);
+        CHECK(torch::equal(sum_all, x + heads));
+        CHECK(torch::equal(out_all, kernels::layer_norm_modulate(x + heads, table[3], table[4], 1e-6)));
+        REQUIRE_THROWS_WITH(
+            kernels::residual_layer_norm_modulate(x, y, {}, table[3], table[4], 1e-6, torch::randn({3, 1, 16})),
+            Catch::Contains("y_head must be [S, 1, D] with 1 <= S <= B = 2"));
+        REQUIRE_THROWS_WITH(
+            kernels::residual_layer_norm_modulate(x, y, {}, table[3], table[4], 1e-6, torch::randn({1, 5, 16})),
+            Catch::Contains("y_head must be [S, 1, D]"));
+        REQUIRE_THROWS_WITH(kernels::residual_layer_norm_modulate(x, y, {}, table[3], table[4], 1e-6,
+                                                                  torch::randn({1, 1, 16}).to(torch::kDouble)),
+                            Catch::Contains("of x's dtype and device"));
     }
     REQUIRE_THROWS_WITH(kernels::residual_layer_norm_modulate(x, y.narrow(1, 0, 4), {}, table[0], table[1], 1e-6),
                         Catch::Contains("of one shape and dtype"));

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -362,6 +363,22 @@ TEST_CASE("residual_layer_norm_modulate (CUDA): the sum and norm equal the separ
         CHECK(torch::equal(out, kernels::layer_norm_modulate(separate_sum, shift.cuda(), scale.cuda(), 1e-6)));
         check_against(sum, ref_sum, dtype);
         check_against(out, ref_out, dtype);
+    }
+    SECTION("y_head: the first sample's y is one row (a constant cross-attention); its rows of y are not read") {
+        const auto head = (torch::randn({1, 1, d}) * 2).to(dtype);
+        auto y_expected = y.clone();
+        y_expected[0].copy_(head[0].expand({shape[1], d}));
+        const auto gc = gated ? gate.cuda() : torch::Tensor();
+        auto [ref_out, ref_sum] = kernels::residual_layer_norm_modulate(x.cuda(), y_expected.cuda(), gc,
+                                                                        next[0].cuda(), next[1].cuda(), 1e-6);
+        auto y_nan = y.cuda();
+        y_nan[0].fill_(std::numeric_limits<float>::quiet_NaN());
+        poison_cuda_allocator();
+        auto [out, sum] = kernels::residual_layer_norm_modulate(x.cuda(), y_nan, gc, next[0].cuda(), next[1].cuda(),
+                                                                1e-6, head.cuda());
+        // The same kernel with the head row read where it lies: bit for bit the run on the filled y.
+        CHECK(torch::equal(sum, ref_sum));
+        CHECK(torch::equal(out, ref_out));
     }
 }
 

@@ -76,11 +76,14 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 /// the next.  s = x + gate · y (as gated_residual) when gate is defined, else x + y (as an add), rounded to x's dtype;
 /// out = layer_norm_modulate(s, shift, scale, eps) of that rounded sum. Returns {out, s}.
 ///   x, y: [B, N, D] of one dtype; gate (or undefined), shift, scale: [B, 1, D] or [1, 1, D].
+///   y_head (or undefined): [S, 1, D] of x's dtype, 1 <= S <= B: the first S samples' y is this row, broadcast over
+///   N (their rows of y are not read and may hold anything), e.g. cross-attention outputs known to be constant.
 /// CPU: exactly those two ops; CUDA: one warp-per-row pass reading x, y and the modulation rows where they lie and
 /// writing s and out (all of x's dtype, dense rows up to 3072 half values); anything else runs the two CUDA ops.
 std::tuple<at::Tensor, at::Tensor> residual_layer_norm_modulate(const at::Tensor& x, const at::Tensor& y,
                                                                 const at::Tensor& gate, const at::Tensor& shift,
-                                                                const at::Tensor& scale, double eps);
+                                                                const at::Tensor& scale, double eps,
+                                                                const at::Tensor& y_head = {});
 
 /// GLUMBConv between its two 1×1 convolutions, on the token layout (channels innermost), SiLU included:
 ///   y = conv2d(SiLU(x), weight, bias, padding 1, groups = 2C);  out = y[..., :C] · SiLU(y[..., C:])

@@ -74,15 +74,18 @@ cudaError_t layer_norm_modulate(DType in_type, DType out_type, const void* x, co
 /// 3072 half / 1536 float32 values, mod_stride a multiple of that vector, 16-byte aligned pointers.
 /// With a residual y ([rows, dim], or null) the row normalised is s = x + y, or x + gate · y with a gate (dim wide, or
 /// null; its rows start at (r / rows_per_batch) · gate_stride), rounded once to `dtype` and written to sum_out
-/// ([rows, dim]; needed with y).
+/// ([rows, dim]; needed with y). With y_head ([y_head_samples, dim], 16-byte aligned, or null) the rows of the first
+/// y_head_samples batches take y_head's row b as their y (broadcast; y's rows of those batches are not read).
 bool layer_norm_modulate_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* shift,
                                         const void* scale, int64_t mod_stride, const void* out,
                                         const void* y = nullptr, const void* gate = nullptr, int64_t gate_stride = 0,
-                                        const void* sum_out = nullptr);
+                                        const void* sum_out = nullptr, const void* y_head = nullptr,
+                                        int64_t y_head_samples = 0);
 cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shift, const void* scale, int64_t rows,
                                      int64_t dim, int64_t rows_per_batch, int64_t mod_stride, float eps, void* out,
                                      cudaStream_t stream, const void* y = nullptr, const void* gate = nullptr,
-                                     int64_t gate_stride = 0, void* sum_out = nullptr);
+                                     int64_t gate_stride = 0, void* sum_out = nullptr, const void* y_head = nullptr,
+                                     int64_t y_head_samples = 0);
 
 /// out[r, :] = x[r, :] · rsqrt(mean(x[r, :]²) + eps) [· weight [+ bias]]. x: [rows, dim] contiguous of in_type;
 /// weight, bias: float32 [dim] or null; out: [rows, dim] contiguous of out_type (in_type or kFloat32).

@@ -134,14 +134,16 @@ __device__ __forceinline__ float centred_rstd(Value&& value, int lane, int vecs,
 // normalised from its rounded values (what the separate residual op leaves). Shift / scale rows of batch b start at
 // b · mod_stride elements, gate rows at b · gate_stride (0 = one row for all). The row stays in registers as packed
 // 16-byte vectors (half the registers of float32 values for 2-byte types), so that a block's warps all fit on an SM.
-// VECS: vectors per lane (compile-time, for registers).
+// y_head (or null): the first y_head_samples batches read y's row from y_head + b · dim, one row for all their rows
+// (a broadcast y; their rows of y are not read). VECS: vectors per lane (compile-time, for registers).
 template <typename scalar_t, int VECS>
 __global__ void __launch_bounds__(kWarpRowThreads)
     layer_norm_modulate_warp_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ y,
                                     const scalar_t* __restrict__ gate, const scalar_t* __restrict__ shift,
                                     const scalar_t* __restrict__ scale, int64_t rows, int dim, int64_t rows_per_batch,
                                     int64_t mod_stride, int64_t gate_stride, float eps, scalar_t* __restrict__ sum_out,
-                                    scalar_t* __restrict__ out) {
+                                    scalar_t* __restrict__ out, const scalar_t* __restrict__ y_head,
+                                    int64_t y_head_samples) {
     constexpr int kN = Vec16<scalar_t>::kN;
     using V = Vec16<scalar_t>;
     const int64_t r = warp_row();
@@ -160,7 +162,7 @@ __global__ void __launch_bounds__(kWarpRowThreads)
             if (lane + 32 * i < vecs) row[i].raw = x_r[lane + 32 * i];
         }
     } else {
-        const uint4* y_r = reinterpret_cast<const uint4*>(y + r * dim);
+        const uint4* y_r = reinterpret_cast<const uint4*>(b < y_head_samples ? y_head + b * dim : y + r * dim);
         const uint4* g_r = gate != nullptr ? reinterpret_cast<const uint4*>(gate + b * gate_stride) : nullptr;
         V a[VECS], b[VECS];
 #pragma unroll
@@ -363,22 +365,26 @@ void dispatch_vecs(int vecs, Fn&& fn) {
 
 bool layer_norm_modulate_rows_supported(DType dtype, int64_t rows, int64_t dim, const void* x, const void* shift,
                                         const void* scale, int64_t mod_stride, const void* out, const void* y,
-                                        const void* gate, int64_t gate_stride, const void* sum_out) {
+                                        const void* gate, int64_t gate_stride, const void* sum_out,
+                                        const void* y_head, int64_t y_head_samples) {
     const int bytes = dtype == DType::kFloat32 ? 4 : 2;
     const int per_vec = 16 / bytes;
     return rows > 0 && dim <= (1 << 30) && warp_row_vecs(dim, bytes) > 0 && mod_stride % per_vec == 0 &&
            gate_stride % per_vec == 0 &&
            aligned16(x) && aligned16(shift) && aligned16(scale) && aligned16(out) &&
            (y == nullptr || (aligned16(y) && sum_out != nullptr && aligned16(sum_out))) &&
-           (gate == nullptr || (y != nullptr && aligned16(gate))) && ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
+           (gate == nullptr || (y != nullptr && aligned16(gate))) &&
+           (y_head == nullptr ? y_head_samples == 0 : (y != nullptr && y_head_samples > 0 && aligned16(y_head))) &&
+           ceil_div(rows, kWarpRowThreads / 32) <= kMaxGridX;
 }
 
 cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shift, const void* scale, int64_t rows,
                                      int64_t dim, int64_t rows_per_batch, int64_t mod_stride, float eps, void* out,
                                      cudaStream_t stream, const void* y, const void* gate, int64_t gate_stride,
-                                     void* sum_out) {
+                                     void* sum_out, const void* y_head, int64_t y_head_samples) {
     if (rows_per_batch <= 0 || !layer_norm_modulate_rows_supported(dtype, rows, dim, x, shift, scale, mod_stride, out,
-                                                                   y, gate, gate_stride, sum_out)) {
+                                                                   y, gate, gate_stride, sum_out, y_head,
+                                                                   y_head_samples)) {
         return cudaErrorInvalidValue;
     }
     const int vecs = warp_row_vecs(dim, dtype == DType::kFloat32 ? 4 : 2);
@@ -390,7 +396,7 @@ cudaError_t layer_norm_modulate_rows(DType dtype, const void* x, const void* shi
                 static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(y), static_cast<const scalar_t*>(gate),
                 static_cast<const scalar_t*>(shift), static_cast<const scalar_t*>(scale), rows, static_cast<int>(dim),
                 rows_per_batch, mod_stride, gate_stride, eps, static_cast<scalar_t*>(sum_out),
-                static_cast<scalar_t*>(out));
+                static_cast<scalar_t*>(out), static_cast<const scalar_t*>(y_head), y_head_samples);
         });
     });
     return ok ? cudaGetLastError() : cudaErrorInvalidValue;
