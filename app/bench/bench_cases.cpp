@@ -441,6 +441,7 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
 
     // The last run's prompt embeddings (kept by reference: nothing is computed for them inside the timed runs).
     std::optional<pipelines::PromptEmbedding> run_positive, run_negative;
+    std::vector<int64_t> tokens_encoded;  // per sample (negative first with CFG): the tokens Gemma-2 read
 
     // One end-to-end run: text encoding, then the engine's generate_sana (latents, denoising, DC-AE decode,
     // post-processing to a float CPU image), with stage marks.
@@ -455,12 +456,21 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             opts.scm_timesteps = unwrap(schedulers::scm_timesteps(t));
         }
         if (clock) clock->start();
-        // encode_sana_prompt after its tokenizer: the same checks, graphs and instruction drop as the app's.
-        opts.prompt_embeds = pipelines::encode_sana_tokens(*pipe, positive_tokens.ids, positive_tokens.mask, keep);
+        // generate_sana's encoding after its tokenizer: the same checks, graphs and instruction drop as the app's, and
+        // with --trim-caption only the token prefix of the kept caption length (encode_sana_run_prompts).
+        pipelines::SanaCaptionSource positive_source;
+        positive_source.tokens = {positive_tokens.ids, positive_tokens.mask};
+        std::optional<pipelines::SanaCaptionSource> negative_source;
         if (cfg) {
-            opts.negative_prompt_embeds =
-                pipelines::encode_sana_tokens(*pipe, negative_tokens.ids, negative_tokens.mask, keep);
+            negative_source.emplace();
+            negative_source->tokens = {negative_tokens.ids, negative_tokens.mask};
         }
+        pipelines::SanaRunPrompts prompts = pipelines::encode_sana_run_prompts(*pipe, positive_source, negative_source,
+                                                                               static_cast<int>(keep), o.trim_caption);
+        opts.prompt_embeds = prompts.positive;
+        opts.negative_prompt_embeds = prompts.negative;
+        tokens_encoded = cfg ? std::vector<int64_t>{prompts.negative_tokens_encoded, prompts.positive_tokens_encoded}
+                             : std::vector<int64_t>{prompts.positive_tokens_encoded};
         run_positive = opts.prompt_embeds;
         run_negative = opts.negative_prompt_embeds;
         if (clock) clock->mark("text_encode");
@@ -626,12 +636,13 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
         // What the pipeline runs' cross-attention attended to.
         const at::Tensor tokens = step_caption->mask.ne(0).sum(1).to(at::kCPU).contiguous();
         result["caption"] = {
-            {"positions", run_positive->mask.size(1)},
-            {"tokens_per_sample", std::vector<int64_t>(tokens.data_ptr<int64_t>(),
-                                                       tokens.data_ptr<int64_t>() + tokens.numel())},
+            {"positions", keep},  // the caption's length (with --trim-caption the runs' embeddings hold fewer)
+            {"tokens_per_sample",
+             std::vector<int64_t>(tokens.data_ptr<int64_t>(), tokens.data_ptr<int64_t>() + tokens.numel())},
             {"trim", o.trim_caption},
             {"positions_attended", step_caption->mask.size(1)},
             {"one_token_samples_given", step_caption->one_token_samples},
+            {"tokens_encoded", tokens_encoded},
         };
     }
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);

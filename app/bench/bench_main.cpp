@@ -55,8 +55,9 @@ Usage: kinora-bench [options]
   --graphs on|off     the denoiser step (Sana / Sprint transformer, LVDM UNet) and Gemma-2 through CUDA graphs
                       (default on; the same switch as KINORA_DISABLE_CUDA_GRAPHS=1); no effect on the CPU
   --trim-caption on|off  Sana / Sprint: skip the caption's padding and the empty negative prompt's cross-attention
-                      in the pipeline runs (default on, as the engine does); off attends to all 300 positions of
-                      both prompts at every step, as diffusers does
+                      in the pipeline runs, and encode only the prompt tokens the kept positions need (default on,
+                      as the engine does); off encodes and attends to all 300 positions of both prompts at every
+                      step, as diffusers does
   --channels-last on|off  channels-last layout in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)

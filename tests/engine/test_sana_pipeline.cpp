@@ -48,6 +48,22 @@ void check_latents(const test_support::GoldenCase& gc, const SanaTrace& trace) {
     }
 }
 
+// encode_sana_prompt's full encoding (all 300 positions, as diffusers returns them) against the golden's.
+void check_full_encoding(const test_support::GoldenCase& gc, engine::pipelines::SanaPipeline& pipe,
+                         const engine::pipelines::SanaGenerateOptions& o) {
+    torch::NoGradGuard no_grad;
+    const auto positive =
+        engine::pipelines::encode_sana_prompt(pipe, o.prompt, o.use_instruction, o.max_sequence_length);
+    CHECK(positive.mask.equal(gc.io("prompt_attention_mask")));
+    CHECK_MAXDIFF_REL(positive.embeds, gc.io("prompt_embeds"), 1e-4);
+    if (gc.has_io("negative_prompt_embeds")) {
+        const auto negative =
+            engine::pipelines::encode_sana_prompt(pipe, o.negative_prompt, false, o.max_sequence_length);
+        CHECK(negative.mask.equal(gc.io("negative_prompt_attention_mask")));
+        CHECK_MAXDIFF_REL(negative.embeds, gc.io("negative_prompt_embeds"), 1e-4);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("sana pipeline: prompt embeddings, every step's latents and the image match diffusers", "[pipelines]") {
@@ -60,11 +76,8 @@ TEST_CASE("sana pipeline: prompt embeddings, every step's latents and the image 
     torch::NoGradGuard no_grad;
     at::Tensor image = engine::pipelines::generate_sana(*pipe, *options, {}, &trace);
 
-    CHECK(trace.prompt.mask.equal(gc.io("prompt_attention_mask")));
-    CHECK_MAXDIFF_REL(trace.prompt.embeds, gc.io("prompt_embeds"), 1e-4);
-    REQUIRE(trace.negative.has_value());
-    CHECK(trace.negative->mask.equal(gc.io("negative_prompt_attention_mask")));
-    CHECK_MAXDIFF_REL(trace.negative->embeds, gc.io("negative_prompt_embeds"), 1e-4);
+    test_support::check_sana_trace_prompts(gc, trace, 64);
+    check_full_encoding(gc, *pipe, *options);
     check_latents(gc, trace);
     REQUIRE_MAXDIFF_REL(image, gc.io("image"), 2e-3);
 }
@@ -80,9 +93,8 @@ TEST_CASE("sana-sprint pipeline: prompt embeddings, every step's latents and the
     torch::NoGradGuard no_grad;
     at::Tensor image = engine::pipelines::generate_sana(*pipe, *options, {}, &trace);
 
-    CHECK(trace.prompt.mask.equal(gc.io("prompt_attention_mask")));
-    CHECK_MAXDIFF_REL(trace.prompt.embeds, gc.io("prompt_embeds"), 1e-4);
-    CHECK_FALSE(trace.negative.has_value());
+    test_support::check_sana_trace_prompts(gc, trace, 64);
+    check_full_encoding(gc, *pipe, *options);
     check_latents(gc, trace);
     REQUIRE_MAXDIFF_REL(image, gc.io("image"), 2e-3);
 }
@@ -242,8 +254,241 @@ TEST_CASE("sana pipelines: dropping the caption's padding gives the image of all
             CHECK_MAXDIFF_REL(trimmed.latents_per_step[i], full.latents_per_step[i], 1e-5);
         }
         CHECK_MAXDIFF_REL(trimmed_image, full_image, 1e-5);
-        // The trace keeps the prompt as encoded: all 300 positions.
-        CHECK(trimmed.prompt.embeds.size(1) == 300);
+        // The trace holds what the steps read: the given embeddings' first 64 positions (all 300 untrimmed).
+        CHECK(trimmed.prompt.embeds.size(1) == 64);
+        CHECK(trimmed.prompt.embeds.equal(options->prompt_embeds->embeds.narrow(1, 0, 64)));
+        CHECK(full.prompt.embeds.size(1) == 300);
+    }
+}
+
+namespace {
+
+using engine::pipelines::PromptEmbedding;
+using engine::pipelines::SanaPipeline;
+
+constexpr int kMaxSequence = 300;
+
+// A prompt whose encoding keeps `keep` caption positions (sana_caption_keep_length of its encoded mask): "a fox"
+// grown phrase by phrase (the tiny tokenizer's token counts decide where it lands).
+std::string prompt_keeping(const SanaPipeline& pipe, bool instruction, int64_t keep) {
+    std::string prompt = "a fox";
+    for (int i = 0; i < 200; ++i) {
+        const auto tokens = engine::pipelines::tokenize_sana_prompt(pipe, prompt, instruction, kMaxSequence);
+        const at::Tensor mask = engine::pipelines::sana_encoded_mask(tokens.mask, kMaxSequence);
+        const int64_t k = engine::pipelines::sana_caption_keep_length(mask);
+        if (k == keep) return prompt;
+        if (k > keep) break;
+        prompt += " and a red fox";
+    }
+    FAIL("no prompt keeps " << keep << " positions");
+    return "";
+}
+
+// The input positions of the first `keep` encoded positions, written out here (not the pipeline's helper): <bos>,
+// then the last kMaxSequence - 1 of L (output j >= 1 is input L - 299 + j - 1); the first `keep` when L <= 300.
+at::Tensor encoded_index(int64_t length, int64_t keep) {
+    std::vector<int64_t> v;
+    for (int64_t j = 0; j < keep; ++j) v.push_back(length <= kMaxSequence || j == 0 ? j : length - 299 + j - 1);
+    return at::tensor(v, at::kLong);
+}
+
+struct TracedRun {
+    SanaTrace trace;
+    at::Tensor image;
+};
+
+TracedRun run_traced(SanaPipeline& pipe, const engine::pipelines::SanaGenerateOptions& o) {
+    torch::NoGradGuard no_grad;
+    TracedRun r;
+    r.image = engine::pipelines::generate_sana(pipe, o, {}, &r.trace);
+    return r;
+}
+
+// Runs generate_sana with `o` (trim_caption on) and checks that every step's latents and the image agree to 1e-5 with
+// `full`, a run with trim_caption off; returns the trimmed run's trace.
+SanaTrace check_trimmed_run(SanaPipeline& pipe, const engine::pipelines::SanaGenerateOptions& o,
+                            const TracedRun& full) {
+    REQUIRE(o.trim_caption);
+    const TracedRun trimmed = run_traced(pipe, o);
+    REQUIRE(trimmed.trace.latents_per_step.size() == full.trace.latents_per_step.size());
+    for (size_t i = 0; i < full.trace.latents_per_step.size(); ++i) {
+        CAPTURE(i);
+        CHECK_MAXDIFF_REL(trimmed.trace.latents_per_step[i], full.trace.latents_per_step[i], 1e-5);
+    }
+    CHECK_MAXDIFF_REL(trimmed.image, full.image, 1e-5);
+    return trimmed.trace;
+}
+
+TracedRun untrimmed_run(SanaPipeline& pipe, engine::pipelines::SanaGenerateOptions o) {
+    o.trim_caption = false;
+    return run_traced(pipe, o);
+}
+
+// A trace's prompt embedding against the first `keep` positions of a full one.
+void check_prefix(const PromptEmbedding& got, const PromptEmbedding& full, int64_t keep) {
+    REQUIRE(got.embeds.size(1) == keep);
+    REQUIRE(full.embeds.size(1) == kMaxSequence);
+    CHECK(got.mask.equal(full.mask.narrow(1, 0, keep)));
+    CHECK_ALLCLOSE(got.embeds, full.embeds.narrow(1, 0, keep), 0.0, 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("sana text encoder: the trimmed encoding is the first K positions of the full one", "[pipelines]") {
+    // Gemma-2 is causal and the padding is on the right: the prefix of the tokens up to the last kept position gives
+    // the kept positions. With the instruction (L ≈ 478 tokens) the kept positions are <bos> and the ones after the
+    // instruction, so the prefix is L - 300 + K tokens; without it, K.
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    auto pipe = load(gc);
+    torch::NoGradGuard no_grad;
+    for (const bool instruction : {true, false}) {
+        for (const int64_t keep : {int64_t{64}, int64_t{128}, int64_t{300}}) {
+            CAPTURE(instruction, keep);
+            const std::string prompt = keep == 64 ? request_from(gc).prompt : prompt_keeping(*pipe, instruction, keep);
+            const auto tokens = engine::pipelines::tokenize_sana_prompt(*pipe, prompt, instruction, kMaxSequence);
+            const int64_t length = tokens.ids.size(1);
+            CHECK((length > kMaxSequence) == instruction);
+            const int64_t prefix = instruction ? length - kMaxSequence + keep : keep;
+            CHECK(engine::pipelines::sana_encoder_prefix_length(length, kMaxSequence, keep) == prefix);
+
+            const PromptEmbedding full =
+                engine::pipelines::encode_sana_tokens(*pipe, tokens.ids, tokens.mask, kMaxSequence);
+            REQUIRE(full.embeds.size(1) == kMaxSequence);
+            CHECK(full.mask.equal(engine::pipelines::sana_encoded_mask(tokens.mask, kMaxSequence)));
+            REQUIRE(engine::pipelines::sana_caption_keep_length(full.mask) == keep);
+            const PromptEmbedding trimmed =
+                engine::pipelines::encode_sana_tokens(*pipe, tokens.ids, tokens.mask, kMaxSequence, keep);
+            check_prefix(trimmed, full, keep);
+            // The tokens the kept positions come from, and the prompt path (tokenizer, then the same encoding).
+            CHECK(trimmed.mask.equal(tokens.mask.index_select(1, encoded_index(length, keep))));
+            const PromptEmbedding via_prompt =
+                engine::pipelines::encode_sana_prompt(*pipe, prompt, instruction, kMaxSequence, keep);
+            CHECK(via_prompt.embeds.equal(trimmed.embeds));
+            CHECK(via_prompt.mask.equal(trimmed.mask));
+        }
+    }
+    const auto tokens = engine::pipelines::tokenize_sana_prompt(*pipe, "a cat", true, kMaxSequence);
+    CHECK_THROWS_AS(engine::pipelines::encode_sana_tokens(*pipe, tokens.ids, tokens.mask, kMaxSequence, 301),
+                    engine::core::EngineError);
+    CHECK_THROWS_AS(engine::pipelines::encode_sana_tokens(*pipe, tokens.ids, tokens.mask, kMaxSequence, 0),
+                    engine::core::EngineError);
+}
+
+TEST_CASE("sana text encoder: a trimmed encoding runs Gemma-2 over the token prefix alone", "[pipelines]") {
+    // The tokens' values cannot show how many tokens the encoder read (causal attention). A short sliding window can:
+    // a padding query whose window holds only padding attends evenly to every key the encoder was given, so those
+    // positions differ between inputs of different lengths. With a window of 4 the trimmed encoding must be the
+    // model's forward over exactly the first L - 300 + K tokens (with the instruction) or K (without), not one more.
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    auto pipe = load(gc);
+    pipe->text_encoder->config.sliding_window = 4;
+    torch::NoGradGuard no_grad;
+    for (const bool instruction : {true, false}) {
+        CAPTURE(instruction);
+        const auto tokens =
+            engine::pipelines::tokenize_sana_prompt(*pipe, request_from(gc).prompt, instruction, kMaxSequence);
+        const int64_t length = tokens.ids.size(1);
+        const int64_t keep = 64;
+        const int64_t prefix = instruction ? length - kMaxSequence + keep : keep;
+        auto forward_over = [&](int64_t n) {
+            const at::Tensor out = pipe->text_encoder->forward(tokens.ids.narrow(1, 0, n).contiguous(),
+                                                               tokens.mask.narrow(1, 0, n).contiguous());
+            return out.index_select(1, encoded_index(length, keep));
+        };
+        const PromptEmbedding trimmed =
+            engine::pipelines::encode_sana_tokens(*pipe, tokens.ids, tokens.mask, kMaxSequence, keep);
+        CHECK_ALLCLOSE(trimmed.embeds, forward_over(prefix), 0.0, 1e-6);
+        CHECK_FALSE(trimmed.embeds.allclose(forward_over(prefix + 1), 0.0, 1e-4));
+    }
+}
+
+TEST_CASE("sana pipelines: the trimmed run through the tokenizer and text encoder gives the full run's image",
+          "[pipelines]") {
+    // generate_sana tokenizes, encodes only the prefix the kept caption needs, and the steps read those positions:
+    // the same latents and image as the untrimmed run, which encodes and attends to all 300 positions.
+    for (const char* name : {"sana_pipeline_tiny", "sana_sprint_pipeline_tiny"}) {
+        auto gc = test_support::GoldenCase::load(name);
+        auto pipe = load(gc);
+        auto options = engine::pipelines::resolve_sana_options(*pipe, request_from(gc));
+        REQUIRE(options.has_value());
+        REQUIRE_FALSE(options->prompt_embeds);
+        const bool cfg = pipe->variant == engine::pipelines::SanaVariant::Sana;
+        std::vector<std::pair<std::string, int64_t>> prompts = {{options->prompt, 64}};
+        if (cfg) prompts.emplace_back(prompt_keeping(*pipe, true, 128), 128);  // the longer row decides
+        for (const auto& [prompt, keep] : prompts) {
+            CAPTURE(name, keep);
+            auto o = *options;
+            o.prompt = prompt;
+            const TracedRun full = untrimmed_run(*pipe, o);
+            const SanaTrace trimmed = check_trimmed_run(*pipe, o, full);
+            check_prefix(trimmed.prompt, full.trace.prompt, keep);
+            REQUIRE(trimmed.negative.has_value() == cfg);
+            if (cfg) check_prefix(*trimmed.negative, *full.trace.negative, keep);
+        }
+    }
+}
+
+TEST_CASE("sana pipeline: one side given as full-length embeddings and the other encoded", "[pipelines]") {
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    auto pipe = load(gc);
+    auto resolved = engine::pipelines::resolve_sana_options(*pipe, request_from(gc));
+    REQUIRE(resolved.has_value());
+    torch::NoGradGuard no_grad;
+    for (const int64_t keep : {int64_t{64}, int64_t{128}}) {
+        auto o = *resolved;
+        if (keep == 128) o.prompt = prompt_keeping(*pipe, true, 128);
+        const PromptEmbedding positive = engine::pipelines::encode_sana_prompt(*pipe, o.prompt, true, kMaxSequence);
+        const PromptEmbedding negative =
+            engine::pipelines::encode_sana_prompt(*pipe, o.negative_prompt, false, kMaxSequence);
+        // The reference: both sides encoded in full, every step attending to all 300 positions.
+        const TracedRun full = untrimmed_run(*pipe, o);
+        for (const bool give_positive : {true, false}) {
+            CAPTURE(keep, give_positive);
+            auto given = o;
+            if (give_positive) {
+                given.prompt_embeds = positive;
+            } else {
+                given.negative_prompt_embeds = negative;
+            }
+            const SanaTrace trimmed = check_trimmed_run(*pipe, given, full);
+            check_prefix(trimmed.prompt, positive, keep);
+            REQUIRE(trimmed.negative.has_value());
+            check_prefix(*trimmed.negative, negative, keep);
+            // The given side is narrowed (not encoded again); the other is encoded over its prefix alone.
+            const PromptEmbedding& given_side = give_positive ? positive : negative;
+            const PromptEmbedding& traced = give_positive ? trimmed.prompt : *trimmed.negative;
+            CHECK(traced.embeds.equal(given_side.embeds.narrow(1, 0, keep)));
+
+            engine::pipelines::SanaCaptionSource pos, neg;
+            if (give_positive) {
+                pos.given = positive;
+                neg.tokens = engine::pipelines::tokenize_sana_prompt(*pipe, o.negative_prompt, false, kMaxSequence);
+            } else {
+                neg.given = negative;
+                pos.tokens = engine::pipelines::tokenize_sana_prompt(*pipe, o.prompt, true, kMaxSequence);
+            }
+            const auto run = engine::pipelines::encode_sana_run_prompts(*pipe, pos, neg, kMaxSequence, true);
+            const int64_t instruction_length = give_positive ? 0 : pos.tokens.ids.size(1);
+            CHECK(run.positive_tokens_encoded == (give_positive ? 0 : instruction_length - kMaxSequence + keep));
+            CHECK(run.negative_tokens_encoded == (give_positive ? keep : 0));
+            CHECK(run.positive.embeds.size(1) == keep);
+            CHECK(run.negative->embeds.size(1) == keep);
+        }
+    }
+    // Sides of different lengths cannot be concatenated: a clear error before anything is encoded, trimmed or not.
+    for (const bool trim : {true, false}) {
+        CAPTURE(trim);
+        auto o = *resolved;
+        o.trim_caption = trim;
+        PromptEmbedding short_positive = engine::pipelines::encode_sana_prompt(*pipe, o.prompt, true, kMaxSequence, 64);
+        o.prompt_embeds = short_positive;
+        try {
+            engine::pipelines::generate_sana(*pipe, o, {}, nullptr);
+            FAIL("sides of 64 and 300 positions were accepted");
+        } catch (const engine::core::EngineError& e) {
+            CHECK(e.code() == engine::ErrorCode::InvalidRequest);
+            CHECK_THAT(std::string(e.what()), Catch::Contains("different lengths"));
+        }
     }
 }
 
@@ -501,6 +746,57 @@ TEST_CASE("sana pipeline (CUDA): the text encoder's CUDA graphs give the eager e
     CHECK(runner->captures() == 2);
     CHECK(runner->replays() == 6);  // the call that captures replays too
     CHECK(eager.value()->text_encoder_graphs == nullptr);
+}
+
+// The trimmed encodings through CUDA graphs: every prefix shape a run can ask for (kept lengths 64, 128 and 300, with
+// the instruction's length and without: kSanaTextEncoderGraphs of them) is captured once, then replayed, and gives
+// the eager encoding.
+TEST_CASE("sana pipeline (CUDA): trimmed encodings through the text encoder's CUDA graphs give the eager ones",
+          "[.cuda][pipelines]") {
+    if (!torch::cuda::is_available() || !engine::runtime::cuda_graphs_built() ||
+        !engine::runtime::cuda_graphs_allowed_by_env()) {
+        WARN("no CUDA device, or CUDA graphs off");
+        return;
+    }
+    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    engine::pipelines::SanaLoadOptions lo;
+    lo.device = c10::Device(c10::kCUDA, 0);
+    lo.dtype = at::kBFloat16;
+    lo.vae_dtype = at::kBFloat16;
+    lo.cuda_graphs = true;
+    auto graphed = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
+    lo.cuda_graphs = false;
+    auto eager = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
+    REQUIRE(graphed.has_value());
+    REQUIRE(eager.has_value());
+    c10::InferenceMode inference;
+    const int64_t vocab = graphed.value()->text_encoder->config.vocab_size;
+    torch::manual_seed(5);
+    int64_t shapes = 0;
+    for (const auto& [length, real] : std::vector<std::pair<int64_t, int64_t>>{{478, 190}, {300, 1}}) {
+        at::Tensor ids = at::randint(4, vocab, {1, length}, at::kLong);
+        at::Tensor mask = at::zeros({1, length}, at::kLong);
+        mask.narrow(1, 0, real).fill_(1);
+        ids.masked_fill_(mask == 0, 0);
+        for (const int64_t keep : {int64_t{64}, int64_t{128}, int64_t{300}}) {
+            const auto expected = engine::pipelines::encode_sana_tokens(*eager.value(), ids, mask, 300, keep);
+            REQUIRE(expected.embeds.size(1) == keep);
+            ++shapes;
+            for (int i = 0; i < 2; ++i) {
+                const auto got = engine::pipelines::encode_sana_tokens(*graphed.value(), ids, mask, 300, keep);
+                CAPTURE(length, keep, i);
+                CHECK(got.embeds.equal(expected.embeds));
+                CHECK(got.mask.equal(expected.mask));
+            }
+        }
+    }
+    const auto& runner = graphed.value()->text_encoder_graphs;
+    REQUIRE(runner != nullptr);
+    CHECK_FALSE(runner->failed());
+    CHECK(shapes == engine::pipelines::kSanaTextEncoderGraphs);
+    CHECK(runner->captures() == shapes);
+    CHECK(runner->replays() == 2 * shapes);
+    CHECK(runner->eager_calls() == 0);
 }
 
 // bf16 is judged by the relative L2 error against the float32 reference: within 1e-2 (issue #9), or within what

@@ -1,7 +1,11 @@
 #include "support/sana_golden.h"
 
+#include <catch2/catch.hpp>
+
 #include <cstdint>
 #include <string>
+
+#include "support/tensor_checks.h"
 
 namespace test_support {
 
@@ -24,6 +28,18 @@ void use_golden_prompt_embeddings(const GoldenCase& gc, engine::pipelines::SanaG
     if (gc.has_io("negative_prompt_embeds")) {
         options.negative_prompt_embeds =
             engine::pipelines::PromptEmbedding{gc.io("negative_prompt_embeds"), gc.io("negative_prompt_attention_mask")};
+    }
+}
+
+void check_sana_trace_prompts(const GoldenCase& gc, const engine::pipelines::SanaTrace& trace, int64_t kept) {
+    REQUIRE(trace.prompt.embeds.size(1) == kept);
+    CHECK(trace.prompt.mask.equal(gc.io("prompt_attention_mask").narrow(1, 0, kept)));
+    CHECK_MAXDIFF_REL(trace.prompt.embeds, gc.io("prompt_embeds").narrow(1, 0, kept), 1e-4);
+    REQUIRE(trace.negative.has_value() == gc.has_io("negative_prompt_embeds"));
+    if (trace.negative) {
+        REQUIRE(trace.negative->embeds.size(1) == kept);
+        CHECK(trace.negative->mask.equal(gc.io("negative_prompt_attention_mask").narrow(1, 0, kept)));
+        CHECK_MAXDIFF_REL(trace.negative->embeds, gc.io("negative_prompt_embeds").narrow(1, 0, kept), 1e-4);
     }
 }
 

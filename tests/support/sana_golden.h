@@ -16,4 +16,9 @@ engine::TextToImageRequest sana_request_from(const GoldenCase& gc);
 /// skips the text encoder.
 void use_golden_prompt_embeddings(const GoldenCase& gc, engine::pipelines::SanaGenerateOptions& options);
 
+/// Checks a run's prompt embeddings (SanaTrace::prompt, ::negative) against the golden's: `kept` positions (the run's
+/// kept caption length; the trace holds those alone with trim_caption), equal to the golden's first `kept` (masks
+/// equal, embeddings within 1e-4 relative); a negative one exactly when the golden has one.
+void check_sana_trace_prompts(const GoldenCase& gc, const engine::pipelines::SanaTrace& trace, int64_t kept);
+
 }  // namespace test_support

@@ -252,8 +252,9 @@ at::Tensor text_encoder_forward(SanaPipeline& pipe, const at::Tensor& ids, const
     if (!pipe.text_encoder_graphs || pipe.text_encoder_graphs_of != pipe.text_encoder.get()) {
         models::Gemma2Model model = pipe.text_encoder;  // shares the module
         pipe.text_encoder_graphs = std::make_shared<runtime::CudaGraphRunner>(
-            "Gemma2", [model](const std::vector<at::Tensor>& in) mutable { return model->forward_checked(in[0], in[1]); },
-            /*max_graphs=*/2);
+            "Gemma2",
+            [model](const std::vector<at::Tensor>& in) mutable { return model->forward_checked(in[0], in[1]); },
+            kSanaTextEncoderGraphs);
         pipe.text_encoder_graphs_of = pipe.text_encoder.get();
     }
     return pipe.text_encoder_graphs->run({ids, token_mask});
@@ -261,8 +262,8 @@ at::Tensor text_encoder_forward(SanaPipeline& pipe, const at::Tensor& ids, const
 
 }  // namespace
 
-PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
-                                   int max_sequence_length) {
+SanaPromptTokens tokenize_sana_prompt(const SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                      int max_sequence_length) {
     core::require(max_sequence_length >= 2, ErrorCode::InvalidRequest, "max sequence length must be at least 2");
     if (!pipe.tokenizer) {
         throw EngineError(pipe.tokenizer_error ? *pipe.tokenizer_error
@@ -286,27 +287,134 @@ PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt
                               ". Shorten it (the rest would be ignored).");
     }
     const auto batch = core::unwrap(pipe.tokenizer->encode_padded({text}, max_length, tokenizers::Truncation::Right));
-    return encode_sana_tokens(pipe, to_long_tensor(batch.input_ids, 1, max_length),
-                              to_long_tensor(batch.attention_mask, 1, max_length), max_sequence_length);
+    return SanaPromptTokens{to_long_tensor(batch.input_ids, 1, max_length),
+                            to_long_tensor(batch.attention_mask, 1, max_length)};
+}
+
+PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                   int max_sequence_length, std::optional<int64_t> keep) {
+    const SanaPromptTokens tokens = tokenize_sana_prompt(pipe, prompt, use_instruction, max_sequence_length);
+    return encode_sana_tokens(pipe, tokens.ids, tokens.mask, max_sequence_length, keep);
+}
+
+namespace {
+
+// The input positions of encode_sana_tokens' first `keep` outputs for L tokens: 0..keep-1 when L <= max; else <bos>
+// and the positions from L - (max - 1) on (the last max - 1 positions: what drops the instruction).
+at::Tensor encoded_positions(int64_t length, int max_sequence_length, int64_t keep) {
+    std::vector<int64_t> select;
+    select.reserve(static_cast<size_t>(keep));
+    if (length <= max_sequence_length) {
+        for (int64_t j = 0; j < keep; ++j) select.push_back(j);
+    } else {
+        select.push_back(0);
+        const int64_t first = length - (max_sequence_length - 1);  // output position 1
+        for (int64_t j = 1; j < keep; ++j) select.push_back(first + (j - 1));
+    }
+    return at::tensor(select, at::kLong);
+}
+
+}  // namespace
+
+int64_t sana_encoder_prefix_length(int64_t length, int max_sequence_length, int64_t keep) {
+    if (length <= max_sequence_length) return keep;
+    if (keep <= 1) return 1;                     // <bos> alone
+    return length - max_sequence_length + keep;  // the input position of output keep - 1, + 1
+}
+
+at::Tensor sana_encoded_mask(const at::Tensor& mask, int max_sequence_length) {
+    TORCH_CHECK(mask.defined() && mask.dim() == 2, "sana_encoded_mask: the mask must be [B, L]");
+    const int64_t length = mask.size(1);
+    const at::Tensor kept = mask.to(at::kLong);
+    if (length <= max_sequence_length) return kept;
+    return kept.index_select(1, encoded_positions(length, max_sequence_length, max_sequence_length).to(mask.device()));
 }
 
 PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& mask,
-                                   int max_sequence_length) {
+                                   int max_sequence_length, std::optional<int64_t> keep) {
+    core::require(max_sequence_length >= 1, ErrorCode::InvalidRequest, "max sequence length must be at least 1");
     pipe.ensure_text_encoder();
     pipe.text_encoder->check_inputs(ids, mask);  // CPU ids: no device sync
-    const auto device = pipe.text_encoder->options().device();
-    at::Tensor embeds = text_encoder_forward(pipe, ids.to(device, at::kLong), mask.to(device, at::kBool));  // [1, L, D]
-    at::Tensor kept_mask = mask.to(at::kLong);
     const int64_t length = ids.size(1);
+    const int64_t positions = std::min<int64_t>(length, max_sequence_length);
+    const int64_t kept = keep.value_or(positions);
+    core::require(
+        kept >= 1 && kept <= positions, ErrorCode::InvalidRequest,
+        "encode_sana_tokens: cannot keep " + std::to_string(kept) + " of " + std::to_string(positions) + " positions");
+    // Causal attention and padding on the right: the kept positions need only the tokens up to the last of them.
+    const int64_t prefix = sana_encoder_prefix_length(length, max_sequence_length, kept);
+    at::Tensor prefix_ids = ids, prefix_mask = mask;
+    if (prefix < length) {
+        prefix_ids = ids.narrow(1, 0, prefix).clone(at::MemoryFormat::Contiguous);
+        prefix_mask = mask.narrow(1, 0, prefix).clone(at::MemoryFormat::Contiguous);
+    }
+    const auto device = pipe.text_encoder->options().device();
+    at::Tensor embeds = text_encoder_forward(pipe, prefix_ids.to(device, at::kLong),
+                                             prefix_mask.to(device, at::kBool));  // [1, prefix, D]
+    at::Tensor kept_mask = mask.to(at::kLong);
     if (length > max_sequence_length) {
-        // Keep <bos> and the last max_sequence_length - 1 positions (drops the instruction).
-        std::vector<int64_t> select = {0};
-        for (int64_t i = length - (max_sequence_length - 1); i < length; ++i) select.push_back(i);
-        at::Tensor index = at::tensor(select, at::kLong);
-        embeds = embeds.index_select(1, index.to(device));  // [1, max_sequence_length, D]
+        const at::Tensor index = encoded_positions(length, max_sequence_length, kept);  // all below prefix
+        embeds = embeds.index_select(1, index.to(device));                              // [1, kept, D]
         kept_mask = kept_mask.index_select(1, index.to(kept_mask.device()));
+    } else if (kept < length) {
+        kept_mask = kept_mask.narrow(1, 0, kept);  // the embeddings are the kept prefix already
     }
     return PromptEmbedding{embeds, kept_mask.to(device)};
+}
+
+SanaRunPrompts encode_sana_run_prompts(SanaPipeline& pipe, const SanaCaptionSource& positive,
+                                       const std::optional<SanaCaptionSource>& negative, int max_sequence_length,
+                                       bool trim, const std::function<void()>& cancel_point) {
+    // The sides' masks as the denoiser gets them, on the host (negative first, as generate_sana concatenates them).
+    std::vector<const SanaCaptionSource*> sides;
+    if (negative) sides.push_back(&*negative);
+    sides.push_back(&positive);
+    std::vector<at::Tensor> masks;
+    for (const SanaCaptionSource* side : sides) {
+        if (side->given) {
+            const at::Tensor& m = side->given->mask;
+            core::require(m.defined() && m.dim() == 2 && side->given->embeds.defined() &&
+                              side->given->embeds.dim() == 3 && side->given->embeds.size(1) == m.size(1),
+                          ErrorCode::InvalidRequest, "Given prompt embeddings must be [B, L, D] with a mask [B, L].");
+            masks.push_back(m.to(at::kCPU, at::kLong));
+        } else {
+            core::require(side->tokens.mask.defined() && side->tokens.mask.dim() == 2, ErrorCode::InvalidRequest,
+                          "A prompt's token mask must be [1, L].");
+            masks.push_back(sana_encoded_mask(side->tokens.mask.to(at::kCPU), max_sequence_length));
+        }
+    }
+    if (masks.size() == 2 && masks[0].size(1) != masks[1].size(1)) {
+        throw EngineError(ErrorCode::InvalidRequest,
+                          "The negative and the positive prompt embeddings have different lengths (" +
+                              std::to_string(masks[0].size(1)) + " and " + std::to_string(masks[1].size(1)) +
+                              " positions); give both at the same length, or match max_sequence_length.");
+    }
+    // Trimmed: the positions the denoiser reads (prepare_sana_step_caption's rule over the same [B, L] mask, which
+    // then finds all K needed), and no more from the text encoder.
+    std::optional<int64_t> keep;
+    if (trim) {
+        const int64_t k = sana_caption_keep_length(at::cat(masks, 0));
+        if (k < masks[0].size(1)) keep = k;
+    }
+    auto make = [&](const SanaCaptionSource& side, int64_t& tokens_encoded) {
+        if (side.given) {
+            tokens_encoded = 0;
+            PromptEmbedding e = *side.given;
+            if (keep) {
+                e.embeds = e.embeds.narrow(1, 0, *keep).contiguous();
+                e.mask = e.mask.narrow(1, 0, *keep).contiguous();
+            }
+            return e;
+        }
+        if (cancel_point) cancel_point();
+        const int64_t length = side.tokens.ids.size(1);
+        tokens_encoded = keep ? sana_encoder_prefix_length(length, max_sequence_length, *keep) : length;
+        return encode_sana_tokens(pipe, side.tokens.ids, side.tokens.mask, max_sequence_length, keep);
+    };
+    SanaRunPrompts out;
+    out.positive = make(positive, out.positive_tokens_encoded);
+    if (negative) out.negative = make(*negative, out.negative_tokens_encoded);
+    return out;
 }
 
 int64_t sana_caption_keep_length(const at::Tensor& mask) {
@@ -596,19 +704,26 @@ at::Tensor generate_sana(SanaPipeline& pipe, const SanaGenerateOptions& o, const
     const auto dtype = pipe.transformer->dtype();
     const c10::Device device = pipe.options.device;
 
-    // 1. Prompt.
+    // 1. Prompt: both sides tokenized first (a prompt that is too long fails before anything runs), so that a trimmed
+    // run encodes only the token prefix its kept caption length needs (encode_sana_run_prompts).
     if (on_stage) on_stage(JobStage::EncodingPrompt);
     hooks.cancel_point();
-    PromptEmbedding positive = o.prompt_embeds ? *o.prompt_embeds
-                                               : encode_sana_prompt(pipe, o.prompt, o.use_instruction,
-                                                                    o.max_sequence_length);
-    std::optional<PromptEmbedding> negative;
-    if (cfg) {
-        hooks.cancel_point();
-        negative = o.negative_prompt_embeds ? *o.negative_prompt_embeds
-                                            : encode_sana_prompt(pipe, o.negative_prompt, /*use_instruction=*/false,
-                                                                 o.max_sequence_length);
-    }
+    auto source = [&](const std::optional<PromptEmbedding>& given, const std::string& text, bool use_instruction) {
+        SanaCaptionSource s;
+        if (given) {
+            s.given = *given;
+        } else {
+            s.tokens = tokenize_sana_prompt(pipe, text, use_instruction, o.max_sequence_length);
+        }
+        return s;
+    };
+    const SanaCaptionSource positive_source = source(o.prompt_embeds, o.prompt, o.use_instruction);
+    std::optional<SanaCaptionSource> negative_source;
+    if (cfg) negative_source = source(o.negative_prompt_embeds, o.negative_prompt, /*use_instruction=*/false);
+    SanaRunPrompts prompts = encode_sana_run_prompts(pipe, positive_source, negative_source, o.max_sequence_length,
+                                                     o.trim_caption, [&hooks] { hooks.cancel_point(); });
+    PromptEmbedding positive = std::move(prompts.positive);
+    std::optional<PromptEmbedding> negative = std::move(prompts.negative);
     positive.embeds = positive.embeds.to(device);
     positive.mask = positive.mask.to(device);
     if (negative) {

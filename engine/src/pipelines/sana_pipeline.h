@@ -78,8 +78,9 @@ struct SanaPipeline {
     /// its shape in place, so that the step graph captured over that set reads them where they lie (≈ 110 MB for
     /// Sana 1600M with CFG and all 300 positions).
     std::vector<std::vector<at::Tensor>> caption_kv;
-    /// The text encoder's forward through CUDA graphs (the prompt is padded to a fixed length, so one graph serves
-    /// the prompt and the negative prompt of every generation). Dropped with the text encoder: it holds the model.
+    /// The text encoder's forward through CUDA graphs (the prompt is padded to a fixed length and trimmed runs encode
+    /// the prefix a kept caption length needs, so a few graphs serve every generation: kSanaTextEncoderGraphs).
+    /// Dropped with the text encoder: it holds the model.
     std::shared_ptr<runtime::CudaGraphRunner> text_encoder_graphs;
     const void* text_encoder_graphs_of = nullptr;  // the Gemma2ModelImpl the runner was made for
 
@@ -103,21 +104,84 @@ struct PromptEmbedding {
     at::Tensor mask;    // [1, L] int64, 1 = token
 };
 
-/// Encodes a prompt as SanaPipeline._get_gemma_prompt_embeds does: lower-case + strip, optional instruction
-/// prefix (then keep <bos> and the last max_sequence_length - 1 positions), right padding, Gemma-2 last hidden
-/// state. A prompt longer than the model reads is an InvalidRequest error (diffusers would cut it silently).
+/// A prompt's tokens as Sana's text encoder reads them: ids and mask [1, L] int64 on the CPU, padded on the right to
+/// L = (the instruction's tokens incl. <bos>) + max_sequence_length - 2 with the instruction, else max_sequence_length.
+struct SanaPromptTokens {
+    at::Tensor ids;
+    at::Tensor mask;
+};
+
+/// The tokenizer half of encode_sana_prompt: lower-case + strip, optional instruction prefix, right padding. A prompt
+/// longer than the model reads is an InvalidRequest error (diffusers would cut it silently); so is a pipeline without
+/// a tokenizer (its load error).
+SanaPromptTokens tokenize_sana_prompt(const SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
+                                      int max_sequence_length);
+
+/// Encodes a prompt as SanaPipeline._get_gemma_prompt_embeds does: tokenize_sana_prompt, then encode_sana_tokens
+/// (Gemma-2 last hidden state; with the instruction, <bos> and the last max_sequence_length - 1 positions).
+/// `keep`: see encode_sana_tokens (unset: all max_sequence_length positions, as diffusers returns them).
 PromptEmbedding encode_sana_prompt(SanaPipeline& pipe, const std::string& prompt, bool use_instruction,
-                                   int max_sequence_length);
+                                   int max_sequence_length, std::optional<int64_t> keep = std::nullopt);
 
 /// The text-encoder half of encode_sana_prompt: token ids and mask [1, L] int64 as the tokenizer pads them (checked
 /// on the CPU when they are there) → the Gemma-2 last hidden state on the pipeline's device (through a CUDA graph
 /// on CUDA when options.cuda_graphs), keeping <bos> and the last max_sequence_length - 1 positions when L is longer
-/// (what drops the instruction prefix).
+/// (what drops the instruction prefix). Unset `keep`: all min(L, max_sequence_length) positions.
+/// `keep` = K (1 ≤ K ≤ min(L, max_sequence_length)): only the first K of those positions, and Gemma-2 runs over only
+/// the first sana_encoder_prefix_length(L, max_sequence_length, K) tokens, the prefix that ends at the last of them.
+/// Gemma-2 is causal and the padding is on the right, so position i depends on tokens 0..i alone: the K positions
+/// equal the first K of the full encoding up to float rounding (other GEMM shapes) at every token, and at every
+/// padding position whose sliding-window layers see a token (a window of padding alone attends evenly to all keys,
+/// which differ; Gemma-2 2B's window is 4096, longer than any Sana prompt). generate_sana keeps K =
+/// sana_caption_keep_length of its masks, the positions the denoiser reads (encode_sana_run_prompts).
 PromptEmbedding encode_sana_tokens(SanaPipeline& pipe, const at::Tensor& ids, const at::Tensor& mask,
-                                   int max_sequence_length);
+                                   int max_sequence_length, std::optional<int64_t> keep = std::nullopt);
+
+/// The mask encode_sana_tokens returns for a token mask [B, L] (without `keep`): <bos> and the last
+/// max_sequence_length - 1 positions when L is longer, else the mask as it is (int64, the mask's device).
+at::Tensor sana_encoded_mask(const at::Tensor& mask, int max_sequence_length);
+
+/// How many leading tokens of L encode_sana_tokens reads for its first `keep` positions: `keep` when
+/// L <= max_sequence_length; else output position j >= 1 is input L - (max_sequence_length - 1) + (j - 1), so
+/// L - max_sequence_length + keep (1 for keep = 1: <bos> alone).
+int64_t sana_encoder_prefix_length(int64_t length, int max_sequence_length, int64_t keep);
+
+/// One side of a run's caption (the positive prompt, or CFG's negative one): the embeddings the caller passed, or
+/// the tokens to encode (tokenize_sana_prompt).
+struct SanaCaptionSource {
+    std::optional<PromptEmbedding> given;
+    SanaPromptTokens tokens;  // read when `given` is unset
+};
+
+/// A run's prompt embeddings, and how many tokens the text encoder read for each side (0: given).
+struct SanaRunPrompts {
+    PromptEmbedding positive;
+    std::optional<PromptEmbedding> negative;
+    int64_t positive_tokens_encoded = 0;
+    int64_t negative_tokens_encoded = 0;
+};
+
+/// The prompt embeddings of a run as generate_sana makes them (and kinora-bench, which brings its own tokens): the
+/// sides' masks as they are encoded (sana_encoded_mask, or a given side's mask) must have the same length L (with
+/// CFG they are concatenated; else an InvalidRequest error before anything is encoded). `trim` off: each side
+/// encoded in full (encode_sana_tokens), given sides as passed. `trim` on (SanaGenerateOptions::trim_caption): K =
+/// sana_caption_keep_length over all the sides' masks [B, L] (negative first with CFG, the rule
+/// prepare_sana_step_caption applies, which then keeps all K), each side encoded with keep = K and each given side
+/// narrowed to its first K positions, so the denoiser gets what it reads and Gemma-2 runs over the prefix it needs
+/// (a short prompt with the instruction: ≈ 240 of 478 tokens, and 64 of 300 for the negative one).
+/// `cancel_point` (may throw) runs before each side is encoded.
+SanaRunPrompts encode_sana_run_prompts(SanaPipeline& pipe, const SanaCaptionSource& positive,
+                                       const std::optional<SanaCaptionSource>& negative, int max_sequence_length,
+                                       bool trim, const std::function<void()>& cancel_point = {});
 
 /// The caption lengths a run keeps (below the full length): sana_caption_keep_length rounds up to one of these.
 inline constexpr int64_t kSanaCaptionKeepLengths[] = {64, 128};
+/// How many input shapes the text encoder's CUDA graph runner captures (SanaPipeline::text_encoder_graphs; more run
+/// eagerly): encode_sana_run_prompts encodes the prefix of each kept caption length (64, 128 and the full 300 with the
+/// default max_sequence_length), with and without the instruction, which makes 6; the untrimmed encodings are the
+/// full ones among them. Each graph keeps its own memory pool: about the peak of one layer's activations (Gemma-2 2B at
+/// ≤ 480 tokens: tens of MB, estimated from the tensor sizes), small beside the model's 5 GB of bf16 weights.
+inline constexpr int kSanaTextEncoderGraphs = 6;
 /// How many caption key / value sets SanaPipeline::caption_kv keeps (one per kept length, and the full one).
 inline constexpr size_t kSanaCaptionKvSets = 3;
 /// Runs with at least this many steps × batch rows compute the caption's keys and values once (see generate_sana),
@@ -153,11 +217,13 @@ struct SanaGenerateOptions {
     double flow_shift = 3.0;
     std::vector<double> scm_timesteps;  // Sprint: num_inference_steps + 1 values
     /// Precomputed prompt embeddings (diffusers' prompt_embeds / negative_prompt_embeds): when set, the text
-    /// encoder is not run for that side (tests on machines without a tokenizer; prompt reuse).
+    /// encoder is not run for that side (tests on machines without a tokenizer; prompt reuse). With CFG both sides
+    /// must have the same length (a given one and max_sequence_length for an encoded one).
     std::optional<PromptEmbedding> prompt_embeds;
     std::optional<PromptEmbedding> negative_prompt_embeds;
     /// Skip the caption work that cannot change the image: the positions after the last token
-    /// (sana_caption_keep_length), and with the caption's keys and values computed once per run (CFG), the
+    /// (sana_caption_keep_length; the text encoder then runs only over the tokens up to the last kept position,
+    /// encode_sana_run_prompts), and with the caption's keys and values computed once per run (CFG), the
     /// cross-attention of one-token captions such as the empty negative prompt (sana_one_token_captions). Off: every
     /// step attends to all L positions for every sample, as diffusers does (the same image up to float rounding).
     bool trim_caption = true;
@@ -193,6 +259,9 @@ at::Tensor sana_transformer_step(SanaPipeline& pipe, const at::Tensor& x, const 
 
 /// What a test or the UI may want to see of a run.
 struct SanaTrace {
+    /// The prompt embeddings the run used: with SanaGenerateOptions::trim_caption (the default) only the first K =
+    /// sana_caption_keep_length positions (64, 128 or all), encoded or narrowed (given ones) by
+    /// encode_sana_run_prompts; without, all max_sequence_length positions (or the given embeddings as passed).
     PromptEmbedding prompt;
     std::optional<PromptEmbedding> negative;
     std::vector<at::Tensor> latents_per_step;  // [1, C, h, w] after each step
