@@ -230,14 +230,16 @@ std::pair<at::Tensor, at::Tensor> SanaTransformerBlockImpl::forward(
     // 2. Cross-attention: no norm before it, no gate. Its residual add and the feed-forward's norm in one pass.
     // The first S samples' rows may be given (one-token captions): only the others' are computed.
     at::Tensor cross;
+    const bool fused_seam = norm2.is_empty();
     if (!cross_constant.defined()) {
         cross = sdpa_attention_kv(*attn2, x, context_k, context_v, context_bias);
     } else {
-        // One [B, N, D] tensor: the given rows broadcast into its head, the output projection of the others written
-        // into its tail (an at::cat of the two took 15 µs a block on the H100).
+        // One [B, N, D] tensor: the output projection of the other samples is written into its tail (an at::cat of
+        // the two parts took 15 µs a block on the H100). The seam below reads the given rows from cross_constant
+        // itself (y_head), so the head is left unwritten; the affine-norm path needs it filled (a broadcast copy).
         const int64_t given = cross_constant.size(0);
         cross = at::empty(x.sizes(), x.options());
-        cross.narrow(0, 0, given).copy_(cross_constant.expand({given, x.size(1), x.size(2)}));
+        if (!fused_seam) cross.narrow(0, 0, given).copy_(cross_constant.expand({given, x.size(1), x.size(2)}));
         if (given < batch) {
             const int64_t rest = batch - given;
             std::optional<at::Tensor> rest_bias;
@@ -247,9 +249,9 @@ std::pair<at::Tensor, at::Tensor> SanaTransformerBlockImpl::forward(
         }
     }
     at::Tensor norm_hidden;
-    if (norm2.is_empty()) {
+    if (fused_seam) {
         std::tie(norm_hidden, x) =
-            kernels::residual_layer_norm_modulate(x, cross, {}, mod.shift_mlp, mod.scale_mlp, norm_eps);
+            kernels::residual_layer_norm_modulate(x, cross, {}, mod.shift_mlp, mod.scale_mlp, norm_eps, cross_constant);
     } else {
         // nn.LayerNorm with affine parameters, in the activation dtype.
         x = cross + x;
