@@ -9,8 +9,11 @@
 #include <torch/torch.h>
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/engine_error.h"
@@ -703,16 +706,19 @@ TEST_CASE("sana pipelines (CUDA, float32, CUDA graphs off): every step and the i
     run_golden_on_cuda("sana_sprint_pipeline_tiny", at::kFloat, 2e-3, /*graphs=*/false);
 }
 
-// The text encoder through CUDA graphs (encode_sana_tokens, what encode_sana_prompt runs after its tokenizer; GPU
-// machines have no tokenizer bridge, so random CPU token ids stand in): a prompt with the instruction's length and a
-// plain one (two shapes, two graphs), each encoded three times (capture, then replays), equal the eager forward.
-TEST_CASE("sana pipeline (CUDA): the text encoder's CUDA graphs give the eager embeddings", "[.cuda][pipelines]") {
+namespace {
+
+using SanaPipelinePtr = std::shared_ptr<engine::pipelines::SanaPipeline>;
+
+// The bf16 golden pipeline `name` on CUDA twice, with CUDA graphs (first) and without; nullopt (with a warning) on a
+// machine without a CUDA device or with graphs off.
+std::optional<std::pair<SanaPipelinePtr, SanaPipelinePtr>> bf16_cuda_graphed_and_eager(const char* name) {
     if (!torch::cuda::is_available() || !engine::runtime::cuda_graphs_built() ||
         !engine::runtime::cuda_graphs_allowed_by_env()) {
         WARN("no CUDA device, or CUDA graphs off");
-        return;
+        return std::nullopt;
     }
-    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
+    auto gc = test_support::GoldenCase::load(name);
     engine::pipelines::SanaLoadOptions lo;
     lo.device = c10::Device(c10::kCUDA, 0);
     lo.dtype = at::kBFloat16;
@@ -723,29 +729,41 @@ TEST_CASE("sana pipeline (CUDA): the text encoder's CUDA graphs give the eager e
     auto eager = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
     REQUIRE(graphed.has_value());
     REQUIRE(eager.has_value());
+    return std::make_pair(graphed.value(), eager.value());
+}
+
+}  // namespace
+
+// The text encoder through CUDA graphs (encode_sana_tokens, what encode_sana_prompt runs after its tokenizer; GPU
+// machines have no tokenizer bridge, so random CPU token ids stand in): a prompt with the instruction's length and a
+// plain one (two shapes, two graphs), each encoded three times (capture, then replays), equal the eager forward.
+TEST_CASE("sana pipeline (CUDA): the text encoder's CUDA graphs give the eager embeddings", "[.cuda][pipelines]") {
+    const auto pipes = bf16_cuda_graphed_and_eager("sana_pipeline_tiny");
+    if (!pipes) return;
+    const auto& [graphed, eager] = *pipes;
     c10::InferenceMode inference;
-    const int64_t vocab = graphed.value()->text_encoder->config.vocab_size;
+    const int64_t vocab = graphed->text_encoder->config.vocab_size;
     torch::manual_seed(3);
     for (const auto& [length, real] : std::vector<std::pair<int64_t, int64_t>>{{340, 120}, {300, 1}}) {
         at::Tensor ids = at::randint(4, vocab, {1, length}, at::kLong);
         at::Tensor mask = at::zeros({1, length}, at::kLong);
         mask.narrow(1, 0, real).fill_(1);
         ids.masked_fill_(mask == 0, 0);
-        const auto expected = engine::pipelines::encode_sana_tokens(*eager.value(), ids, mask, 300);
+        const auto expected = engine::pipelines::encode_sana_tokens(*eager, ids, mask, 300);
         REQUIRE(expected.embeds.size(1) == 300);
         for (int i = 0; i < 3; ++i) {
-            const auto got = engine::pipelines::encode_sana_tokens(*graphed.value(), ids, mask, 300);
+            const auto got = engine::pipelines::encode_sana_tokens(*graphed, ids, mask, 300);
             CAPTURE(length, i);
             CHECK(got.embeds.equal(expected.embeds));
             CHECK(got.mask.equal(expected.mask));
         }
     }
-    const auto& runner = graphed.value()->text_encoder_graphs;
+    const auto& runner = graphed->text_encoder_graphs;
     REQUIRE(runner != nullptr);
     CHECK_FALSE(runner->failed());
     CHECK(runner->captures() == 2);
     CHECK(runner->replays() == 6);  // the call that captures replays too
-    CHECK(eager.value()->text_encoder_graphs == nullptr);
+    CHECK(eager->text_encoder_graphs == nullptr);
 }
 
 // The trimmed encodings through CUDA graphs: every prefix shape a run can ask for (kept lengths 64, 128 and 300, with
@@ -753,24 +771,11 @@ TEST_CASE("sana pipeline (CUDA): the text encoder's CUDA graphs give the eager e
 // the eager encoding.
 TEST_CASE("sana pipeline (CUDA): trimmed encodings through the text encoder's CUDA graphs give the eager ones",
           "[.cuda][pipelines]") {
-    if (!torch::cuda::is_available() || !engine::runtime::cuda_graphs_built() ||
-        !engine::runtime::cuda_graphs_allowed_by_env()) {
-        WARN("no CUDA device, or CUDA graphs off");
-        return;
-    }
-    auto gc = test_support::GoldenCase::load("sana_pipeline_tiny");
-    engine::pipelines::SanaLoadOptions lo;
-    lo.device = c10::Device(c10::kCUDA, 0);
-    lo.dtype = at::kBFloat16;
-    lo.vae_dtype = at::kBFloat16;
-    lo.cuda_graphs = true;
-    auto graphed = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
-    lo.cuda_graphs = false;
-    auto eager = engine::pipelines::load_sana_pipeline(gc.dir().string(), lo);
-    REQUIRE(graphed.has_value());
-    REQUIRE(eager.has_value());
+    const auto pipes = bf16_cuda_graphed_and_eager("sana_pipeline_tiny");
+    if (!pipes) return;
+    const auto& [graphed, eager] = *pipes;
     c10::InferenceMode inference;
-    const int64_t vocab = graphed.value()->text_encoder->config.vocab_size;
+    const int64_t vocab = graphed->text_encoder->config.vocab_size;
     torch::manual_seed(5);
     int64_t shapes = 0;
     for (const auto& [length, real] : std::vector<std::pair<int64_t, int64_t>>{{478, 190}, {300, 1}}) {
@@ -779,18 +784,18 @@ TEST_CASE("sana pipeline (CUDA): trimmed encodings through the text encoder's CU
         mask.narrow(1, 0, real).fill_(1);
         ids.masked_fill_(mask == 0, 0);
         for (const int64_t keep : {int64_t{64}, int64_t{128}, int64_t{300}}) {
-            const auto expected = engine::pipelines::encode_sana_tokens(*eager.value(), ids, mask, 300, keep);
+            const auto expected = engine::pipelines::encode_sana_tokens(*eager, ids, mask, 300, keep);
             REQUIRE(expected.embeds.size(1) == keep);
             ++shapes;
             for (int i = 0; i < 2; ++i) {
-                const auto got = engine::pipelines::encode_sana_tokens(*graphed.value(), ids, mask, 300, keep);
+                const auto got = engine::pipelines::encode_sana_tokens(*graphed, ids, mask, 300, keep);
                 CAPTURE(length, keep, i);
                 CHECK(got.embeds.equal(expected.embeds));
                 CHECK(got.mask.equal(expected.mask));
             }
         }
     }
-    const auto& runner = graphed.value()->text_encoder_graphs;
+    const auto& runner = graphed->text_encoder_graphs;
     REQUIRE(runner != nullptr);
     CHECK_FALSE(runner->failed());
     CHECK(shapes == engine::pipelines::kSanaTextEncoderGraphs);

@@ -184,8 +184,9 @@ Variant make_variant(const char* name) {
 // The production kernel's scheme with its staging restructured: the production loop's bounds branch keeps each
 // iteration's 16-byte load in front of its use, so a warp waits out ~11 global-load round trips one after another.
 // Here every thread owns one 16-byte channel slice (threads / 16 pixels a pass), issues all of its loads first
-// (zero where the tile leaves the image), then applies SiLU and stores them to shared memory.
-template <int kRows, int kCols, int kMinBlocks, int kBatch>
+// (zero where the tile leaves the image), then applies SiLU and stores them to shared memory. tile_t: the staged
+// tile's element type (bf16 as in production, or float: no unpacking in the window loads, twice the shared memory).
+template <int kRows, int kCols, int kMinBlocks, int kBatch, typename tile_t>
 __global__ void __launch_bounds__(32 * kRows, kMinBlocks)
     prefetch_kernel(const __nv_bfloat16* __restrict__ x, const float* __restrict__ weight_t,
                     const float* __restrict__ bias, int height, int width, int channels,
@@ -200,7 +201,8 @@ __global__ void __launch_bounds__(32 * kRows, kMinBlocks)
     constexpr int kPixels = kInRows * kInCols;
     constexpr int kPasses = (kPixels + kPixelsPerPass - 1) / kPixelsPerPass;
     static_assert(kThreadsV % kSlices == 0, "threads must cover whole pixels");
-    __shared__ __align__(16) scalar_t tile[kInRows][kInCols][2][kGroup];
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    auto tile = reinterpret_cast<tile_t (*)[kInCols][2][kGroup]>(smem_raw);
 
     const int tiles_x = (width + kCols - 1) / kCols;
     const int tiles_y = (height + kRows - 1) / kRows;
@@ -239,7 +241,15 @@ __global__ void __launch_bounds__(32 * kRows, kMinBlocks)
                 Vec16<scalar_t> u;
                 u.raw = buf[j];
                 silu_staged(u);  // SiLU(0) = 0: the padding stays zero
-                *reinterpret_cast<uint4*>(&tile[p / kInCols][p % kInCols][half][(slice % (kGroup / kVec)) * kVec]) = u.raw;
+                tile_t* dst = &tile[p / kInCols][p % kInCols][half][(slice % (kGroup / kVec)) * kVec];
+                if constexpr (sizeof(tile_t) == 2) {
+                    *reinterpret_cast<uint4*>(dst) = u.raw;
+                } else {
+                    *reinterpret_cast<float4*>(dst) =
+                        make_float4(to_float(u.v[0]), to_float(u.v[1]), to_float(u.v[2]), to_float(u.v[3]));
+                    *reinterpret_cast<float4*>(dst + 4) =
+                        make_float4(to_float(u.v[4]), to_float(u.v[5]), to_float(u.v[6]), to_float(u.v[7]));
+                }
             }
         }
     }
@@ -303,162 +313,20 @@ __global__ void __launch_bounds__(32 * kRows, kMinBlocks)
     }
 }
 
-// As prefetch_kernel, the staged tile in float32 (no bf16 unpacking in the window loads; twice the shared memory).
-// The production kernel's scheme with its staging restructured: the production loop's bounds branch keeps each
-// iteration's 16-byte load in front of its use, so a warp waits out ~11 global-load round trips one after another.
-// Here every thread owns one 16-byte channel slice (threads / 16 pixels a pass), issues all of its loads first
-// (zero where the tile leaves the image), then applies SiLU and stores them to shared memory.
-template <int kRows, int kCols, int kMinBlocks, int kBatch>
-__global__ void __launch_bounds__(32 * kRows, kMinBlocks)
-    prefetch_float_tile_kernel(const __nv_bfloat16* __restrict__ x, const float* __restrict__ weight_t,
-                    const float* __restrict__ bias, int height, int width, int channels,
-                    __nv_bfloat16* __restrict__ out) {
-    using scalar_t = __nv_bfloat16;
-    constexpr int kThreadsV = 32 * kRows;
-    constexpr int kInRows = kRows + 2;
-    constexpr int kInCols = kCols + 2;
-    constexpr int kVec = 8;
-    constexpr int kSlices = 2 * kGroup / kVec;            // 16-byte slices of a pixel (both halves)
-    constexpr int kPixelsPerPass = kThreadsV / kSlices;
-    constexpr int kPixels = kInRows * kInCols;
-    constexpr int kPasses = (kPixels + kPixelsPerPass - 1) / kPixelsPerPass;
-    static_assert(kThreadsV % kSlices == 0, "threads must cover whole pixels");
-    extern __shared__ __align__(16) unsigned char smem_raw[];
-    auto tile = reinterpret_cast<float (*)[kInCols][2][kGroup]>(smem_raw);
-
-    const int tiles_x = (width + kCols - 1) / kCols;
-    const int tiles_y = (height + kRows - 1) / kRows;
-    int t = blockIdx.x;
-    const int tx = t % tiles_x;
-    t /= tiles_x;
-    const int ty = t % tiles_y;
-    const int b = t / tiles_y;
-    const int y0 = ty * kRows;
-    const int x0 = tx * kCols;
-    const int c0 = blockIdx.y * kGroup;
-    const int64_t pixel_stride = 2 * static_cast<int64_t>(channels);
-
-    const int slice = threadIdx.x % kSlices;
-    const int half = slice / (kGroup / kVec);
-    const int cs = c0 + (slice % (kGroup / kVec)) * kVec;
-    const int p0 = threadIdx.x / kSlices;
-    const scalar_t* src = x + static_cast<int64_t>(b) * height * width * pixel_stride + half * static_cast<int64_t>(channels) + cs;
-#pragma unroll
-    for (int k0 = 0; k0 < kPasses; k0 += kBatch) {
-        uint4 buf[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-            const int p = p0 + (k0 + j) * kPixelsPerPass;
-            const int row = p / kInCols, col = p % kInCols;
-            const int y = y0 + row - 1, xx = x0 + col - 1;
-            buf[j] = make_uint4(0, 0, 0, 0);
-            if (k0 + j < kPasses && p < kPixels && y >= 0 && y < height && xx >= 0 && xx < width && cs < channels) {
-                buf[j] = __ldg(reinterpret_cast<const uint4*>(src + (static_cast<int64_t>(y) * width + xx) * pixel_stride));
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-            const int p = p0 + (k0 + j) * kPixelsPerPass;
-            if (k0 + j < kPasses && p < kPixels) {
-                Vec16<scalar_t> u;
-                u.raw = buf[j];
-                silu_staged(u);  // SiLU(0) = 0: the padding stays zero
-                float* dst = &tile[p / kInCols][p % kInCols][half][(slice % (kGroup / kVec)) * kVec];
-                *reinterpret_cast<float4*>(dst) = make_float4(to_float(u.v[0]), to_float(u.v[1]), to_float(u.v[2]), to_float(u.v[3]));
-                *reinterpret_cast<float4*>(dst + 4) = make_float4(to_float(u.v[4]), to_float(u.v[5]), to_float(u.v[6]), to_float(u.v[7]));
-            }
-        }
-    }
-    __syncthreads();
-
-    const int warp = threadIdx.x >> 5;
-    const int lane = threadIdx.x & 31;
-    const int oy = y0 + warp;
-    const int c = c0 + 2 * lane;
-    if (oy >= height || c >= channels) {
-        return;
-    }
-    float2 wv[9], wg[9];
-#pragma unroll
-    for (int tap = 0; tap < 9; ++tap) {
-        wv[tap] = *reinterpret_cast<const float2*>(weight_t + tap * pixel_stride + c);
-        wg[tap] = *reinterpret_cast<const float2*>(weight_t + tap * pixel_stride + channels + c);
-    }
-    const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c) : make_float2(0.0f, 0.0f);
-    const float2 bg = bias != nullptr ? *reinterpret_cast<const float2*>(bias + channels + c) : make_float2(0.0f, 0.0f);
-    float2 win_v[3][3], win_g[3][3];
-#pragma unroll
-    for (int col = 0; col < 2; ++col) {
-#pragma unroll
-        for (int dy = 0; dy < 3; ++dy) {
-            win_v[dy][col] = *reinterpret_cast<const float2*>(&tile[warp + dy][col][0][2 * lane]);
-            win_g[dy][col] = *reinterpret_cast<const float2*>(&tile[warp + dy][col][1][2 * lane]);
-        }
-    }
-    scalar_t* out_row = out + ((static_cast<int64_t>(b) * height + oy) * width) * channels;
-#pragma unroll
-    for (int ox = 0; ox < kCols; ++ox) {
-        const int incoming = (ox + 2) % 3;
-#pragma unroll
-        for (int dy = 0; dy < 3; ++dy) {
-            win_v[dy][incoming] = *reinterpret_cast<const float2*>(&tile[warp + dy][ox + 2][0][2 * lane]);
-            win_g[dy][incoming] = *reinterpret_cast<const float2*>(&tile[warp + dy][ox + 2][1][2 * lane]);
-        }
-        if (x0 + ox >= width) {
-            break;
-        }
-        float2 v = bv, g = bg;
-#pragma unroll
-        for (int dy = 0; dy < 3; ++dy) {
-#pragma unroll
-            for (int dx = 0; dx < 3; ++dx) {
-                const int slot = (ox + dx) % 3;
-                const int tap = dy * 3 + dx;
-                v.x = fmaf(wv[tap].x, win_v[dy][slot].x, v.x);
-                v.y = fmaf(wv[tap].y, win_v[dy][slot].y, v.y);
-                g.x = fmaf(wg[tap].x, win_g[dy][slot].x, g.x);
-                g.y = fmaf(wg[tap].y, win_g[dy][slot].y, g.y);
-            }
-        }
-        const float2 value = round_pair<scalar_t>(v);
-        const float2 gate = round_pair<scalar_t>(g);
-        const float2 gate_silu =
-            round_pair<scalar_t>(make_float2(staged_silu<scalar_t>(gate.x), staged_silu<scalar_t>(gate.y)));
-        store_pair(out_row + static_cast<int64_t>(x0 + ox) * channels + c,
-                   make_float2(value.x * gate_silu.x, value.y * gate_silu.y));
-    }
-}
-
-template <int R, int C, int M, int K>
+template <int R, int C, int M, int K, typename T = __nv_bfloat16>
 Variant make_prefetch(const char* name) {
     Variant v;
     v.name = name;
     v.rows = R;
     v.cols = C;
     v.threads = 32 * R;
-    v.smem = 0;
-    v.launch = [](const __nv_bfloat16* x, const float* w, const float* b, int batch, int h, int wd, int ch,
-                  __nv_bfloat16* o, size_t, dim3 grid, int threads) {
-        (void)batch;
-        prefetch_kernel<R, C, M, K><<<grid, threads>>>(x, w, b, h, wd, ch, o);
-    };
-    return v;
-}
-
-template <int R, int C, int M, int K>
-Variant make_prefetch_float(const char* name) {
-    Variant v;
-    v.name = name;
-    v.rows = R;
-    v.cols = C;
-    v.threads = 32 * R;
-    v.smem = sizeof(float) * (R + 2) * (C + 2) * 2 * kGroup;
+    v.smem = sizeof(T) * (R + 2) * (C + 2) * 2 * kGroup;
     v.launch = [](const __nv_bfloat16* x, const float* w, const float* b, int batch, int h, int wd, int ch,
                   __nv_bfloat16* o, size_t smem, dim3 grid, int threads) {
         (void)batch;
-        prefetch_float_tile_kernel<R, C, M, K><<<grid, threads, smem>>>(x, w, b, h, wd, ch, o);
+        prefetch_kernel<R, C, M, K, T><<<grid, threads, smem>>>(x, w, b, h, wd, ch, o);
     };
-    cudaFuncSetAttribute(prefetch_float_tile_kernel<R, C, M, K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    cudaFuncSetAttribute(prefetch_kernel<R, C, M, K, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          static_cast<int>(v.smem));
     return v;
 }
@@ -523,8 +391,8 @@ int main(int argc, char** argv) {
         make_prefetch<8, 16, 3, 6>("8x16 prefetch 6"),
         make_prefetch<8, 16, 3, 12>("8x16 prefetch all"),
         make_prefetch<4, 16, 6, 7>("4x16 prefetch 7"),
-        make_prefetch_float<8, 16, 2, 3>("8x16 float tile, prefetch 3"),
-        make_prefetch_float<4, 16, 4, 4>("4x16 float tile, prefetch 4"),
+        make_prefetch<8, 16, 2, 3, float>("8x16 float tile, prefetch 3"),
+        make_prefetch<4, 16, 4, 4, float>("4x16 float tile, prefetch 4"),
     };
     void* flush;
     const size_t flush_bytes = size_t{256} << 20;
