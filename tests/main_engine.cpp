@@ -3,6 +3,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "support/crash_backtrace.h"
 #include "support/test_environment.h"
 
 #include <ATen/Parallel.h>
@@ -11,6 +12,7 @@
 
 int main(int argc, char** argv) {
     test_support::apply_default_test_environment();
+    test_support::install_crash_backtrace();
     int threads = 1;
     if (const char* t = std::getenv("KINORA_TEST_THREADS")) {
         threads = std::max(1, std::atoi(t));
