@@ -145,47 +145,26 @@ __device__ __forceinline__ float2 load_pair(const __nv_bfloat16* p) {
     return make_float2(__uint_as_float(bits * 65536u), __uint_as_float(bits & 0xffff0000u));
 }
 
-// grid.x: B · ceil(H / rows) · ceil(W / cols) spatial tiles, grid.y: ceil(C / 64) channel groups; 32 · rows threads.
-// weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null, both 8-byte aligned. C is a multiple of
-// 16 / sizeof(scalar_t) and x, out are 16-byte aligned (the glue checks). Half types: at most 85 registers, so that
-// three 256-thread blocks fit an SM (46 KB of shared memory each).
-template <typename scalar_t>
-__global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) == 2 ? 3 : 1)
-    silu_dwconv_gate_tokens_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight_t,
-                                   const float* __restrict__ bias, int height, int width, int channels,
-                                   scalar_t* __restrict__ out) {
-    constexpr int kRows = tile_rows<scalar_t>();
-    constexpr int kCols = tile_cols<scalar_t>();
-    constexpr int kInRows = kRows + 2;
+// Stages SiLU(x) of a tile's (rows + 2) × (cols + 2) input pixels, both halves of channels c0 … c0 + 63, into shared
+// memory at tile + pixel · kPixelStride + half · 64 + channel (pixel = row · (cols + 2) + col), rounded as the unfused
+// SiLU's output; zeros outside the image (the conv pads its input, SiLU(x)) and past the last channel. Each thread owns
+// one 16-byte slice of a pixel's channels and takes every (threads / slices)-th pixel; it issues kStageBatch loads
+// before it uses the first. (A loop that loaded and used one slice an iteration waited out each load in turn: 11 round
+// trips a warp, ≈ 1/6 of the kernel's time on an H200.) 32 · rows threads.
+template <typename scalar_t, int kRows, int kCols, int kPixelStride>
+__device__ __forceinline__ void stage_silu_tile(const scalar_t* __restrict__ x_b, int y0, int x0, int c0, int height,
+                                                int width, int channels, scalar_t* tile) {
     constexpr int kInCols = kCols + 2;
     constexpr int kVec = 16 / sizeof(scalar_t);  // elements per 16-byte load
-    __shared__ __align__(16) scalar_t tile[kInRows][kInCols][2][kGroup];
-
-    const int tiles_x = (width + kCols - 1) / kCols;
-    const int tiles_y = (height + kRows - 1) / kRows;
-    int t = blockIdx.x;
-    const int tx = t % tiles_x;
-    t /= tiles_x;
-    const int ty = t % tiles_y;
-    const int b = t / tiles_y;
-    const int y0 = ty * kRows;
-    const int x0 = tx * kCols;
-    const int c0 = blockIdx.y * kGroup;
-    const int64_t pixel_stride = 2 * static_cast<int64_t>(channels);
-    const scalar_t* x_b = x + static_cast<int64_t>(b) * height * width * pixel_stride;
-
-    // 1. Stage SiLU(x) of the (rows + 2) × (cols + 2) input pixels, both halves, rounded as the unfused SiLU's output;
-    // zeros outside the image (the conv pads its input, SiLU(x)) and past the last channel. Each thread owns one
-    // 16-byte slice of a pixel's channels and takes every (threads / slices)-th pixel; it issues kStageBatch loads
-    // before it uses the first. (A loop that loaded and used one slice an iteration waited out each load in turn: 11
-    // round trips a warp, ≈ 1/6 of the kernel's time on an H200.)
     constexpr int kSlicesPerHalf = kGroup / kVec;
     constexpr int kSlices = 2 * kSlicesPerHalf;
     constexpr int kPixelsPerPass = 32 * kRows / kSlices;
-    constexpr int kPixels = kInRows * kInCols;
+    constexpr int kPixels = (kRows + 2) * kInCols;
     constexpr int kPasses = (kPixels + kPixelsPerPass - 1) / kPixelsPerPass;
     constexpr int kStageBatch = 3;  // loads in flight per thread (H200: 3 and 4 best of 3, 4, 6, all)
     static_assert((32 * kRows) % kSlices == 0, "the threads must cover whole pixels");
+    static_assert(kPixelStride >= 2 * kGroup && (kPixelStride * sizeof(scalar_t)) % 16 == 0, "pixel stride");
+    const int64_t pixel_stride = 2 * static_cast<int64_t>(channels);
     const int slice = threadIdx.x % kSlices;
     const int half = slice / kSlicesPerHalf;
     const int slice_c = (slice % kSlicesPerHalf) * kVec;  // channel offset in the group
@@ -211,21 +190,32 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) =
             const int pixel = first_pixel + (pass0 + j) * kPixelsPerPass;
             if (pass0 + j < kPasses && pixel < kPixels) {
                 silu_staged(u[j]);  // SiLU(0) = 0: the padding stays zero
-                *reinterpret_cast<uint4*>(&tile[pixel / kInCols][pixel % kInCols][half][slice_c]) = u[j].raw;
+                *reinterpret_cast<uint4*>(tile + pixel * kPixelStride + half * kGroup + slice_c) = u[j].raw;
             }
         }
     }
-    __syncthreads();
+}
 
-    // 2. Warp w: output row y0 + w, sliding a 3 × 3 window of (value, gate) channel pairs along the columns; lane:
-    // channels c, c + 1.
-    const int warp = threadIdx.x >> 5;
-    const int lane = threadIdx.x & 31;
-    const int oy = y0 + warp;
-    const int c = c0 + 2 * lane;
-    if (oy >= height || c >= channels) {
-        return;
-    }
+// value · SiLU(gate) of one output pixel's channel pair from its float32 sums (bias included), with the unfused ops'
+// roundings (conv output, SiLU(gate), the product), stored at dst.
+template <typename scalar_t>
+__device__ __forceinline__ void store_gated_pair(scalar_t* dst, float2 v, float2 g) {
+    const float2 value = round_pair<scalar_t>(v);
+    const float2 gate = round_pair<scalar_t>(g);
+    const float2 gate_silu =
+        round_pair<scalar_t>(make_float2(staged_silu<scalar_t>(gate.x), staged_silu<scalar_t>(gate.y)));
+    store_pair(dst, make_float2(value.x * gate_silu.x, value.y * gate_silu.y));
+}
+
+// One output row of a staged tile on the FMA pipe: the warp slides a 3 × 3 window of (value, gate) channel pairs along
+// the columns; the lane computes channels c, c + 1 (c = c0 + 2 · lane < C, checked by the caller). `rows` points at
+// the staged row above the output row.
+template <typename scalar_t, int kCols, int kPixelStride>
+__device__ __forceinline__ void dwconv_gate_row_ffma(const scalar_t* rows, const float* __restrict__ weight_t,
+                                                     const float* __restrict__ bias, int x0, int width, int channels,
+                                                     int c, int lane, scalar_t* out_row) {
+    constexpr int kInCols = kCols + 2;
+    const int64_t pixel_stride = 2 * static_cast<int64_t>(channels);
     // Channel pairs as 8-byte loads (c even; weight_t and bias 8-byte aligned: the glue's taps tensor).
     float2 wv[9], wg[9];
 #pragma unroll
@@ -235,24 +225,25 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) =
     }
     const float2 bv = bias != nullptr ? *reinterpret_cast<const float2*>(bias + c) : make_float2(0.0f, 0.0f);
     const float2 bg = bias != nullptr ? *reinterpret_cast<const float2*>(bias + channels + c) : make_float2(0.0f, 0.0f);
-
+    auto staged = [&](int dy, int col, int half) {
+        return load_pair(rows + (dy * kInCols + col) * kPixelStride + half * kGroup + 2 * lane);
+    };
     float2 win_v[3][3], win_g[3][3];  // [dy][column slot]
 #pragma unroll
     for (int col = 0; col < 2; ++col) {
 #pragma unroll
         for (int dy = 0; dy < 3; ++dy) {
-            win_v[dy][col] = load_pair(&tile[warp + dy][col][0][2 * lane]);
-            win_g[dy][col] = load_pair(&tile[warp + dy][col][1][2 * lane]);
+            win_v[dy][col] = staged(dy, col, 0);
+            win_g[dy][col] = staged(dy, col, 1);
         }
     }
-    scalar_t* out_row = out + ((static_cast<int64_t>(b) * height + oy) * width) * channels;
 #pragma unroll
     for (int ox = 0; ox < kCols; ++ox) {
         const int incoming = (ox + 2) % 3;  // slot of tile column ox + 2
 #pragma unroll
         for (int dy = 0; dy < 3; ++dy) {
-            win_v[dy][incoming] = load_pair(&tile[warp + dy][ox + 2][0][2 * lane]);
-            win_g[dy][incoming] = load_pair(&tile[warp + dy][ox + 2][1][2 * lane]);
+            win_v[dy][incoming] = staged(dy, ox + 2, 0);
+            win_g[dy][incoming] = staged(dy, ox + 2, 1);
         }
         if (x0 + ox >= width) {
             break;
@@ -270,14 +261,54 @@ __global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) =
                 g.y = fmaf(wg[tap].y, win_g[dy][slot].y, g.y);
             }
         }
-        // The unfused ops' roundings: conv output (with bias), SiLU(gate), the product.
-        const float2 value = round_pair<scalar_t>(v);
-        const float2 gate = round_pair<scalar_t>(g);
-        const float2 gate_silu =
-            round_pair<scalar_t>(make_float2(staged_silu<scalar_t>(gate.x), staged_silu<scalar_t>(gate.y)));
-        store_pair(out_row + static_cast<int64_t>(x0 + ox) * channels + c,
-                   make_float2(value.x * gate_silu.x, value.y * gate_silu.y));
+        store_gated_pair(out_row + static_cast<int64_t>(x0 + ox) * channels + c, v, g);
     }
+}
+
+// The block's spatial tile from blockIdx.x: batch b, first output row y0 and column x0.
+struct TileOrigin {
+    int b, y0, x0;
+};
+template <int kRows, int kCols>
+__device__ __forceinline__ TileOrigin tile_origin(int height, int width) {
+    const int tiles_x = (width + kCols - 1) / kCols;
+    const int tiles_y = (height + kRows - 1) / kRows;
+    int t = blockIdx.x;
+    const int tx = t % tiles_x;
+    t /= tiles_x;
+    const int ty = t % tiles_y;
+    return {t / tiles_y, ty * kRows, tx * kCols};
+}
+
+// grid.x: B · ceil(H / rows) · ceil(W / cols) spatial tiles, grid.y: ceil(C / 64) channel groups; 32 · rows threads.
+// weight_t [9, 2C] float32 (tap-major), bias [2C] float32 or null, both 8-byte aligned. C is a multiple of
+// 16 / sizeof(scalar_t) and x, out are 16-byte aligned (the glue checks). Half types: at most 85 registers, so that
+// three 256-thread blocks fit an SM (46 KB of shared memory each). Warp w computes output row y0 + w.
+template <typename scalar_t>
+__global__ void __launch_bounds__(32 * tile_rows<scalar_t>(), sizeof(scalar_t) == 2 ? 3 : 1)
+    silu_dwconv_gate_tokens_kernel(const scalar_t* __restrict__ x, const float* __restrict__ weight_t,
+                                   const float* __restrict__ bias, int height, int width, int channels,
+                                   scalar_t* __restrict__ out) {
+    constexpr int kRows = tile_rows<scalar_t>();
+    constexpr int kCols = tile_cols<scalar_t>();
+    constexpr int kPixelStride = 2 * kGroup;
+    __shared__ __align__(16) scalar_t tile[(kRows + 2) * (kCols + 2) * kPixelStride];
+    const TileOrigin o = tile_origin<kRows, kCols>(height, width);
+    const int c0 = blockIdx.y * kGroup;
+    const scalar_t* x_b = x + static_cast<int64_t>(o.b) * height * width * 2 * static_cast<int64_t>(channels);
+    stage_silu_tile<scalar_t, kRows, kCols, kPixelStride>(x_b, o.y0, o.x0, c0, height, width, channels, tile);
+    __syncthreads();
+
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int oy = o.y0 + warp;
+    const int c = c0 + 2 * lane;
+    if (oy >= height || c >= channels) {
+        return;
+    }
+    scalar_t* out_row = out + ((static_cast<int64_t>(o.b) * height + oy) * width) * channels;
+    dwconv_gate_row_ffma<scalar_t, kCols, kPixelStride>(tile + warp * (kCols + 2) * kPixelStride, weight_t, bias, o.x0,
+                                                        width, channels, c, lane, out_row);
 }
 
 }  // namespace
