@@ -1,6 +1,7 @@
 // Catch2 runner for the engine and kernel tests: single-threaded LibTorch (reproducible reductions;
 // ctest runs tests in parallel instead). KINORA_TEST_THREADS overrides.
 #define CATCH_CONFIG_RUNNER
+#define CATCH_CONFIG_NO_POSIX_SIGNALS  // support/crash_backtrace.h handles fatal signals
 #include <catch2/catch.hpp>
 
 #include "support/crash_backtrace.h"

@@ -1,6 +1,7 @@
 // Catch2 runner for the UI tests: a QApplication (offscreen unless a platform is set), deterministic
 // hashing, and settings/data redirected to Qt's test locations so a run never touches the user's.
 #define CATCH_CONFIG_RUNNER
+#define CATCH_CONFIG_NO_POSIX_SIGNALS  // support/crash_backtrace.h handles fatal signals
 #include <catch2/catch.hpp>
 
 #include "support/crash_backtrace.h"

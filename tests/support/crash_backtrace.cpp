@@ -1,13 +1,43 @@
 #include "support/crash_backtrace.h"
 
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
+#include <catch2/catch.hpp>
+
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace test_support {
 namespace {
+
+// The running test case and section, kept where the handler can print them without allocating.
+char g_test_case[512];
+char g_section[512];
+
+void copy_name(char (&dst)[512], const std::string& name) {
+    const size_t n = name.size() < sizeof(dst) - 1 ? name.size() : sizeof(dst) - 1;
+    std::memcpy(dst, name.data(), n);
+    dst[n] = '\0';
+}
+
+struct CrashContextListener : Catch::TestEventListenerBase {
+    using TestEventListenerBase::TestEventListenerBase;
+    void testCaseStarting(const Catch::TestCaseInfo& info) override {
+        TestEventListenerBase::testCaseStarting(info);  // the base keeps the stacks its *Ended events pop
+        copy_name(g_test_case, info.name);
+        g_section[0] = '\0';
+    }
+    void sectionStarting(const Catch::SectionInfo& info) override {
+        TestEventListenerBase::sectionStarting(info);
+        copy_name(g_section, info.name);
+    }
+};
+CATCH_REGISTER_LISTENER(CrashContextListener)
 
 void write_stderr(const char* s) {
     // async-signal-safe: write(2) only
@@ -15,10 +45,70 @@ void write_stderr(const char* s) {
     (void)ignored;
 }
 
-void on_fatal_signal(int sig) {
+void write_hex(const char* label, uintptr_t v) {
+    char buf[32];
+    int i = 31;
+    buf[i] = '\0';
+    do {
+        buf[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v != 0 && i > 2);
+    buf[--i] = 'x';
+    buf[--i] = '0';
+    write_stderr(label);
+    write_stderr(buf + i);
+}
+
+// " in <object> + offset (<symbol> + offset)" for a code address; false where it lies in no loaded object.
+bool write_code_address(uintptr_t address) {
+    Dl_info dl{};
+    if (address == 0 || ::dladdr(reinterpret_cast<void*>(address), &dl) == 0) {
+        return false;
+    }
+    write_stderr(" in ");
+    write_stderr(dl.dli_fname != nullptr ? dl.dli_fname : "?");
+    write_hex(" + ", address - reinterpret_cast<uintptr_t>(dl.dli_fbase));
+    if (dl.dli_sname != nullptr) {
+        write_stderr(" (");
+        write_stderr(dl.dli_sname);
+        write_hex(" + ", address - reinterpret_cast<uintptr_t>(dl.dli_saddr));
+        write_stderr(")");
+    }
+    return true;
+}
+
+// Where the fault happened: the program counter (the frame the unwinder may not get past, e.g. a jump to a bad address)
+// and its object and symbol, and the faulting address.
+void write_fault_site(const siginfo_t* info, const void* context) {
+    write_hex("*** fault address ", reinterpret_cast<uintptr_t>(info->si_addr));
+#if defined(__x86_64__)
+    const auto* uc = static_cast<const ucontext_t*>(context);
+    const auto pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    const auto sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+    write_hex(", pc ", pc);
+    write_hex(", sp ", sp);
+    if (!write_code_address(pc)) {
+        // A call to a bad address (a null function pointer, an unresolved weak symbol) leaves its return address on
+        // top of the stack: the caller.
+        write_hex("\n*** called from ", *reinterpret_cast<const uintptr_t*>(sp));
+        write_code_address(*reinterpret_cast<const uintptr_t*>(sp));
+    }
+#else
+    (void)context;
+#endif
+    write_stderr("\n");
+}
+
+void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     write_stderr("\n*** fatal signal ");
     write_stderr(::strsignal(sig));  // reads a static table; good enough on the way down
-    write_stderr(": native stack (innermost first)\n");
+    write_stderr(" in test case \"");
+    write_stderr(g_test_case);
+    write_stderr("\", section \"");
+    write_stderr(g_section);
+    write_stderr("\"\n");
+    write_fault_site(info, context);
+    write_stderr("*** native stack (innermost first)\n");
     void* frames[128];
     const int n = ::backtrace(frames, 128);
     ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
@@ -35,9 +125,9 @@ void install_crash_backtrace() {
     (void)::backtrace(warm, 2);
     for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
         struct sigaction sa {};
-        sa.sa_handler = on_fatal_signal;
+        sa.sa_sigaction = on_fatal_signal;
         sigemptyset(&sa.sa_mask);
-        sa.sa_flags = SA_RESETHAND | SA_ONSTACK;
+        sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK;
         ::sigaction(sig, &sa, nullptr);
     }
 }

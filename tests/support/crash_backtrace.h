@@ -1,8 +1,9 @@
-// A fatal-signal handler for the test runners: prints the native stack to stderr, then lets the signal take its
-// default course. Install it before Catch::Session runs: Catch2's own handler reports the test case, restores the
-// handler that was there before (this one) and raises the signal again, so a crash in CI names both the test case
-// and the frames. Symbol names need the executable's symbols exported (ENABLE_EXPORTS); otherwise the line still has
-// the object and offset, which `addr2line -Cfe <object> <offset>` resolves.
+// A fatal-signal handler for the test runners: prints the running test case and section, the faulting program counter
+// (object, symbol, offset) and the native stack to stderr, then lets the signal take its default course. The runners
+// define CATCH_CONFIG_NO_POSIX_SIGNALS, so that this handler sees the fault itself: Catch2's handler would report the
+// test case and raise the signal again from inside itself, where the fault's own frame is lost. Symbol names need
+// the executable's symbols exported (ENABLE_EXPORTS); otherwise a line still has the object and offset, which
+// `addr2line -Cfe <object> <offset>` resolves.
 #pragma once
 
 namespace test_support {
