@@ -34,3 +34,13 @@ if(KINORA_ENABLE_CUDA AND NOT KINORA_TORCH_HAS_CUDA)
 endif()
 
 # torch's own target carries its include dirs and ABI define; we link ${TORCH_LIBRARIES} everywhere.
+
+# pip wheels' libtorch.so and libtorch_cpu.so export their own copies of libstdc++'s std::filesystem functions (linked
+# in statically when the wheel was built). Where a reference to one is first met on the link line decides which copy
+# a call runs, and theirs is broken: remove_all jumps to address 0 (torch 2.11: SIGSEGV). So libstdc++ comes right
+# before torch wherever torch is linked: with a shared libstdc++ it is then ahead of libtorch in the dynamic linker's
+# lookup order; with a static one (a GCC whose libstdc++ is linked in statically), the references of everything
+# before it are bound to its own members. With Debian's libtorch it changes nothing.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    list(PREPEND TORCH_LIBRARIES "-lstdc++")
+endif()
