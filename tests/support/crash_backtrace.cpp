@@ -104,7 +104,7 @@ void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     write_stderr(::strsignal(sig));  // reads a static table; good enough on the way down
     write_stderr(" in test case \"");
     write_stderr(g_test_case);
-    write_stderr("\", section \"");
+    write_stderr("\", last section entered \"");
     write_stderr(g_section);
     write_stderr("\"\n");
     write_fault_site(info, context);
