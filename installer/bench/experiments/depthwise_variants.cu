@@ -5,7 +5,7 @@
 // ("rolling rows"). Each variant's output is compared with the FMA kernel's, value by value (the weights are bf16
 // values, as a bf16 model's). Times: median of 50 launches timed with events, with the L2 flushed before each ("cold")
 // and not ("hot"). Findings: docs/PERFORMANCE.md, "Sana step, tenth session" (the staging; the tiling variants tried
-// then are in this file's git history, 3499969) and "Sana step, eleventh session" (the tensor cores: 0.90× at best).
+// then are in this file's git history, 3499969) and "Sana step, eleventh session" (the tensor cores: 0.86–0.92×).
 // installer/bench/experiments/depthwise_probe.sh runs it in a device call, with a SASS histogram and Nsight Compute.
 //
 //   nvcc -std=c++17 -arch=sm_90 -O3 -Ikernels/src/cuda installer/bench/experiments/depthwise_variants.cu \
