@@ -205,6 +205,13 @@ elif wanted test_engine_cuda; then
     log "SKIPPED test_engine_cuda: $([[ -x "$BIN/test_engine" ]] && echo "no golden dir (carry .golden)" || echo "no test_engine binary")"
     SKIPPED+=("test_engine_cuda")
 fi
+# The GPU build's programs run libstdc++'s std::filesystem, not pip libtorch's copies (cmake/TorchSetup.cmake), and the
+# CPU test whose temp-folder cleanup crashed on those copies (eleventh session) passes.
+step link_order 5 60 bash -c 'check="$1"; shift; rc=0
+    for p in "$@"; do [[ -x "$p" ]] && { "$check" "$p" || rc=1; }; done
+    [[ -x "$1" ]] && { "$1" "SanaTransformer2DConfig: unknown or unsupported math-changing keys are refused by name" || rc=1; }
+    exit $rc' link_order "$ROOT/tests/tools/check_stdcxx_before_torch.sh" "$BIN/test_engine" "$BIN/kinora-cli" \
+    "$BIN/kinora-bench"
 bench bench_kernels 20 90 --case kernels --component-repeats 20
 # Where the time goes: one profiled denoiser forward, VAE decode and text encoding (LibTorch's profiler), tabulated by
 # kernel and by launching operator in profile.md. Its JSON lines go to the log only (the runs are short).
