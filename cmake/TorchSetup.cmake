@@ -41,6 +41,9 @@ endif()
 # before torch wherever torch is linked: with a shared libstdc++ it is then ahead of libtorch in the dynamic linker's
 # lookup order; with a static one (a GCC whose libstdc++ is linked in statically), the references of everything
 # before it are bound to its own members. With Debian's libtorch it changes nothing.
+# KINORA_STDCXX_BEFORE_TORCH tells tests/CMakeLists.txt that the rule applies (its link-order checks).
+set(KINORA_STDCXX_BEFORE_TORCH OFF)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    set(KINORA_STDCXX_BEFORE_TORCH ON)
     list(PREPEND TORCH_LIBRARIES "-lstdc++")
 endif()

@@ -99,9 +99,21 @@ void write_fault_site(const siginfo_t* info, const void* context) {
     write_stderr("\n");
 }
 
+// The names of the signals the handler takes (strsignal is not async-signal-safe).
+const char* signal_name(int sig) {
+    switch (sig) {
+        case SIGSEGV: return "SIGSEGV (segmentation fault)";
+        case SIGBUS: return "SIGBUS (bus error)";
+        case SIGFPE: return "SIGFPE (arithmetic exception)";
+        case SIGILL: return "SIGILL (illegal instruction)";
+        case SIGABRT: return "SIGABRT (aborted)";
+        default: return "(other)";
+    }
+}
+
 void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     write_stderr("\n*** fatal signal ");
-    write_stderr(::strsignal(sig));  // reads a static table; good enough on the way down
+    write_stderr(signal_name(sig));
     write_stderr(" in test case \"");
     write_stderr(g_test_case);
     write_stderr("\", last section entered \"");
@@ -117,12 +129,31 @@ void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     ::raise(sig);
 }
 
+// The handler's own check (tests/tools/check_crash_handler.sh): a call through a null function pointer, the kind of
+// crash it was written for. Hidden: it kills the runner.
+TEST_CASE("crash handler self-test: a call to address 0", "[.crash-handler]") {
+    void (*volatile null_function)() = nullptr;
+    call_for_crash_self_test(null_function);
+}
+
 }  // namespace
+
+// Exported (ENABLE_EXPORTS), so that the handler names it as the caller; not a tail call, so that it is the caller.
+__attribute__((noinline)) void call_for_crash_self_test(void (*function)()) {
+    function();
+    asm volatile("" ::: "memory");
+}
 
 void install_crash_backtrace() {
     // backtrace() loads libgcc_s on its first call; do that now, not inside a handler.
     void* warm[2];
     (void)::backtrace(warm, 2);
+    // The handler runs on its own stack (SA_ONSTACK), so that a stack overflow is reported too.
+    static char alt_stack[64 * 1024];
+    stack_t ss{};
+    ss.ss_sp = alt_stack;
+    ss.ss_size = sizeof(alt_stack);
+    ::sigaltstack(&ss, nullptr);
     for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
         struct sigaction sa {};
         sa.sa_sigaction = on_fatal_signal;

@@ -10,4 +10,7 @@ namespace test_support {
 
 void install_crash_backtrace();
 
+/// Calls `function` (the crash handler's self-test calls a null pointer through it).
+void call_for_crash_self_test(void (*function)());
+
 }  // namespace test_support
