@@ -1,15 +1,21 @@
-// Flow schedulers (Sana), SCM (Sana-Sprint), scheduler configs and the step hooks.
+// Flow schedulers (Sana), SCM (Sana-Sprint), scheduler configs and the step hooks (CPU, and [.cuda]: pacing on the
+// device, previews through pinned memory).
 // Goldens: sched_flow_dpmpp_20, sched_flow_dpmpp_7_shift6, sched_flow_euler_20 (diffusers), the scheduler configs of
 // sana_pipeline_tiny / sana_sprint_pipeline_tiny. SCM has no standalone golden: its maths is checked against an
 // independent computation (LibTorch's own linspace/cos/sin, and the constants of docs/reference/sana.md §3.4).
 #include <catch2/catch.hpp>
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/log.h"
@@ -476,12 +482,7 @@ TEST_CASE("make_step_hooks: progress, previews and cancellation through the JobC
         ++renders;
         CHECK(latents.defined());
         CHECK(denoised.defined());
-        Image img;
-        img.width = 1;
-        img.height = 1;
-        img.channels = 3;
-        img.pixels = {1, 2, 3};
-        return std::vector<Image>{img};
+        return at::arange(1, 4, at::TensorOptions().dtype(at::kByte)).view({1, 1, 1, 3});  // one 1×1 frame
     });
 
     const FlowSchedule s = flow_dpm_schedule(5, 3.0);
@@ -505,6 +506,9 @@ TEST_CASE("make_step_hooks: progress, previews and cancellation through the JobC
     CHECK(previews[1].step == 4);
     CHECK(previews[2].step == 5);
     CHECK(renders == 3);
+    REQUIRE(previews[0].frames.size() == 1);
+    CHECK(previews[0].frames[0].width == 1);
+    CHECK(previews[0].frames[0].pixels == std::vector<uint8_t>{1, 2, 3});
 
     // Cancelled during the 2nd model call: the loop stops at the next check point, no 3rd model call.
     calls = 0;
@@ -516,4 +520,92 @@ TEST_CASE("make_step_hooks: progress, previews and cancellation through the JobC
     };
     REQUIRE_THROWS_AS(sample_flow_dpm_solver(cancelling, x, s, hooks), runtime::JobCancelled);
     CHECK(calls == 2);
+}
+
+TEST_CASE("make_step_hooks (CUDA): progress follows the device, previews arrive through pinned memory, the host runs "
+          "ahead",
+          "[.cuda][schedulers]") {
+    if (!torch::cuda::is_available()) {
+        WARN("no CUDA device");
+        return;
+    }
+    const auto cuda = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, 0);
+    auto token = std::make_shared<runtime::CancelToken>();
+    int calls = 0;  // denoiser calls the host has issued
+    std::vector<std::pair<int, int>> progress;  // (step, calls issued when it was reported)
+    std::vector<PreviewEvent> previews;
+    Callbacks callbacks;
+    callbacks.on_progress = [&](const ProgressEvent& e) { progress.emplace_back(e.step, calls); };
+    callbacks.on_preview = [&](const PreviewEvent& e) { previews.push_back(e); };
+    PreviewOptions every_step;
+    every_step.min_interval_ms = 0;
+    runtime::JobContext ctx(3, token, &callbacks, every_step);
+    // Pixels from the first sample's x0 on the device (two 2 × 3 frames), kept per step for the comparison below.
+    auto pixels_of = [](const at::Tensor& denoised) {
+        return (denoised[0].flatten().narrow(0, 0, 36) * 40.0 + 128.0).clamp(0, 255).round().to(at::kByte).view(
+            {2, 2, 3, 3});
+    };
+    std::map<int, at::Tensor> expected;
+    int step_seen = 0;
+    StepHooks hooks = make_step_hooks(ctx, [&](const at::Tensor& latents, const at::Tensor& denoised) {
+        CHECK(latents.is_cuda());
+        at::Tensor pixels = pixels_of(denoised);
+        expected[step_seen] = pixels.clone();
+        return pixels;
+    });
+    auto offer = hooks.maybe_preview;
+    hooks.maybe_preview = [&](int step, int n, const at::Tensor& latents, const at::Tensor& denoised) {
+        step_seen = step;
+        offer(step, n, latents, denoised);
+    };
+
+    // A denoiser with a few milliseconds of device work per call, so that the host can run ahead of it.
+    const at::Tensor big = at::randn({2048, 2048}, cuda);
+    int fail_at = 0;
+    DenoiseFn slow = [&](const at::Tensor& x, const DenoiseInput& in) {
+        if (++calls == fail_at) throw std::runtime_error("denoiser failed");
+        at::Tensor acc = big;
+        for (int i = 0; i < 8; ++i) acc = at::matmul(acc, big).mul_(1e-3);
+        return toy_model(x, in.timestep) + 1e-30 * acc.sum();
+    };
+    const FlowSchedule s = flow_dpm_schedule(8, 3.0);
+    const at::Tensor x = at::randn({2, 4, 32, 32}, cuda);
+    sample_flow_dpm_solver(slow, x, s, hooks);
+
+    REQUIRE(progress.size() == 8);
+    int most_ahead = 0;
+    for (size_t i = 0; i < progress.size(); ++i) {
+        CHECK(progress[i].first == static_cast<int>(i) + 1);
+        CHECK(progress[i].second - progress[i].first <= kStepsAhead);  // the host waited before running further
+        most_ahead = std::max(most_ahead, progress[i].second - progress[i].first);
+    }
+    CHECK(most_ahead == kStepsAhead);  // and it did not wait for each step
+    REQUIRE(previews.size() >= 2);
+    CHECK(previews.back().step == 8);
+    for (size_t i = 0; i < previews.size(); ++i) {
+        if (i > 0) CHECK(previews[i].step > previews[i - 1].step);
+        const at::Tensor want = expected.at(previews[i].step).cpu();  // [2, 2, 3, 3]
+        REQUIRE(previews[i].frames.size() == 2);
+        for (int64_t f = 0; f < 2; ++f) {
+            const Image& img = previews[i].frames[static_cast<size_t>(f)];
+            CHECK(img.width == 3);
+            CHECK(img.height == 2);
+            REQUIRE(img.pixels.size() == 18);
+            const at::Tensor frame = want[f].contiguous();
+            CHECK(std::equal(img.pixels.begin(), img.pixels.end(), frame.data_ptr<uint8_t>()));
+        }
+    }
+
+    // A run that fails part-way leaves steps unreported; the next run with the same hooks reports its own only.
+    progress.clear();
+    calls = 0;
+    fail_at = 5;
+    REQUIRE_THROWS_AS(sample_flow_dpm_solver(slow, x, s, hooks), std::runtime_error);
+    CHECK(progress.size() <= 4);
+    progress.clear();
+    calls = 0;
+    fail_at = 0;
+    sample_flow_dpm_solver(slow, x, s, hooks);
+    REQUIRE(progress.size() == 8);
+    for (size_t i = 0; i < progress.size(); ++i) CHECK(progress[i].first == static_cast<int>(i) + 1);
 }

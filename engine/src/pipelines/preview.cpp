@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace engine::pipelines {
 
@@ -70,46 +71,76 @@ Image tensor_to_image(const at::Tensor& chw01) {
 
 namespace {
 
-at::Tensor project(const at::Tensor& latent_chw, const LatentRgbProjection& projection) {
-    const int64_t c = latent_chw.size(0);
+// A small host tensor on `device`: on a GPU through pinned memory and a non-blocking copy, so that making a preview
+// never waits for the stream.
+at::Tensor on_device(const at::Tensor& host, c10::Device device) {
+    if (device.is_cpu()) return host;
+    return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+// (Wᵀz + b + 1) / 2 of latents [C, F, H, W]: [F, 3, H, W] float32 on the latents' device.
+at::Tensor project(const at::Tensor& latent_cfhw, const LatentRgbProjection& projection) {
+    const int64_t c = latent_cfhw.size(0);
     TORCH_CHECK(c == static_cast<int64_t>(projection.weights.size()), "latent preview: the latent has ", c,
                 " channels but the projection has ", projection.weights.size());
     at::Tensor w = at::empty({c, 3}, at::kFloat);
+    auto wa = w.accessor<float, 2>();
     for (int64_t i = 0; i < c; ++i) {
-        for (int64_t j = 0; j < 3; ++j) w[i][j] = projection.weights[static_cast<size_t>(i)][static_cast<size_t>(j)];
+        for (int64_t j = 0; j < 3; ++j) wa[i][j] = projection.weights[static_cast<size_t>(i)][static_cast<size_t>(j)];
     }
-    at::Tensor b = at::tensor({projection.bias[0], projection.bias[1], projection.bias[2]}, at::kFloat);
-    at::Tensor z = latent_chw.detach().to(at::kCPU, at::kFloat);           // [C, H, W]
-    at::Tensor rgb = at::einsum("chw,cd->dhw", {z, w}) + b.view({3, 1, 1});  // [3, H, W]
+    at::Tensor b = at::empty({3}, at::kFloat);
+    for (int64_t j = 0; j < 3; ++j) b.accessor<float, 1>()[j] = projection.bias[static_cast<size_t>(j)];
+    const c10::Device device = latent_cfhw.device();
+    at::Tensor z = latent_cfhw.detach().to(at::kFloat);                                        // [C, F, H, W]
+    at::Tensor rgb = at::einsum("cfhw,cd->fdhw", {z, on_device(w, device)}) + on_device(b, device).view({1, 3, 1, 1});
     return (rgb + 1.0) / 2.0;
 }
 
+// Frames [F, 3, H, W] upscaled (bilinear) so that the longer side is about max_side_px; never downscaled.
 at::Tensor upscale(const at::Tensor& rgb, int max_side_px) {
-    const int64_t h = rgb.size(1), w = rgb.size(2);
+    const int64_t h = rgb.size(2), w = rgb.size(3);
     const int64_t longer = std::max(h, w);
     if (longer >= max_side_px || longer == 0) return rgb;
     const double s = static_cast<double>(max_side_px) / static_cast<double>(longer);
     const int64_t nh = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(h) * s));
     const int64_t nw = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(w) * s));
-    return at::upsample_bilinear2d(rgb.unsqueeze(0), {nh, nw}, /*align_corners=*/false).squeeze(0);
+    return at::upsample_bilinear2d(rgb, {nh, nw}, /*align_corners=*/false);
 }
 
 }  // namespace
 
+at::Tensor preview_pixels(const at::Tensor& latent, const LatentRgbProjection& projection, int max_side_px) {
+    TORCH_CHECK(latent.dim() == 3 || latent.dim() == 4, "latent preview expects [C, H, W] or [C, F, H, W], got ",
+                latent.sizes());
+    const at::Tensor cfhw = latent.dim() == 3 ? latent.unsqueeze(1) : latent;
+    const at::Tensor rgb = upscale(project(cfhw, projection), max_side_px);  // [F, 3, H, W] in [0, 1] (unclamped)
+    // As diffusers' postprocess: ×255, round.
+    return (rgb.clamp(0.0, 1.0) * 255.0).round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
 Image latent_preview(const at::Tensor& latent, const LatentRgbProjection& projection, int max_side_px) {
     TORCH_CHECK(latent.dim() == 3, "latent preview expects [C, H, W], got ", latent.sizes());
-    return tensor_to_image(upscale(project(latent, projection), max_side_px));
+    return schedulers::images_from_pixels(preview_pixels(latent, projection, max_side_px).cpu()).front();
 }
 
 std::vector<Image> video_latent_preview(const at::Tensor& latent, const LatentRgbProjection& projection,
                                         int max_side_px) {
     TORCH_CHECK(latent.dim() == 4, "video latent preview expects [C, F, H, W], got ", latent.sizes());
-    std::vector<Image> frames;
-    frames.reserve(static_cast<size_t>(latent.size(1)));
-    for (int64_t f = 0; f < latent.size(1); ++f) {
-        frames.push_back(latent_preview(latent.select(1, f), projection, max_side_px));
-    }
-    return frames;
+    return schedulers::images_from_pixels(preview_pixels(latent, projection, max_side_px).cpu());
+}
+
+schedulers::PreviewRenderer image_preview_renderer(LatentRgbProjection projection) {
+    return [projection = std::move(projection)](const at::Tensor& latents, const at::Tensor& denoised) {
+        const at::Tensor& z = denoised.defined() ? denoised : latents;
+        return preview_pixels(z[0], projection, kImagePreviewSidePx);
+    };
+}
+
+schedulers::PreviewRenderer video_preview_renderer(LatentRgbProjection projection) {
+    return [projection = std::move(projection)](const at::Tensor& latents, const at::Tensor& denoised) {
+        const at::Tensor& z = denoised.defined() ? denoised : latents;
+        return preview_pixels(z[0], projection, kVideoPreviewSidePx);
+    };
 }
 
 }  // namespace engine::pipelines

@@ -29,13 +29,9 @@ JobResult run_text_to_image(const TextToImageRequest& request, runtime::JobConte
     const SanaGenerateOptions options = core::unwrap(resolve_sana_options(*pipe, request));
 
     c10::InferenceMode inference_guard;
-    const LatentRgbProjection projection =
-        projection_for(sana_dcae_projection(), pipe->transformer->config.in_channels);
-    schedulers::PreviewRenderer render = [&projection](const at::Tensor& latents, const at::Tensor& denoised) {
-        const at::Tensor& z = denoised.defined() ? denoised : latents;  // x0 estimate: what the image will be
-        return std::vector<Image>{latent_preview(z[0], projection)};
-    };
-    schedulers::StepHooks hooks = schedulers::make_step_hooks(ctx, render, JobStage::Denoising);
+    schedulers::StepHooks hooks = schedulers::make_step_hooks(
+        ctx, image_preview_renderer(projection_for(sana_dcae_projection(), pipe->transformer->config.in_channels)),
+        JobStage::Denoising);
     const bool low_memory = cache.settings().memory_mode == MemoryMode::LowMemory;
     at::Tensor image = generate_sana(*pipe, options, hooks, nullptr, low_memory,
                                      [&ctx](JobStage stage) { ctx.report_progress(stage, 0, 0); },

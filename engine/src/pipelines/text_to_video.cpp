@@ -42,12 +42,8 @@ JobResult run_video(const TextToVideoRequest& request, const ImageToVideoRequest
         core::unwrap(i2v ? resolve_lvdm_options(*pipe, *i2v) : resolve_lvdm_options(*pipe, request));
 
     c10::InferenceMode inference_guard;
-    const LatentRgbProjection projection = projection_for(sd_kl4_projection(), pipe->config.channels);
-    schedulers::PreviewRenderer render = [&projection](const at::Tensor& latents, const at::Tensor& denoised) {
-        const at::Tensor& z = denoised.defined() ? denoised : latents;  // x0 estimate: what the video will be
-        return video_latent_preview(z[0], projection);                 // one image per frame
-    };
-    schedulers::StepHooks hooks = schedulers::make_step_hooks(ctx, render, JobStage::Denoising);
+    schedulers::StepHooks hooks = schedulers::make_step_hooks(
+        ctx, video_preview_renderer(projection_for(sd_kl4_projection(), pipe->config.channels)), JobStage::Denoising);
     // report_progress is a check point: cancelling stops between decoded frames.
     models::FrameProgressFn on_frames = [&ctx](int64_t done, int64_t total) {
         ctx.report_progress(JobStage::Decoding, static_cast<int>(done), static_cast<int>(total));

@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "core/engine_error.h"
-#include "runtime/job_context.h"
 #include "schedulers/parameterization.h"
 
 namespace engine::schedulers {
@@ -25,22 +24,6 @@ double flow_lambda(double sigma) {
 }
 
 }  // namespace
-
-StepHooks make_step_hooks(runtime::JobContext& ctx, PreviewRenderer render, JobStage stage) {
-    StepHooks hooks;
-    runtime::JobContext* c = &ctx;
-    hooks.check_cancel = [c] { c->check_cancel(); };
-    hooks.on_step = [c, stage](int step, int num_steps) { c->report_progress(stage, step, num_steps); };
-    if (render) {
-        hooks.maybe_preview = [c, render = std::move(render)](int step, int num_steps, const at::Tensor& latents,
-                                                              const at::Tensor& denoised) {
-            if (c->wants_preview(step, num_steps)) {
-                c->report_preview(step, num_steps, render(latents, denoised));
-            }
-        };
-    }
-    return hooks;
-}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Flow DPM-Solver++
