@@ -35,9 +35,12 @@
 #include "models/unets/lvdm_unet_3d.h"
 #include "pipelines/lvdm_config.h"
 #include "pipelines/lvdm_pipeline.h"
+#include "pipelines/preview.h"
 #include "pipelines/sana_pipeline.h"
 #include "random_weights.h"
 #include "runtime/cuda_graph.h"
+#include "runtime/job_context.h"
+#include "schedulers/step_hooks.h"
 #include "schedulers/samplers.h"
 #include "schedulers/sigmas.h"
 
@@ -443,6 +446,12 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
     std::optional<pipelines::PromptEmbedding> run_positive, run_negative;
     std::vector<int64_t> tokens_encoded;  // per sample (negative first with CFG): the tokens Gemma-2 read
 
+    int previews_delivered = 0;  // in the last run
+    Callbacks preview_callbacks;
+    preview_callbacks.on_preview = [&previews_delivered](const PreviewEvent& e) {
+        if (!e.frames.empty() && !e.frames[0].pixels.empty()) ++previews_delivered;
+    };
+
     // One end-to-end run: text encoding, then the engine's generate_sana (latents, denoising, DC-AE decode,
     // post-processing to a float CPU image), with stage marks.
     auto run = [&](int run_steps, StageClock* clock) {
@@ -479,7 +488,21 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             if (stage == JobStage::Denoising) clock->mark("prepare");
             if (stage == JobStage::Decoding) clock->mark("denoise");
         };
-        at::Tensor image = pipelines::generate_sana(*pipe, opts, {}, nullptr, false, on_stage);
+        // Previews: the app's step hooks and renderer (pipelines/text_to_image.cpp), delivered to a counter.
+        schedulers::StepHooks hooks;
+        std::optional<runtime::JobContext> job;
+        if (o.previews != BenchOptions::Previews::Off) {
+            PreviewOptions throttle;
+            if (o.previews == BenchOptions::Previews::Every) throttle.min_interval_ms = 0;
+            job.emplace(1, std::make_shared<runtime::CancelToken>(), &preview_callbacks, throttle);
+            hooks = schedulers::make_step_hooks(
+                *job,
+                pipelines::image_preview_renderer(
+                    pipelines::projection_for(pipelines::sana_dcae_projection(), transformer_cfg.in_channels)),
+                JobStage::Denoising);
+        }
+        previews_delivered = 0;
+        at::Tensor image = pipelines::generate_sana(*pipe, opts, hooks, nullptr, false, on_stage);
         if (clock) clock->mark("vae_decode_and_postprocess");
         return image;
     };
@@ -645,6 +668,10 @@ json run_sana(const std::string& name, const SanaCase& sc, const BenchOptions& o
             {"tokens_encoded", tokens_encoded},
         };
     }
+    result["previews"] = {{"mode", o.previews == BenchOptions::Previews::Off     ? "off"
+                                   : o.previews == BenchOptions::Previews::App ? "app"
+                                                                               : "every"},
+                          {"delivered_last_run", previews_delivered}};
     result["vae_decode_ms"] = round_to(1e3 * median(decode_times), 3);
     result["text_encode_ms(b2," + std::to_string(te_length) + "tok)"] = round_to(1e3 * median(encode_times), 3);
     result["params_M"] = {{"transformer", millions(transformer_params)},

@@ -30,6 +30,9 @@ struct BenchOptions {
     bool graphs = true;  // Sana / Sprint: the transformer step through CUDA graphs (SanaLoadOptions::cuda_graphs)
     /// Sana / Sprint: skip the caption work that cannot change the image (SanaGenerateOptions::trim_caption).
     bool trim_caption = true;
+    /// Sana / Sprint pipeline runs: live previews as the app makes them (its renderer and step hooks). Off: no hooks.
+    /// App: the app's default throttle (every step, at most one per 150 ms). Every: one per step.
+    enum class Previews { Off, App, Every } previews = Previews::Off;
     /// Channels-last convolutions in the DC-AE, the KL VAE and the LVDM UNet; nullopt: the engine's default (on for
     /// CUDA unless KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU).
     std::optional<bool> channels_last;

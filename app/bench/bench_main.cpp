@@ -58,6 +58,9 @@ Usage: kinora-bench [options]
                       in the pipeline runs, and encode only the prompt tokens the kept positions need (default on,
                       as the engine does); off encodes and attends to all 300 positions of both prompts at every
                       step, as diffusers does
+  --previews off|app|every  Sana / Sprint: live previews in the pipeline runs, through the app's step hooks and
+                      renderer (x0 estimate → RGB, 512 px): app = its default throttle (at most one per 150 ms and
+                      the last step), every = one per step; off (default) passes no hooks, as the reference has none
   --channels-last on|off  channels-last layout in the VAEs and the LVDM UNet (default: on for CUDA unless
                       KINORA_DISABLE_CHANNELS_LAST=1, off on the CPU)
   --seed N            latent seed (default 0)
@@ -158,6 +161,12 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--trim-caption is on or off, got '" + t + "'");
             }
             a.options.trim_caption = t == "on";
+        } else if (flag == "--previews") {
+            const std::string p = value();
+            if (p == "off") a.options.previews = BenchOptions::Previews::Off;
+            else if (p == "app") a.options.previews = BenchOptions::Previews::App;
+            else if (p == "every") a.options.previews = BenchOptions::Previews::Every;
+            else throw std::invalid_argument("--previews is off, app or every, got '" + p + "'");
         } else if (flag == "--channels-last") {
             const std::string c = value();
             if (c != "on" && c != "off") {
