@@ -224,6 +224,10 @@ bench bench_sana1600 35 120 --case sana1600 --repeats "$REPEATS"
 # Before / after the caption shortcuts: every step attends to all 300 positions of both prompts, as diffusers does.
 bench bench_sana1600_full_caption 35 120 --case sana1600 --repeats "$REPEATS" --trim-caption off
 bench bench_sprint1600 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS"
+# Live previews as the app makes them, one at every step (docs/PERFORMANCE.md, "Previews and progress without draining
+# the stream"): against bench_sana1600 / bench_sprint1600, what previews cost.
+bench bench_sana1600_previews 35 120 --case sana1600 --repeats "$REPEATS" --previews every
+bench bench_sprint1600_previews 40 150 --case sprint1600_1step,sprint1600_2step --repeats "$REPEATS" --previews every
 # Lower precision: the transformer blocks' weights in FP8 (e4m3, row-wise scales) or int8; every line carries its
 # quality check against the unquantised model (image PSNR, one forward's relative error).
 bench bench_sana1600_fp8 45 150 --case sana1600 --repeats "$REPEATS" --quantize fp8
