@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/engine_error.h"
@@ -531,4 +532,29 @@ TEST_CASE("CLIP vision: loading is strict and rejects the weights of other model
         REQUIRE_FALSE(m.has_value());
         CHECK_THAT(m.error().message, Catch::Matchers::Contains("shape mismatch"));
     }
+}
+
+TEST_CASE("open_clip towers: both refuse the block options they do not implement, by name", "[models]") {
+    // The residual blocks both towers share (open_clip_transformer.h) have no LayerScale, QuickGELU or extra
+    // activation / norm arguments; a config asking for them is refused rather than run with other math.
+    const std::vector<std::pair<nlohmann::json, std::string>> cases = {
+        {{{"ls_init_value", 1e-5}}, "LayerScale"},
+        {{{"quick_gelu", true}}, "QuickGELU"},
+        {{{"act_kwargs", {{"approximate", "tanh"}}}}, "act_kwargs"},
+        {{{"norm_kwargs", {{"eps", 1e-6}}}}, "norm_kwargs"},
+    };
+    for (const auto& [cfg, name] : cases) {
+        INFO(cfg.dump());
+        auto text = OpenCLIPTextConfig::from_json(cfg);
+        REQUIRE_FALSE(text.has_value());
+        CHECK(text.error().code == ErrorCode::UnsupportedModel);
+        CHECK_THAT(text.error().message, Catch::Matchers::Contains(name));
+        auto vision = CLIPVisionConfig::from_json(cfg);
+        REQUIRE_FALSE(vision.has_value());
+        CHECK(vision.error().code == ErrorCode::UnsupportedModel);
+        CHECK_THAT(vision.error().message, Catch::Matchers::Contains(name));
+    }
+    // Empty argument objects change nothing and are accepted.
+    CHECK(OpenCLIPTextConfig::from_json({{"act_kwargs", nlohmann::json::object()}}).has_value());
+    CHECK(CLIPVisionConfig::from_json({{"norm_kwargs", nlohmann::json::object()}}).has_value());
 }

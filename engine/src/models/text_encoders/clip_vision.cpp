@@ -126,16 +126,9 @@ Expected<CLIPVisionConfig> CLIPVisionConfig::from_json(const nlohmann::json& tow
                                                     "own VisionTransformer is");
         }
         r.require_default("input_patchnorm", false, "dual patchnorm is not implemented (ViT-H-14 has none)");
-        r.require_default("ls_init_value", nullptr, "LayerScale is not implemented");
         r.require_default("no_ln_pre", false, "the tower without ln_pre is not implemented");
         r.require_default("pos_embed_type", "learnable", "only learned positional embeddings are implemented");
-        r.require_default("quick_gelu", false, "ViT-H-14 uses nn.GELU; QuickGELU is not implemented");
-        if (const nlohmann::json* k = r.find("act_kwargs"); k != nullptr && !k->empty()) {
-            r.fail(ErrorCode::UnsupportedModel, "act_kwargs are not supported");
-        }
-        if (const nlohmann::json* k = r.find("norm_kwargs"); k != nullptr && !k->empty()) {
-            r.fail(ErrorCode::UnsupportedModel, "norm_kwargs are not supported");
-        }
+        refuse_unsupported_block_options(r);
         check_config(c);
         return c;
     });

@@ -133,16 +133,9 @@ Expected<OpenCLIPTextConfig> OpenCLIPTextConfig::from_json(const nlohmann::json&
                                                     "\") is not implemented; only open_clip's own "
                                                     "text transformer is");
         }
-        r.require_default("ls_init_value", nullptr, "LayerScale is not implemented");
         r.require_default("embed_cls", false, "a learned class token is not implemented");
         r.require_default("no_causal_mask", false, "only the causal text transformer is implemented");
-        r.require_default("quick_gelu", false, "ViT-H-14 uses nn.GELU; QuickGELU is not implemented");
-        if (const nlohmann::json* k = r.find("act_kwargs"); k != nullptr && !k->empty()) {
-            r.fail(ErrorCode::UnsupportedModel, "act_kwargs are not supported");
-        }
-        if (const nlohmann::json* k = r.find("norm_kwargs"); k != nullptr && !k->empty()) {
-            r.fail(ErrorCode::UnsupportedModel, "norm_kwargs are not supported");
-        }
+        refuse_unsupported_block_options(r);
         check_config(c);
         return c;
     });

@@ -6,8 +6,19 @@
 #include <torch/torch.h>
 
 #include "core/torch_compat.h"
+#include "models/common/json_config.h"
 
 namespace engine::models {
+
+void refuse_unsupported_block_options(const JsonConfigReader& r) {
+    r.require_default("ls_init_value", nullptr, "LayerScale is not implemented");
+    r.require_default("quick_gelu", false, "ViT-H-14 uses nn.GELU; QuickGELU is not implemented");
+    for (const char* key : {"act_kwargs", "norm_kwargs"}) {
+        if (const nlohmann::json* k = r.find(key); k != nullptr && !k->empty()) {
+            r.fail(ErrorCode::UnsupportedModel, std::string(key) + " are not supported");
+        }
+    }
+}
 
 OpenCLIPMultiheadAttentionImpl::OpenCLIPMultiheadAttentionImpl(std::int64_t width, std::int64_t heads,
                                                                const at::TensorOptions& options)

@@ -27,6 +27,12 @@
 
 namespace engine::models {
 
+class JsonConfigReader;
+
+/// Refuses the keys of an open_clip tower config (CLIPTextCfg / CLIPVisionCfg) that would change these blocks and are
+/// not implemented: LayerScale (ls_init_value), QuickGELU, act_kwargs, norm_kwargs. Throws as JsonConfigReader::fail.
+void refuse_unsupported_block_options(const JsonConfigReader& r);
+
 /// Sizes of an open_clip Transformer (open_clip's Transformer(width, layers, heads, mlp_ratio)).
 struct OpenCLIPTransformerOptions {
     std::int64_t width = 0;
