@@ -136,6 +136,20 @@ TEST_CASE("crash handler self-test: a call to address 0", "[.crash-handler]") {
     call_for_crash_self_test(null_function);
 }
 
+// Recurses until the stack overflows; the handler must still report it (it runs on its own stack).
+volatile bool g_stop_recursion = false;  // never set: the compiler cannot see that the recursion is endless
+
+__attribute__((noinline)) int recurse_for_crash_self_test(volatile int depth) {
+    volatile char frame[256];
+    frame[0] = static_cast<char>(depth);
+    if (g_stop_recursion) return frame[0];
+    return recurse_for_crash_self_test(depth + 1) + frame[0];
+}
+
+TEST_CASE("crash handler self-test: a stack overflow", "[.crash-handler-overflow]") {
+    CHECK(recurse_for_crash_self_test(0) != 0);
+}
+
 }  // namespace
 
 // Exported (ENABLE_EXPORTS), so that the handler names it as the caller; not a tail call, so that it is the caller.
