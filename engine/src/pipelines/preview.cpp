@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 namespace engine::pipelines {
@@ -57,18 +56,6 @@ LatentRgbProjection projection_for(const LatentRgbProjection& published, int64_t
     return generic_projection(num_channels);
 }
 
-Image tensor_to_image(const at::Tensor& chw01) {
-    at::Tensor t = (chw01.detach().to(at::kCPU, at::kFloat).clamp(0.0, 1.0) * 255.0).round().to(at::kByte);
-    t = t.permute({1, 2, 0}).contiguous();  // [H, W, 3]
-    Image img;
-    img.height = static_cast<int>(t.size(0));
-    img.width = static_cast<int>(t.size(1));
-    img.channels = static_cast<int>(t.size(2));
-    img.pixels.resize(static_cast<size_t>(t.numel()));
-    std::memcpy(img.pixels.data(), t.data_ptr<uint8_t>(), img.pixels.size());
-    return img;
-}
-
 namespace {
 
 // A small host tensor on `device`: on a GPU through pinned memory and a non-blocking copy, so that making a preview
@@ -107,15 +94,24 @@ at::Tensor upscale(const at::Tensor& rgb, int max_side_px) {
     return at::upsample_bilinear2d(rgb, {nh, nw}, /*align_corners=*/false);
 }
 
+// Frames [F, C, H, W] in [0, 1] → [F, H, W, C] uint8 on their device, as diffusers' postprocess rounds: clamp, ×255,
+// round.
+at::Tensor unit_frames_to_pixels(const at::Tensor& frames) {
+    return (frames.clamp(0.0, 1.0) * 255.0).round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
 }  // namespace
+
+Image tensor_to_image(const at::Tensor& chw01) {
+    return schedulers::images_from_pixels(unit_frames_to_pixels(chw01.detach().to(at::kCPU, at::kFloat).unsqueeze(0)))
+        .front();
+}
 
 at::Tensor preview_pixels(const at::Tensor& latent, const LatentRgbProjection& projection, int max_side_px) {
     TORCH_CHECK(latent.dim() == 3 || latent.dim() == 4, "latent preview expects [C, H, W] or [C, F, H, W], got ",
                 latent.sizes());
     const at::Tensor cfhw = latent.dim() == 3 ? latent.unsqueeze(1) : latent;
-    const at::Tensor rgb = upscale(project(cfhw, projection), max_side_px);  // [F, 3, H, W] in [0, 1] (unclamped)
-    // As diffusers' postprocess: ×255, round.
-    return (rgb.clamp(0.0, 1.0) * 255.0).round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+    return unit_frames_to_pixels(upscale(project(cfhw, projection), max_side_px));
 }
 
 Image latent_preview(const at::Tensor& latent, const LatentRgbProjection& projection, int max_side_px) {

@@ -97,17 +97,17 @@ private:
 }  // namespace
 
 std::vector<Image> images_from_pixels(const at::Tensor& pixels) {
-    TORCH_CHECK(pixels.dim() == 4 && pixels.size(3) == 3 && pixels.scalar_type() == at::kByte && pixels.is_cpu(),
-                "preview pixels must be [F, H, W, 3] uint8 on the host, got ", pixels.sizes(), " ",
-                pixels.scalar_type(), " on ", pixels.device());
+    TORCH_CHECK(pixels.dim() == 4 && pixels.scalar_type() == at::kByte && pixels.is_cpu(),
+                "pixels must be [F, H, W, C] uint8 on the host, got ", pixels.sizes(), " ", pixels.scalar_type(),
+                " on ", pixels.device());
     const at::Tensor p = pixels.contiguous();
     std::vector<Image> frames(static_cast<size_t>(p.size(0)));
-    const size_t frame_bytes = static_cast<size_t>(p.size(1) * p.size(2) * 3);
+    const size_t frame_bytes = static_cast<size_t>(p.size(1) * p.size(2) * p.size(3));
     for (size_t f = 0; f < frames.size(); ++f) {
         Image& img = frames[f];
         img.height = static_cast<int>(p.size(1));
         img.width = static_cast<int>(p.size(2));
-        img.channels = 3;
+        img.channels = static_cast<int>(p.size(3));
         img.pixels.resize(frame_bytes);
         std::memcpy(img.pixels.data(), p.data_ptr<uint8_t>() + f * frame_bytes, frame_bytes);
     }

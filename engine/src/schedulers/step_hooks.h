@@ -53,7 +53,7 @@ struct StepHooks {
 /// queues its work and must not wait for it (no host copies): make_step_hooks copies the pixels to the host.
 using PreviewRenderer = std::function<at::Tensor(const at::Tensor& latents, const at::Tensor& denoised)>;
 
-/// Host pixels [F, H, W, 3] uint8 (a PreviewRenderer's output) → one RGB Image per frame.
+/// Host pixels [F, H, W, C] uint8 (a PreviewRenderer's output: C = 3) → one Image per frame.
 std::vector<Image> images_from_pixels(const at::Tensor& pixels);
 
 /// How far the sampler's thread may run ahead of a CUDA device: steps issued but not yet done.
