@@ -117,6 +117,11 @@ Args parse(int argc, char** argv) {
             if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
             return argv[++i];
         };
+        auto on_off = [&]() -> bool {
+            const std::string v = value();
+            if (v != "on" && v != "off") throw std::invalid_argument(flag + " is on or off, got '" + v + "'");
+            return v == "on";
+        };
         if (flag == "--case" || flag == "--cases") {
             cases = value();
         } else if (flag == "--repeats") {
@@ -144,23 +149,11 @@ Args parse(int argc, char** argv) {
                 throw std::invalid_argument("--device is cuda or cpu, got '" + device + "'");
             }
         } else if (flag == "--kernels") {
-            const std::string k = value();
-            if (k != "on" && k != "off") {
-                throw std::invalid_argument("--kernels is on or off, got '" + k + "'");
-            }
-            a.kernels = k == "on";
+            a.kernels = on_off();
         } else if (flag == "--graphs") {
-            const std::string g = value();
-            if (g != "on" && g != "off") {
-                throw std::invalid_argument("--graphs is on or off, got '" + g + "'");
-            }
-            a.options.graphs = g == "on";
+            a.options.graphs = on_off();
         } else if (flag == "--trim-caption") {
-            const std::string t = value();
-            if (t != "on" && t != "off") {
-                throw std::invalid_argument("--trim-caption is on or off, got '" + t + "'");
-            }
-            a.options.trim_caption = t == "on";
+            a.options.trim_caption = on_off();
         } else if (flag == "--previews") {
             const std::string p = value();
             if (p == "off") a.options.previews = BenchOptions::Previews::Off;
@@ -168,11 +161,7 @@ Args parse(int argc, char** argv) {
             else if (p == "every") a.options.previews = BenchOptions::Previews::Every;
             else throw std::invalid_argument("--previews is off, app or every, got '" + p + "'");
         } else if (flag == "--channels-last") {
-            const std::string c = value();
-            if (c != "on" && c != "off") {
-                throw std::invalid_argument("--channels-last is on or off, got '" + c + "'");
-            }
-            a.options.channels_last = c == "on";
+            a.options.channels_last = on_off();
         } else if (flag == "--quantize") {
             const std::string q = value();
             if (q == "none") a.options.quantization = engine::WeightQuantization::None;
