@@ -1,39 +1,23 @@
 // How much do cuBLASLt's other heuristic algorithms gain over its first choice on Sana-1600M's GEMMs
 // (batch 2 at 1024²: M = 2048 tokens), bf16 in/out, float32 compute, bias epilogue. Weights rotate through 6 copies so
 // that they come from DRAM as in the step.
-#include <cublasLt.h>
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <cstdio>
-#include <vector>
 #include <algorithm>
+#include <vector>
 
-#define CK(x) do { auto e = (x); if (e != 0) { printf("error %d at %s:%d\n", (int)e, __FILE__, __LINE__); return 1; } } while (0)
-
-__global__ void fill(__nv_bfloat16* p, size_t n, unsigned seed) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i < n) {
-        unsigned h = (unsigned)i * 2654435761u ^ seed;
-        h ^= h >> 13; h *= 0x5bd1e995; h ^= h >> 15;
-        p[i] = __float2bfloat16(((h & 0xffff) / 65536.0f - 0.5f) * 0.1f);
-    }
-}
+#include "gemm_common.cuh"
 
 int main(int argc, char** argv) {
     const int M = 2048;
     struct Shape { const char* name; int n, k; bool bias; };
     std::vector<Shape> shapes = {{"qkv", 6720, 2240, false}, {"proj", 2240, 2240, true}, {"inverted", 11200, 2240, true},
                                  {"point", 2240, 5600, false}, {"cross_q", 2240, 2240, true}};
-    cublasLtHandle_t lt;
-    CK(cublasLtCreate(&lt));
-    size_t ws_size = 64u << 20;
-    void* ws;
-    CK(cudaMalloc(&ws, ws_size));
-    cudaStream_t stream;
-    CK(cudaStreamCreate(&stream));
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
+    LtBench bench;
+    if (bench.init(64u << 20) != 0) return 1;
+    cublasLtHandle_t lt = bench.lt;
+    size_t ws_size = bench.ws_size;
+    void* ws = bench.ws;
+    cudaStream_t stream = bench.stream;
+    cudaEvent_t e0 = bench.e0, e1 = bench.e1;
     const int kCopies = 6;
     for (const auto& s : shapes) {
         __nv_bfloat16 *a, *c, *bias;
@@ -41,11 +25,11 @@ int main(int argc, char** argv) {
         CK(cudaMalloc(&a, (size_t)M * s.k * 2));
         CK(cudaMalloc(&c, (size_t)M * s.n * 2));
         CK(cudaMalloc(&bias, (size_t)s.n * 2));
-        fill<<<(M * s.k + 255) / 256, 256>>>(a, (size_t)M * s.k, 1);
-        fill<<<(s.n + 255) / 256, 256>>>(bias, s.n, 3);
+        fill<<<(M * s.k + 255) / 256, 256>>>(a, (size_t)M * s.k, 1, 0.1f);
+        fill<<<(s.n + 255) / 256, 256>>>(bias, s.n, 3, 0.1f);
         for (int i = 0; i < kCopies; ++i) {
             CK(cudaMalloc(&w[i], (size_t)s.n * s.k * 2));
-            fill<<<((size_t)s.n * s.k + 255) / 256, 256>>>(w[i], (size_t)s.n * s.k, 7 + i);
+            fill<<<((size_t)s.n * s.k + 255) / 256, 256>>>(w[i], (size_t)s.n * s.k, 7 + i, 0.1f);
         }
         cublasLtMatmulDesc_t desc;
         CK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));

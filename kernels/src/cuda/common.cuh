@@ -90,6 +90,34 @@ inline bool aligned16(const void* p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// ---- Tensor-core helpers (compute capability 8.0+: mma.sync m16n8k16, ldmatrix) -----------------------------------
+//
+// Fragments as PTX defines them for m16n8k16 (g = lane / 4, t = lane % 4): A (16 × 16, row-major) a0 = row g, columns
+// 2t, 2t + 1; a1 = row g + 8; a2 / a3 the same rows at columns 2t + 8, 2t + 9. B (16 × 8, column-major) b0 = rows
+// 2t, 2t + 1 of column g; b1 = rows 2t + 8, 2t + 9. C / D: c0, c1 = row g, columns 2t, 2t + 1; c2, c3 = row g + 8.
+// Used by the linear attention's tensor-core passes (and installer/bench/experiments/flash_attention_kernel.cuh).
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+__device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8 × 8 matrices of 16-bit values from shared memory, transposed: lanes 8i .. 8i + 7 give the addresses of
+// matrix i's rows (16 contiguous bytes each); r[i] receives column g, rows 2t, 2t + 1 of matrix i.
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
 template <typename T>
 struct TypeTag {
     using type = T;

@@ -541,11 +541,6 @@ __host__ __device__ constexpr int frag_word(int tile, int step, int part, int re
     return ((tile * 2 + step) * 2 + part) * 2 + reg;
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-}
-
 // Sums the chunks' partials in chunk order (chunk_sum, as reduce_chunks_kernel) and writes them as B fragments:
 // B[k][n] = KV[k][n] (tiles 0-3: n = 8 · tile + g) or Σk[k] in column 0 of tile 4. grid (B·H), kThreads threads.
 __global__ void __launch_bounds__(kThreads)
@@ -578,20 +573,6 @@ __global__ void __launch_bounds__(kThreads)
         }
         out[i] = pack_bf16(v[0], v[1]);
     }
-}
-
-__device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
 }
 
 // Pass 1 on tensor cores: one chunk of kVecChunkRows tokens, KV = relu(K)ᵀ V and Σk = relu(K)ᵀ 1 as m16n8k16 products
