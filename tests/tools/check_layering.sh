@@ -10,19 +10,26 @@ for dir in engine kernels ui app; do
     [[ -d "$dir" ]] || { echo "check_layering: $root/$dir is missing" >&2; exit 2; }
 done
 status=0
-report() {  # report RULE grep-output
-    if [[ -n "$2" ]]; then
-        echo "layering: $1:"
-        echo "$2"
+sources=(--include='*.h' --include='*.hpp' --include='*.cpp' --include='*.cu' --include='*.cuh')
+check() {  # check RULE PATTERN DIR...: grep's exit 1 (no line) passes, 0 (lines) and 2 (an error) fail
+    local rule="$1" pattern="$2" hits rc
+    shift 2
+    hits="$(grep -rnE "$pattern" "${sources[@]}" "$@")"
+    rc=$?
+    if (( rc == 0 )); then
+        echo "layering: $rule:"
+        echo "$hits"
+        status=1
+    elif (( rc != 1 )); then
+        echo "layering: grep failed ($rc) for: $rule" >&2
         status=1
     fi
 }
-sources=(--include='*.h' --include='*.hpp' --include='*.cpp' --include='*.cu' --include='*.cuh')
-report "Qt headers in engine/ or kernels/ (they are Qt-free)" \
-    "$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<Q[A-Za-z]' "${sources[@]}" engine kernels)"
-report "torch headers in ui/, app/ or engine/include/ (torch is private to engine/src and kernels/)" \
-    "$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](torch|ATen|c10)/' "${sources[@]}" ui app engine/include)"
-report "kernels headers in ui/, app/ or engine/include/ (only engine/src may use the kernels)" \
-    "$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]kernels/' "${sources[@]}" ui app engine/include)"
-[[ $status -eq 0 ]] && echo "layering: engine/ and kernels/ include no Qt; ui/, app/ and engine/include/ no torch or kernels"
+include='^[[:space:]]*#[[:space:]]*include[[:space:]]*'
+check "Qt headers in engine/ or kernels/ (they are Qt-free)" "$include<Q[A-Za-z]" engine kernels
+check "torch headers in ui/, app/ or engine/include/ (torch is private to engine/src and kernels/)" \
+    "$include[<\"](torch|ATen|c10)/" ui app engine/include
+check "kernels headers in ui/, app/ or engine/include/ (only engine/src may use the kernels)" \
+    "$include[<\"]kernels/" ui app engine/include
+(( status == 0 )) && echo "layering: engine/ and kernels/ include no Qt; ui/, app/ and engine/include/ no torch or kernels"
 exit $status

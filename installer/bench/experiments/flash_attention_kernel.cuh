@@ -11,7 +11,6 @@
 // Keys past L are zero-filled and get a bias of -inf; a masked key's finite bias (-10000 from the padding mask) is
 // applied as given, so its weight is what softmax gives it (0 in float32 next to any unmasked key).
 #include <cmath>
-#include <type_traits>
 
 #include "common.cuh"  // kernels/src/cuda (-I)
 
@@ -19,18 +18,6 @@ namespace kernels::cuda {
 namespace {
 
 // Helpers beyond common.cuh's (pack_bf16, mma_bf16_16816, ldmatrix_x4_trans).
-__device__ __forceinline__ uint32_t pack_half(float lo, float hi) {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-__device__ __forceinline__ void mma_f16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // ldmatrix without the transpose: r[i] receives row g, elements 2t, 2t + 1 of matrix i.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
     const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -63,8 +50,8 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 template <int D>
 constexpr int fa_row() {
-    // A shared-memory row: D values and 16 bytes of padding, an odd number of 16-byte chunks (D = 64, 96, 112, 128:
-    // 9, 13, 15, 17), so that the eight rows an ldmatrix reads fall in different banks.
+    // A shared-memory row: D values and 16 bytes of padding, an odd number of 16-byte chunks (D = 64, 112: 9, 15), so
+    // that the eight rows an ldmatrix reads fall in different banks.
     return D + 8;
 }
 
@@ -73,28 +60,10 @@ constexpr size_t fa_shared_bytes() {
     return 2 * 2 * kFaKeys * fa_row<D>() * 2 + 2 * kFaKeys * sizeof(float);  // K and V, two buffers each; the bias
 }
 
-template <typename T>
-__device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack_pair<__nv_bfloat16>(float lo, float hi) {
-    return pack_bf16(lo, hi);
-}
-template <>
-__device__ __forceinline__ uint32_t pack_pair<__half>(float lo, float hi) {
-    return pack_half(lo, hi);
-}
-
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-        mma_bf16_16816(c, a, b0, b1);
-    } else {
-        mma_f16_16816(c, a, b0, b1);
-    }
-}
-
 // grid (ceil(N / kFaQueries), H, B), kFaThreads threads, fa_shared_bytes<D>() of dynamic shared memory.
-template <typename T, int D>
+using T = __nv_bfloat16;  // the only type measured (Sana's)
+
+template <int D>
 __global__ void __launch_bounds__(kFaThreads)
     flash_attention_kernel(const T* __restrict__ q, Strides4 qs, const T* __restrict__ k, Strides4 ks,
                            const T* __restrict__ v, Strides4 vs, const T* __restrict__ bias, int64_t bias_b,
@@ -195,8 +164,8 @@ __global__ void __launch_bounds__(kFaThreads)
                 uint32_t bk[4];
                 ldmatrix_x4(bk, kt + (16 * jj + (lane & 7) + ((lane >> 4) << 3)) * kRow + 16 * step +
                                     ((lane >> 3) & 1) * 8);
-                mma_16816<T>(s[2 * jj], qa[step], bk[0], bk[1]);
-                mma_16816<T>(s[2 * jj + 1], qa[step], bk[2], bk[3]);
+                mma_bf16_16816(s[2 * jj], qa[step], bk[0], bk[1]);
+                mma_bf16_16816(s[2 * jj + 1], qa[step], bk[2], bk[3]);
             }
         }
 
@@ -245,16 +214,16 @@ __global__ void __launch_bounds__(kFaThreads)
         // O += P V: k-steps of 16 keys; P's A fragment is S's accumulators of n-tiles 2jj and 2jj + 1.
 #pragma unroll
         for (int jj = 0; jj < kFaKeys / 16; ++jj) {
-            const uint32_t pa[4] = {pack_pair<T>(s[2 * jj][0], s[2 * jj][1]), pack_pair<T>(s[2 * jj][2], s[2 * jj][3]),
-                                    pack_pair<T>(s[2 * jj + 1][0], s[2 * jj + 1][1]),
-                                    pack_pair<T>(s[2 * jj + 1][2], s[2 * jj + 1][3])};
+            const uint32_t pa[4] = {pack_bf16(s[2 * jj][0], s[2 * jj][1]), pack_bf16(s[2 * jj][2], s[2 * jj][3]),
+                                    pack_bf16(s[2 * jj + 1][0], s[2 * jj + 1][1]),
+                                    pack_bf16(s[2 * jj + 1][2], s[2 * jj + 1][3])};
 #pragma unroll
             for (int i = 0; i < kSteps; ++i) {
                 uint32_t bv[4];
                 ldmatrix_x4_trans(bv, vt + (16 * jj + (lane & 7) + ((lane >> 3) & 1) * 8) * kRow + 16 * i +
                                           (lane >> 4) * 8);
-                mma_16816<T>(o[2 * i], pa, bv[0], bv[1]);
-                mma_16816<T>(o[2 * i + 1], pa, bv[2], bv[3]);
+                mma_bf16_16816(o[2 * i], pa, bv[0], bv[1]);
+                mma_bf16_16816(o[2 * i + 1], pa, bv[2], bv[3]);
             }
         }
         __syncthreads();  // this buffer is loaded again two tiles on
@@ -274,7 +243,7 @@ __global__ void __launch_bounds__(kFaThreads)
 #pragma unroll
         for (int i = 0; i < 2 * kSteps; ++i) {
             *reinterpret_cast<uint32_t*>(o_s + (g + 8 * r) * kRow + 8 * i + 2 * t) =
-                pack_pair<T>(o[i][2 * r] * inv[r], o[i][2 * r + 1] * inv[r]);
+                pack_bf16(o[i][2 * r] * inv[r], o[i][2 * r + 1] * inv[r]);
         }
     }
     __syncwarp();
@@ -295,21 +264,21 @@ bool vector_rows16(const void* p, Strides4 s) {
     return s.d == 1 && s.n % 8 == 0 && s.h % 8 == 0 && s.b % 8 == 0 && aligned16(p);
 }
 
-template <typename T, int D>
+template <int D>
 cudaError_t launch_flash(const T* q, Strides4 qs, const T* k, Strides4 ks, const T* v, Strides4 vs, const T* bias,
                          int64_t bias_b, int64_t batch, int64_t heads, int64_t queries, int64_t keys, float scale,
                          T* out, Strides4 os, cudaStream_t stream) {
     constexpr size_t shared = fa_shared_bytes<D>();
     // More than the default 48 KB of dynamic shared memory (set on every call: the attribute belongs to the device).
     const cudaError_t configured = cudaFuncSetAttribute(
-        flash_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+        flash_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
     if (configured != cudaSuccess) {
         return configured;
     }
     const dim3 grid(static_cast<unsigned>(ceil_div(queries, kFaQueries)), static_cast<unsigned>(heads),
                     static_cast<unsigned>(batch));
-    flash_attention_kernel<T, D><<<grid, kFaThreads, shared, stream>>>(q, qs, k, ks, v, vs, bias, bias_b, queries, keys,
-                                                                       scale * kLog2e, out, os);
+    flash_attention_kernel<D><<<grid, kFaThreads, shared, stream>>>(q, qs, k, ks, v, vs, bias, bias_b, queries, keys,
+                                                                    scale * kLog2e, out, os);
     return cudaGetLastError();
 }
 
@@ -318,11 +287,11 @@ cudaError_t launch_flash(const T* q, Strides4 qs, const T* k, Strides4 ks, const
 bool flash_attention_supported(DType dtype, int d, int64_t keys, const void* q, Strides4 q_strides, const void* k,
                                Strides4 k_strides, const void* v, Strides4 v_strides, const void* out,
                                Strides4 out_strides) {
-    return (dtype == DType::kBFloat16 || dtype == DType::kFloat16) && (d == 64 || d == 96 || d == 112 || d == 128) &&
-           keys >= 1 && vector_rows16(q, q_strides) && vector_rows16(k, k_strides) && vector_rows16(v, v_strides) &&
-           vector_rows16(out, out_strides);
+    return dtype == DType::kBFloat16 && (d == 64 || d == 112) && keys >= 1 && vector_rows16(q, q_strides) &&
+           vector_rows16(k, k_strides) && vector_rows16(v, v_strides) && vector_rows16(out, out_strides);
 }
 
+// bfloat16, heads of 64 (a check of the tiling at another width) or 112 (Sana 1600M's cross-attention).
 cudaError_t flash_attention(DType dtype, const void* q, Strides4 q_strides, const void* k, Strides4 k_strides,
                             const void* v, Strides4 v_strides, const void* bias, int64_t bias_batch_stride,
                             int64_t batch, int64_t heads, int64_t queries, int64_t keys, int d, float scale, void* out,
@@ -332,41 +301,15 @@ cudaError_t flash_attention(DType dtype, const void* q, Strides4 q_strides, cons
         batch > kMaxGridY) {
         return cudaErrorInvalidValue;
     }
-    cudaError_t result = cudaErrorInvalidValue;
-    auto run = [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        const auto* qp = static_cast<const T*>(q);
-        const auto* kp = static_cast<const T*>(k);
-        const auto* vp = static_cast<const T*>(v);
-        const auto* bp = static_cast<const T*>(bias);
-        auto* op = static_cast<T*>(out);
-        switch (d) {
-            case 64:
-                result = launch_flash<T, 64>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride, batch,
-                                             heads, queries, keys, scale, op, out_strides, stream);
-                break;
-            case 96:
-                result = launch_flash<T, 96>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride, batch,
-                                             heads, queries, keys, scale, op, out_strides, stream);
-                break;
-            case 112:
-                result = launch_flash<T, 112>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride,
-                                              batch, heads, queries, keys, scale, op, out_strides, stream);
-                break;
-            case 128:
-                result = launch_flash<T, 128>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride,
-                                              batch, heads, queries, keys, scale, op, out_strides, stream);
-                break;
-            default:
-                break;
-        }
-    };
-    if (dtype == DType::kBFloat16) {
-        run(TypeTag<__nv_bfloat16>{});
-    } else {
-        run(TypeTag<__half>{});
-    }
-    return result;
+    const auto* qp = static_cast<const T*>(q);
+    const auto* kp = static_cast<const T*>(k);
+    const auto* vp = static_cast<const T*>(v);
+    const auto* bp = static_cast<const T*>(bias);
+    auto* op = static_cast<T*>(out);
+    return d == 64 ? launch_flash<64>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride, batch, heads,
+                                      queries, keys, scale, op, out_strides, stream)
+                   : launch_flash<112>(qp, q_strides, kp, k_strides, vp, v_strides, bp, bias_batch_stride, batch,
+                                       heads, queries, keys, scale, op, out_strides, stream);
 }
 
 }  // namespace kernels::cuda

@@ -1,8 +1,8 @@
 // Sana 1600M's cross-attention (batch 2, 20 heads of 112, 1024 queries, 300 caption keys under a key-padding bias)
-// in kernels::cuda::flash_attention: its error against a float64 reference on the host, and its time. The engine's
-// step runs cuDNN's SDPA here (≈ 33 µs a call in the step's profile on an H200).
+// in the experiment's flash kernel (flash_attention_kernel.cuh): its error against a float64 reference on the host,
+// and its time. The engine's step runs cuDNN's SDPA here (≈ 33 µs a call in the step's profile on an H200).
 //   nvcc -std=c++17 -arch=sm_90 -O3 --expt-relaxed-constexpr -I kernels/src/cuda \
-//       installer/bench/experiments/flash_attention_probe.cu -o /tmp/fa && /tmp/fa [HEADS HEAD_DIM KEYS]
+//       installer/bench/experiments/flash_attention_probe.cu -o /tmp/fa && /tmp/fa [HEADS HEAD_DIM KEYS]  (HEAD_DIM 64 or 112)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
         cudaGraphDestroy(graph);
     }
     cudaFuncAttributes attr;
-    cudaFuncGetAttributes(&attr, flash_attention_kernel<__nv_bfloat16, 112>);
+    cudaFuncGetAttributes(&attr, flash_attention_kernel<112>);
     printf("  D=112 kernel: %d registers, %zu B local, max threads %d\n", attr.numRegs, attr.localSizeBytes,
            attr.maxThreadsPerBlock);
     return 0;
